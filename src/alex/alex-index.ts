@@ -1,23 +1,904 @@
-// STUB: being replaced by the real implementation (in progress).
+/**
+ * AlexIndex: an updatable learned index (ALEX, Ding et al., SIGMOD 2020) over finite double keys,
+ * shaped like a Map.
+ *
+ * Reading the source: `set` descends by the model nodes' models (model-node.ts) to a data node
+ * (data-node.ts) and inserts there; when the data node reports that it must change, `adapt` applies
+ * the cost model (cost.ts): expand and retrain, split sideways (the parent gains a child), or split
+ * downward (a new model node). Keys beyond the root's key domain are counted and, past a threshold,
+ * the root grows toward them (`expandRoot`). `bulkLoad` builds a tree top-down (bulk-load.ts).
+ *
+ * Iterators remember the last key they returned; if the index changes under them they seek again
+ * from that key, so iterating while writing is safe.
+ */
+
+import { ErrorCode, StoreError, assert, checkKey, describeValue } from '../errors.js'
 import type { AlexOptions, AlexRange, AlexStats } from './api.js'
+import {
+  DATA_NODE_HEADER_BYTES,
+  MODEL_NODE_HEADER_BYTES,
+  buildDataNode,
+  buildSubtree,
+  fillModelNode,
+  linkLeaves,
+  partitionBounds,
+  trainModelNode,
+  type BuildLimits,
+} from './bulk-load.js'
+import {
+  MIN_DENSITY,
+  NODE_LOOKUP_WEIGHT,
+  OUT_OF_DOMAIN_MAX_KEYS,
+  OUT_OF_DOMAIN_MIN_KEYS,
+  ROOT_EXPANSION_FACTOR_MAX,
+} from './cost.js'
+import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost } from './data-node.js'
+import { ModelNode, type AlexNode } from './model-node.js'
+
+const DEFAULT_MAX_DATA_NODE_SLOTS = 1 << 16
+const DEFAULT_MAX_FANOUT = 1 << 16
+const MIN_MAX_DATA_NODE_SLOTS = 64
+const MAX_MAX_DATA_NODE_SLOTS = 1 << 26
+const MAX_MAX_FANOUT = 1 << 24
+/** Largest fanout of a model node made by a downward split. */
+const DOWNWARD_FANOUT_MAX = 1 << 10
+/** A downward split may add a level that only narrows the key range while the leaf is shallower than this. */
+const NARROWING_DEPTH_MAX = 16
+/** Guard against runaway trees: no path is ever deeper than this. */
+const MAX_DEPTH = 64
+
+const OPTION_NAMES = new Set(['maxDataNodeSlots', 'maxFanout'])
+const RANGE_NAMES = new Set(['gte', 'gt', 'lte', 'lt', 'reverse'])
+
+function invalid(message: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
+}
+
+function checkOptions(options: unknown): Required<AlexOptions> {
+  if (options === undefined) return { maxDataNodeSlots: DEFAULT_MAX_DATA_NODE_SLOTS, maxFanout: DEFAULT_MAX_FANOUT }
+  if (typeof options !== 'object' || options === null) throw invalid(`options must be an object, got ${describeValue(options)}`)
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw invalid(`unknown option '${name}'`)
+  }
+  const o = options as AlexOptions
+  const maxDataNodeSlots = o.maxDataNodeSlots ?? DEFAULT_MAX_DATA_NODE_SLOTS
+  const maxFanout = o.maxFanout ?? DEFAULT_MAX_FANOUT
+  if (!Number.isInteger(maxDataNodeSlots) || maxDataNodeSlots < MIN_MAX_DATA_NODE_SLOTS || maxDataNodeSlots > MAX_MAX_DATA_NODE_SLOTS) {
+    throw invalid(`maxDataNodeSlots must be an integer in [${MIN_MAX_DATA_NODE_SLOTS}, ${MAX_MAX_DATA_NODE_SLOTS}], got ${describeValue(o.maxDataNodeSlots)}`)
+  }
+  if (!Number.isInteger(maxFanout) || maxFanout < 2 || maxFanout > MAX_MAX_FANOUT || (maxFanout & (maxFanout - 1)) !== 0) {
+    throw invalid(`maxFanout must be a power of two in [2, ${MAX_MAX_FANOUT}], got ${describeValue(o.maxFanout)}`)
+  }
+  return { maxDataNodeSlots, maxFanout }
+}
+
+interface Bounds {
+  lower: number
+  lowerInclusive: boolean
+  upper: number
+  upperInclusive: boolean
+  reverse: boolean
+}
+
+function checkRange(range: unknown): Bounds {
+  const bounds: Bounds = { lower: -Infinity, lowerInclusive: true, upper: Infinity, upperInclusive: true, reverse: false }
+  if (range === undefined) return bounds
+  if (typeof range !== 'object' || range === null) throw invalid(`range must be an object, got ${describeValue(range)}`)
+  for (const name of Object.keys(range)) {
+    if (!RANGE_NAMES.has(name)) throw invalid(`unknown range option '${name}'`)
+  }
+  const r = range as AlexRange
+  if (r.gte !== undefined && r.gt !== undefined) throw invalid('range has both gte and gt')
+  if (r.lte !== undefined && r.lt !== undefined) throw invalid('range has both lte and lt')
+  if (r.gte !== undefined) bounds.lower = checkKey(r.gte, 'range.gte')
+  if (r.gt !== undefined) {
+    bounds.lower = checkKey(r.gt, 'range.gt')
+    bounds.lowerInclusive = false
+  }
+  if (r.lte !== undefined) bounds.upper = checkKey(r.lte, 'range.lte')
+  if (r.lt !== undefined) {
+    bounds.upper = checkKey(r.lt, 'range.lt')
+    bounds.upperInclusive = false
+  }
+  if (r.reverse !== undefined && typeof r.reverse !== 'boolean') throw invalid(`range.reverse must be a boolean, got ${describeValue(r.reverse)}`)
+  bounds.reverse = r.reverse === true
+  return bounds
+}
+
+/** Counters of nodes that no longer exist, so that stats() covers the index's whole life. */
+interface RetiredCounters {
+  searches: number
+  searchIterations: number
+  inserts: number
+  shifts: number
+}
 
 export class AlexIndex<V> implements Iterable<[number, V]> {
-  constructor(_options: AlexOptions = {}) {}
-  static bulkLoad<V>(_keys: ArrayLike<number>, _values: ArrayLike<V>, _options: AlexOptions = {}): AlexIndex<V> {
-    throw new Error('not implemented')
+  private root: AlexNode<V>
+  private count = 0
+  /** Bumped whenever slots move (insert of a new key, delete, any rebuild); iterators re-seek on change. */
+  private version = 0
+  private readonly limits: BuildLimits
+  private readonly retired: RetiredCounters = { searches: 0, searchIterations: 0, inserts: 0, shifts: 0 }
+  private readonly events = { expansions: 0, retrains: 0, sidewaysSplits: 0, downwardSplits: 0, rootExpansions: 0, contractions: 0 }
+  // Out-of-domain inserts at a model-node root, and the size when the domain last grew.
+  private keysBelowDomain = 0
+  private keysAboveDomain = 0
+  private sizeAtLastLeftExpansion = 0
+  private sizeAtLastRightExpansion = 0
+  private readonly movingBuffer = new KeyBuffer<V>()
+  /** Set while keys move after a root expansion (their inserts must not expand the root again). */
+  private expandingRoot = false
+
+  constructor(options?: AlexOptions) {
+    const { maxDataNodeSlots, maxFanout } = checkOptions(options)
+    this.limits = { maxDataNodeSlots, maxFanout, totalKeys: 1 }
+    this.root = new DataNode<V>(16)
   }
-  get size(): number { return 0 }
-  get(_key: number): V | undefined { throw new Error('not implemented') }
-  has(_key: number): boolean { throw new Error('not implemented') }
-  set(_key: number, _value: V): this { throw new Error('not implemented') }
-  delete(_key: number): boolean { throw new Error('not implemented') }
-  clear(): void {}
-  lowerBound(_key: number): number | undefined { throw new Error('not implemented') }
-  entries(_range: AlexRange = {}): IterableIterator<[number, V]> { throw new Error('not implemented') }
-  keys(_range: AlexRange = {}): IterableIterator<number> { throw new Error('not implemented') }
-  values(_range: AlexRange = {}): IterableIterator<V> { throw new Error('not implemented') }
-  [Symbol.iterator](): IterableIterator<[number, V]> { return this.entries() }
-  forEach(_fn: (value: V, key: number, index: this) => void): void {}
-  stats(): AlexStats { throw new Error('not implemented') }
-  check(): void {}
+
+  /**
+   * Builds an index from keys and their values. Keys may come in any order; they are sorted (with
+   * their values), and for a repeated key the last value wins, as in `new Map(entries)`.
+   */
+  static bulkLoad<V>(keys: ArrayLike<number>, values: ArrayLike<V>, options?: AlexOptions): AlexIndex<V> {
+    const index = new AlexIndex<V>(options)
+    if (keys === null || typeof keys !== 'object' || typeof keys.length !== 'number') throw invalid('keys must be an array-like of numbers')
+    if (values === null || typeof values !== 'object' || typeof values.length !== 'number') throw invalid('values must be an array-like')
+    if (keys.length !== values.length) throw invalid(`keys has ${keys.length} entries but values has ${values.length}`)
+    const n = keys.length
+    const sortedKeys = new Float64Array(n)
+    let sorted = true
+    for (let i = 0; i < n; i++) {
+      const key = checkKey(keys[i], `keys[${i}]`)
+      sortedKeys[i] = key
+      if (i > 0 && !(key > sortedKeys[i - 1]!)) sorted = false
+    }
+    let sortedValues: ArrayLike<V | undefined> = values
+    let length = n
+    if (!sorted) {
+      const order = new Uint32Array(n)
+      for (let i = 0; i < n; i++) order[i] = i
+      const raw = sortedKeys.slice()
+      // Stable by position, so that among equal keys the last one can be kept.
+      order.sort((a, b) => raw[a]! - raw[b]! || a - b)
+      const outValues: (V | undefined)[] = []
+      length = 0
+      for (let i = 0; i < n; i++) {
+        const at = order[i]!
+        const key = raw[at]!
+        if (length > 0 && sortedKeys[length - 1] === key) {
+          outValues[length - 1] = values[at]
+        } else {
+          sortedKeys[length] = key
+          outValues.push(values[at])
+          length++
+        }
+      }
+      sortedValues = outValues
+    }
+    index.load(sortedKeys, sortedValues, length)
+    return index
+  }
+
+  private load(keys: Float64Array, values: ArrayLike<V | undefined>, n: number): void {
+    this.limits.totalKeys = Math.max(n, 1)
+    const leaves: DataNode<V>[] = []
+    this.root = buildSubtree<V>(keys, values, 0, n, this.limits, leaves)
+    this.root.dupLog2 = 0
+    linkLeaves(leaves)
+    this.count = n
+    this.version++
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  // ---- point operations ---------------------------------------------------------------------
+
+  private leafFor(key: number): DataNode<V> {
+    let node = this.root
+    while (!node.isLeaf) node = node.children[node.slot(key)]!
+    return node
+  }
+
+  get(key: number): V | undefined {
+    const k = checkKey(key)
+    const leaf = this.leafFor(k)
+    const slot = leaf.find(k)
+    return slot >= 0 ? leaf.values[slot] : undefined
+  }
+
+  has(key: number): boolean {
+    const k = checkKey(key)
+    return this.leafFor(k).find(k) >= 0
+  }
+
+  /** Inserts `key` or overwrites its value. */
+  set(key: number, value: V): this {
+    const k = checkKey(key)
+    if (!this.root.isLeaf && !this.expandingRoot) this.noteDomain(k)
+    for (let attempt = 0; ; attempt++) {
+      assert(attempt < 10_000, 'insert did not converge')
+      let parent: ModelNode<V> | null = null
+      let node = this.root
+      let depth = 0
+      while (!node.isLeaf) {
+        parent = node
+        node = node.children[node.slot(k)]!
+        depth++
+      }
+      const result = node.insert(k, value, this.limits.maxDataNodeSlots)
+      if (result === InsertResult.INSERTED || result === InsertResult.EXPANDED) {
+        if (result === InsertResult.EXPANDED) this.events.expansions++
+        this.count++
+        this.version++
+        return this
+      }
+      if (result === InsertResult.UPDATED) return this
+      this.version++
+      this.adapt(node, parent, k, result, depth)
+    }
+  }
+
+  delete(key: number): boolean {
+    const k = checkKey(key)
+    const leaf = this.leafFor(k)
+    const capacity = leaf.capacity
+    if (!leaf.delete(k)) return false
+    if (leaf.capacity !== capacity) this.events.contractions++
+    this.count--
+    this.version++
+    return true
+  }
+
+  clear(): void {
+    this.retireSubtree(this.root)
+    this.root = new DataNode<V>(16)
+    this.count = 0
+    this.keysAboveDomain = this.keysBelowDomain = 0
+    this.version++
+  }
+
+  /** Smallest stored key >= key, or undefined. */
+  lowerBound(key: number): number | undefined {
+    const k = checkKey(key)
+    let leaf: DataNode<V> | null = this.leafFor(k)
+    let slot = leaf.lowerBoundSlot(k)
+    while (slot >= leaf.capacity) {
+      leaf = leaf.next
+      if (leaf === null) return undefined
+      slot = leaf.firstSlot()
+    }
+    return leaf.keys[slot]
+  }
+
+  // ---- adaptation ---------------------------------------------------------------------------
+
+  /** Changes `leaf` (reached through `parent`) so that the failed insert can go through. */
+  private adapt(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, result: number, depth: number): void {
+    if (result === InsertResult.FAIL_COST_DEVIATION) {
+      // The fanout-tree decision, at its first two levels: expand-and-retrain, or split in two.
+      const buffer = this.movingBuffer
+      buffer.clear()
+      leaf.copyTo(buffer)
+      const n = buffer.length
+      const grown = capacityFor(n, MIN_DENSITY)
+      const insertFraction = leaf.insertFraction()
+      const expandCost = expectedCost(buffer.keys, 0, n, grown, insertFraction)
+      const half = n >>> 1
+      const splitCost =
+        (half / n) * expectedCost(buffer.keys, 0, half, capacityFor(half, MIN_DENSITY), insertFraction) +
+        ((n - half) / n) * expectedCost(buffer.keys, half, n, capacityFor(n - half, MIN_DENSITY), insertFraction) +
+        (parent === null || leaf.dupLog2 === 0 ? NODE_LOOKUP_WEIGHT / 4 : 0)
+      buffer.clear()
+      if (grown <= this.limits.maxDataNodeSlots && expandCost <= splitCost) {
+        leaf.resize(grown, leaf.appendPlacement())
+        this.events.retrains++
+        return
+      }
+    }
+    this.split(leaf, parent, key, depth)
+  }
+
+  private split(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, depth: number): void {
+    if (parent === null) {
+      this.splitDownward(leaf, null, 0, 0)
+      return
+    }
+    // An edge leaf full of keys beyond the root's domain: grow the root rather than split a node
+    // whose keys lie outside its range (that would stack one level per split).
+    if (!this.expandingRoot && (leaf.next === null || leaf.prev === null)) {
+      const root = this.root as ModelNode<V>
+      if (leaf.next === null && root.rawSlot(leaf.maxKey()) >= root.fanout && this.tryExpandRoot(true, leaf.maxKey())) return
+      if (leaf.prev === null && root.rawSlot(leaf.minKey()) < 0 && this.tryExpandRoot(false, leaf.minKey())) return
+    }
+    if (leaf.dupLog2 === 0 && parent.fanout * 2 <= this.limits.maxFanout && this.separatesAfterDoubling(leaf, parent)) {
+      parent.expand()
+    }
+    if (leaf.dupLog2 > 0 && this.trySplitSideways(leaf, parent, parent.slot(key))) return
+    assert(depth < MAX_DEPTH, `ALEX tree deeper than ${MAX_DEPTH}`)
+    this.splitDownward(leaf, parent, parent.slot(key), depth)
+  }
+
+  /**
+   * Whether the leaf's smallest and largest keys would route to different slots once `parent` doubles
+   * (`ModelNode.expand`: the raw prediction doubles exactly), i.e. whether a sideways split would
+   * then separate its keys.
+   */
+  private separatesAfterDoubling(leaf: DataNode<V>, parent: ModelNode<V>): boolean {
+    const last = parent.fanout * 2 - 1
+    const slotAfter = (key: number): number => {
+      const s = Math.floor(((key * parent.m1 - parent.c) * parent.m2 + parent.b) * 2) + parent.offset * 2
+      return !(s > 0) ? 0 : s < last ? s : last
+    }
+    return slotAfter(leaf.minKey()) !== slotAfter(leaf.maxKey())
+  }
+
+  /** Splits `leaf` into the two halves of its block in `parent`. False if the halves would not separate its keys. */
+  private trySplitSideways(leaf: DataNode<V>, parent: ModelNode<V>, slot: number): boolean {
+    const size = 1 << leaf.dupLog2
+    const start = slot & ~(size - 1)
+    const middle = start + size / 2
+    const buffer = this.movingBuffer
+    buffer.clear()
+    leaf.copyTo(buffer)
+    const n = buffer.length
+    // First key routed at or past the middle slot (routing is monotone).
+    let a = 0
+    let b = n
+    while (a < b) {
+      const mid = (a + b) >>> 1
+      if (parent.slot(buffer.keys[mid]!) >= middle) b = mid
+      else a = mid + 1
+    }
+    if (a === 0 || a === n) {
+      buffer.clear()
+      return false
+    }
+    const placement = leaf.appendPlacement()
+    const left = buildDataNode<V>(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
+      placement === Placement.ROOM_LEFT ? Placement.ROOM_LEFT : Placement.SPREAD)
+    const right = buildDataNode<V>(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
+      placement === Placement.ROOM_RIGHT ? Placement.ROOM_RIGHT : Placement.SPREAD)
+    buffer.clear()
+    left.dupLog2 = right.dupLog2 = leaf.dupLog2 - 1
+    for (let i = start; i < middle; i++) parent.children[i] = left
+    for (let i = middle; i < start + size; i++) parent.children[i] = right
+    this.replaceLeaf(leaf, [left, right])
+    this.events.sidewaysSplits++
+    return true
+  }
+
+  /**
+   * Replaces `leaf` by a new model node whose children share its keys. Under a parent, the new node
+   * covers exactly the key range of the leaf's block in the parent (the parent's model, rescaled, as
+   * ALEX does), so later inserts anywhere in that range spread over its children; its fanout is the
+   * smallest power of two (up to DOWNWARD_FANOUT_MAX) that leaves no child too full, or the largest
+   * that divides the keys at all. Only if even that leaves them all in one child, or the leaf is the
+   * root, is the model fitted to the keys instead.
+   */
+  private splitDownward(leaf: DataNode<V>, parent: ModelNode<V> | null, slot: number, depth: number): void {
+    const buffer = this.movingBuffer
+    buffer.clear()
+    leaf.copyTo(buffer)
+    const n = buffer.length
+    const childKeysMax = Math.floor(this.limits.maxDataNodeSlots * MIN_DENSITY)
+    let node: ModelNode<V> | null = null
+    if (parent !== null) {
+      const size = 1 << leaf.dupLog2
+      const start = slot & ~(size - 1)
+      const fanoutMax = Math.min(DOWNWARD_FANOUT_MAX, this.limits.maxFanout)
+      for (let fanout = 2; fanout <= fanoutMax; fanout *= 2) {
+        const candidate = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+        const scale = fanout / size
+        candidate.m1 = parent.m1
+        candidate.c = parent.c
+        candidate.m2 = parent.m2 * scale
+        candidate.b = (parent.b + parent.offset - start) * scale
+        const bounds = partitionBounds(candidate, buffer.keys, 0, n)
+        let largest = 0
+        for (let s = 0; s < fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
+        // Divides the keys, and either leaves every child room or is as wide as allowed.
+        if (largest < n && (largest <= childKeysMax || fanout === fanoutMax)) {
+          node = candidate
+          break
+        }
+        // The keys fill a small part of the range: a level that only narrows the range (the other
+        // children stay empty for the inserts that will come there) is still progress, as long as
+        // the keys lie inside the range (not clamped into it) and the tree is not already deep.
+        if (fanout === fanoutMax && depth < NARROWING_DEPTH_MAX) {
+          const low = candidate.rawSlot(buffer.keys[0]!)
+          const high = candidate.rawSlot(buffer.keys[n - 1]!)
+          if (low >= 0 && high < fanout) node = candidate
+        }
+      }
+    }
+    if (node === null) node = trainModelNode<V>(buffer.keys, 0, n, 2)
+    this.limits.totalKeys = Math.max(this.count, 1)
+    const leaves: DataNode<V>[] = []
+    fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
+    buffer.clear()
+    node.dupLog2 = leaf.dupLog2
+    if (parent === null) {
+      this.root = node
+      this.keysAboveDomain = this.keysBelowDomain = 0
+      this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = this.count
+    } else {
+      const size = 1 << leaf.dupLog2
+      const start = slot & ~(size - 1)
+      for (let i = start; i < start + size; i++) parent.children[i] = node
+    }
+    this.replaceLeaf(leaf, leaves)
+    this.events.downwardSplits++
+  }
+
+  /** Puts `leaves` (in key order) in the leaf list where `leaf` was, and keeps the old leaf's counters. */
+  private replaceLeaf(leaf: DataNode<V>, leaves: DataNode<V>[]): void {
+    assert(leaves.length > 0, 'a leaf replaced by nothing')
+    const first = leaves[0]!
+    const last = leaves[leaves.length - 1]!
+    for (let i = 0; i + 1 < leaves.length; i++) {
+      leaves[i]!.next = leaves[i + 1]!
+      leaves[i + 1]!.prev = leaves[i]!
+    }
+    first.prev = leaf.prev
+    last.next = leaf.next
+    if (leaf.prev !== null) leaf.prev.next = first
+    if (leaf.next !== null) leaf.next.prev = last
+    leaf.prev = leaf.next = null
+    this.retireCounters(leaf)
+  }
+
+  private retireCounters(leaf: DataNode<V>): void {
+    this.retired.searches += leaf.searches
+    this.retired.searchIterations += leaf.searchIterations
+    this.retired.inserts += leaf.inserts
+    this.retired.shifts += leaf.shifts
+  }
+
+  private retireSubtree(node: AlexNode<V>): void {
+    if (node.isLeaf) {
+      this.retireCounters(node)
+      return
+    }
+    let previous: AlexNode<V> | null = null
+    for (const child of node.children) {
+      if (child !== previous) this.retireSubtree(child)
+      previous = child
+    }
+  }
+
+  // ---- root expansion -----------------------------------------------------------------------
+
+  /** Counts inserts outside the root's key domain and grows the root toward them when they persist. */
+  private noteDomain(key: number): void {
+    const root = this.root as ModelNode<V>
+    const raw = root.rawSlot(key)
+    if (raw >= 0 && raw < root.fanout) return
+    const right = raw >= root.fanout
+    const outside = right ? ++this.keysAboveDomain : ++this.keysBelowDomain
+    const sizeAtLast = right ? this.sizeAtLastRightExpansion : this.sizeAtLastLeftExpansion
+    const tolerance = 2 * (this.count / Math.max(sizeAtLast, 1) - 1)
+    if (!((outside >= OUT_OF_DOMAIN_MIN_KEYS && outside >= tolerance) || outside >= OUT_OF_DOMAIN_MAX_KEYS)) return
+    this.tryExpandRoot(right, key)
+  }
+
+  /**
+   * Grows the root's domain toward `key` (which lies outside it) unless that would take more than
+   * ROOT_EXPANSION_FACTOR_MAX times the width: such a key is an outlier and stays in the edge leaf.
+   */
+  private tryExpandRoot(right: boolean, key: number): boolean {
+    const root = this.root as ModelNode<V>
+    if (right) {
+      this.keysAboveDomain = 0
+      this.sizeAtLastRightExpansion = this.count
+    } else {
+      this.keysBelowDomain = 0
+      this.sizeAtLastLeftExpansion = this.count
+    }
+    // How many times wider the domain must be to hold `key` (a power of two).
+    const fanout = root.fanout
+    const raw = root.rawSlot(key)
+    const needed = right ? raw + 1 : fanout - raw
+    let factor = 2
+    while (factor * fanout < needed && factor <= ROOT_EXPANSION_FACTOR_MAX) factor *= 2
+    if (factor > ROOT_EXPANSION_FACTOR_MAX) return false
+    this.expandRoot(right, factor)
+    return true
+  }
+
+  /**
+   * Widens the root's key domain `factor` times toward one side. In place while the fanout allows
+   * (the new slots get new empty data nodes, one per old-fanout-sized block), else under a new root
+   * whose model is the old root's, scaled. Then the keys that now route outside the old root's
+   * block (they sat in the edge data node, out of its domain) move to the new nodes.
+   */
+  private expandRoot(right: boolean, factor: number): void {
+    assert(Number.isInteger(Math.log2(factor)), 'root expansion factor must be a power of two')
+    const old = this.root as ModelNode<V>
+    const head = this.firstLeaf()
+    const tail = this.lastLeaf()
+    const fanout = old.fanout
+    let oldBlockStart: number
+    let oldBlockEnd: number
+    const newLeaves: DataNode<V>[] = []
+    if (fanout * factor <= this.limits.maxFanout) {
+      const children: AlexNode<V>[] = new Array<AlexNode<V>>(fanout * factor)
+      oldBlockStart = right ? 0 : fanout * (factor - 1)
+      oldBlockEnd = oldBlockStart + fanout
+      for (let i = 0; i < fanout; i++) children[oldBlockStart + i] = old.children[i]!
+      this.fillWithEmptyLeaves(children, right ? fanout : 0, right ? fanout * factor : oldBlockStart, right, newLeaves)
+      old.children = children
+      if (!right) old.offset += fanout * (factor - 1)
+    } else {
+      // The new root sees the old root's whole domain as one slot: the same model divided by the
+      // fanout (exact: a power of two), with the old root's offset folded in.
+      // Grow the domain as far as a new root allows at once, so that depth grows once per maxFanout.
+      factor = this.limits.maxFanout
+      const root = new ModelNode<V>(new Array<AlexNode<V>>(factor))
+      root.m1 = old.m1
+      root.c = old.c
+      root.m2 = old.m2 / fanout
+      root.b = (old.b + old.offset) / fanout
+      oldBlockStart = right ? 0 : factor - 1
+      oldBlockEnd = oldBlockStart + 1
+      root.offset = oldBlockStart
+      old.dupLog2 = 0
+      root.children[oldBlockStart] = old
+      this.fillWithEmptyLeaves(root.children, right ? 1 : 0, right ? factor : oldBlockStart, right, newLeaves)
+      this.root = root
+    }
+    // New leaves are in key order and all on one side of the old ones.
+    for (let i = 0; i < newLeaves.length; i++) {
+      newLeaves[i]!.prev = i > 0 ? newLeaves[i - 1]! : null
+      newLeaves[i]!.next = i + 1 < newLeaves.length ? newLeaves[i + 1]! : null
+    }
+    if (right) {
+      tail.next = newLeaves[0]!
+      newLeaves[0]!.prev = tail
+    } else {
+      head.prev = newLeaves[newLeaves.length - 1]!
+      newLeaves[newLeaves.length - 1]!.next = head
+    }
+    this.events.rootExpansions++
+    this.version++
+    this.expandingRoot = true
+    try {
+      this.rehomeEdgeKeys(right, right ? tail : head, oldBlockStart, oldBlockEnd)
+    } finally {
+      this.expandingRoot = false
+    }
+  }
+
+  /**
+   * Fills children[from..to) with new empty leaves in aligned power-of-two blocks that grow away from
+   * the old part (which is next to `from` when growing right, next to `to` when growing left), so that
+   * a domain grown k-fold costs log2(k) nodes. Appends the leaves to `out` in key order.
+   */
+  private fillWithEmptyLeaves(children: AlexNode<V>[], from: number, to: number, right: boolean, out: DataNode<V>[]): void {
+    const blocks: Array<[number, number]> = []
+    if (right) {
+      for (let start = from; start < to; ) {
+        const size = start === 0 ? to : start & -start // largest aligned block starting here
+        const end = Math.min(start + size, to)
+        blocks.push([start, end])
+        start = end
+      }
+    } else {
+      for (let end = to; end > from; ) {
+        const size = end & -end
+        const start = Math.max(end - size, from)
+        blocks.unshift([start, end])
+        end = start
+      }
+    }
+    for (const [start, end] of blocks) {
+      const leaf = new DataNode<V>(16)
+      leaf.dupLog2 = Math.log2(end - start)
+      for (let i = start; i < end; i++) children[i] = leaf
+      out.push(leaf)
+    }
+  }
+
+  /**
+   * After the root grew: keys of the old root's edge leaves whose route now leaves the old block
+   * are removed there and inserted again (they go to the new leaves).
+   */
+  private rehomeEdgeKeys(right: boolean, edge: DataNode<V>, blockStart: number, blockEnd: number): void {
+    const root = this.root as ModelNode<V>
+    const moving = new KeyBuffer<V>()
+    let leaf: DataNode<V> | null = edge
+    while (leaf !== null) {
+      let moved = 0
+      if (right) {
+        for (let slot = leaf.lastSlot(); slot >= 0; slot = leaf.prevOccupied(slot - 1)) {
+          const s = root.slot(leaf.keys[slot]!)
+          if (s < blockEnd) break
+          moving.reserve(moving.length + 1)
+          moving.keys[moving.length] = leaf.keys[slot]!
+          moving.values[moving.length] = leaf.values[slot]
+          moving.length++
+          moved++
+        }
+      } else {
+        for (let slot = leaf.firstSlot(); slot < leaf.capacity; slot = leaf.nextOccupied(slot + 1)) {
+          const s = root.slot(leaf.keys[slot]!)
+          if (s >= blockStart) break
+          moving.reserve(moving.length + 1)
+          moving.keys[moving.length] = leaf.keys[slot]!
+          moving.values[moving.length] = leaf.values[slot]
+          moving.length++
+          moved++
+        }
+      }
+      const exhausted = moved === leaf.numKeys && moved > 0
+      for (let i = moving.length - moved; i < moving.length; i++) {
+        const removed = leaf.delete(moving.keys[i]!)
+        assert(removed, 'rehomed key missing from its leaf')
+      }
+      if (!exhausted) break
+      leaf = right ? leaf.prev : leaf.next
+    }
+    this.count -= moving.length
+    for (let i = 0; i < moving.length; i++) this.set(moving.keys[i]!, moving.values[i] as V)
+  }
+
+  private firstLeaf(): DataNode<V> {
+    let node = this.root
+    while (!node.isLeaf) node = node.children[0]!
+    return node
+  }
+
+  private lastLeaf(): DataNode<V> {
+    let node = this.root
+    while (!node.isLeaf) node = node.children[node.fanout - 1]!
+    return node
+  }
+
+  // ---- iteration ----------------------------------------------------------------------------
+
+  entries(range?: AlexRange): IterableIterator<[number, V]> {
+    return new RangeIterator<V, [number, V]>(this, checkRange(range), 0)
+  }
+
+  keys(range?: AlexRange): IterableIterator<number> {
+    return new RangeIterator<V, number>(this, checkRange(range), 1)
+  }
+
+  values(range?: AlexRange): IterableIterator<V> {
+    return new RangeIterator<V, V>(this, checkRange(range), 2)
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, V]> {
+    return this.entries()
+  }
+
+  forEach(fn: (value: V, key: number, index: this) => void): void {
+    for (const [key, value] of this.entries()) fn(value, key, this)
+  }
+
+  /** @internal Current version; iterators compare it to notice changes. */
+  get modificationVersion(): number {
+    return this.version
+  }
+
+  /** @internal First (leaf, slot) with key >= key (or > key); slot is capacity when none. */
+  seekForward(key: number, inclusive: boolean, out: Cursor<V>): void {
+    let leaf: DataNode<V> | null = key === -Infinity ? this.firstLeaf() : this.leafFor(key)
+    let slot = key === -Infinity ? leaf.firstSlot() : leaf.lowerBoundSlot(key)
+    if (!inclusive && slot < leaf.capacity && leaf.keys[slot] === key) slot = leaf.nextOccupied(slot + 1)
+    while (slot >= leaf.capacity) {
+      leaf = leaf.next
+      if (leaf === null) break
+      slot = leaf.firstSlot()
+    }
+    out.leaf = leaf
+    out.slot = leaf === null ? 0 : slot
+  }
+
+  /** @internal Last (leaf, slot) with key <= key (or < key). */
+  seekBackward(key: number, inclusive: boolean, out: Cursor<V>): void {
+    let leaf: DataNode<V> | null = key === Infinity ? this.lastLeaf() : this.leafFor(key)
+    let slot = key === Infinity ? leaf.lastSlot() : leaf.floorSlot(key)
+    if (!inclusive && slot >= 0 && leaf.keys[slot] === key) slot = leaf.prevOccupied(slot - 1)
+    while (slot < 0) {
+      leaf = leaf.prev
+      if (leaf === null) break
+      slot = leaf.lastSlot()
+    }
+    out.leaf = leaf
+    out.slot = leaf === null ? 0 : slot
+  }
+
+  // ---- statistics and checks ----------------------------------------------------------------
+
+  stats(): AlexStats {
+    const s = {
+      dataNodes: 0, modelNodes: 0, maxDepth: 0, depthKeySum: 0, indexBytes: 0, dataBytes: 0, dataSlots: 0,
+      searches: this.retired.searches, searchIterations: this.retired.searchIterations,
+      inserts: this.retired.inserts, shifts: this.retired.shifts,
+    }
+    const visit = (node: AlexNode<V>, depth: number): void => {
+      if (node.isLeaf) {
+        s.dataNodes++
+        s.maxDepth = Math.max(s.maxDepth, depth)
+        s.depthKeySum += depth * node.numKeys
+        s.indexBytes += DATA_NODE_HEADER_BYTES
+        s.dataBytes += node.capacity * 16 + node.bitmap.byteLength
+        s.dataSlots += node.capacity
+        s.searches += node.searches
+        s.searchIterations += node.searchIterations
+        s.inserts += node.inserts
+        s.shifts += node.shifts
+        return
+      }
+      s.modelNodes++
+      s.indexBytes += MODEL_NODE_HEADER_BYTES + 8 * node.fanout
+      let previous: AlexNode<V> | null = null
+      for (const child of node.children) {
+        if (child !== previous) visit(child, depth + 1)
+        previous = child
+      }
+    }
+    visit(this.root, 0)
+    return {
+      size: this.count,
+      dataNodes: s.dataNodes,
+      modelNodes: s.modelNodes,
+      maxDepth: s.maxDepth,
+      avgDepth: this.count > 0 ? s.depthKeySum / this.count : 0,
+      indexBytes: s.indexBytes,
+      dataBytes: s.dataBytes,
+      dataSlots: s.dataSlots,
+      avgSearchIterations: s.searches > 0 ? s.searchIterations / s.searches : 0,
+      avgShiftsPerInsert: s.inserts > 0 ? s.shifts / s.inserts : 0,
+      searches: s.searches,
+      inserts: s.inserts,
+      ...this.events,
+    }
+  }
+
+  /**
+   * Verifies every invariant: each data node's own (data-node.ts), each model node's (model-node.ts),
+   * that every key routes from the root to the data node holding it, that the leaf list is the
+   * in-order sequence of data nodes, that keys increase across leaves, and the key count.
+   * Throws a StoreError with code CORRUPTION naming the first violation.
+   */
+  check(): void {
+    const fail = (what: string): never => {
+      throw new StoreError(ErrorCode.CORRUPTION, `ALEX index: ${what}`)
+    }
+    const inOrder: DataNode<V>[] = []
+    const visit = (node: AlexNode<V>, depth: number, path: string): void => {
+      if (depth > MAX_DEPTH) fail(`deeper than ${MAX_DEPTH} at ${path}`)
+      if (node.isLeaf) {
+        node.check(this.limits.maxDataNodeSlots, path)
+        inOrder.push(node)
+        return
+      }
+      const fanout = node.fanout
+      if (fanout < 2 || (fanout & (fanout - 1)) !== 0 || fanout > this.limits.maxFanout) fail(`model node ${path} has fanout ${fanout}`)
+      if (!(node.m1 > 0 && node.m2 > 0 && Number.isFinite(node.m2) && Number.isFinite(node.b))) fail(`model node ${path} has a bad model`)
+      for (let s = 0; s < fanout; ) {
+        const child = node.children[s]
+        if (child === undefined) return fail(`model node ${path} slot ${s} is empty`)
+        const size = 1 << child.dupLog2
+        if (s % size !== 0 || s + size > fanout) fail(`child at ${path}/${s} is not an aligned block of ${size}`)
+        for (let i = s; i < s + size; i++) if (node.children[i] !== child) fail(`child at ${path}/${s} does not fill its block`)
+        visit(child, depth + 1, `${path}/${s}`)
+        s += size
+      }
+    }
+    visit(this.root, 0, 'root')
+    let total = 0
+    let previousKey = -Infinity
+    for (let i = 0; i < inOrder.length; i++) {
+      const leaf = inOrder[i]!
+      if (leaf.prev !== (i > 0 ? inOrder[i - 1]! : null)) fail(`leaf ${i} has a wrong prev link`)
+      if (leaf.next !== (i + 1 < inOrder.length ? inOrder[i + 1]! : null)) fail(`leaf ${i} has a wrong next link`)
+      for (let slot = leaf.firstSlot(); slot < leaf.capacity; slot = leaf.nextOccupied(slot + 1)) {
+        const key = leaf.keys[slot]!
+        if (!(key > previousKey)) fail(`keys out of order across leaves: ${previousKey} then ${key}`)
+        previousKey = key
+        if (this.leafFor(key) !== leaf) fail(`key ${key} is not reachable from the root`)
+        total++
+      }
+    }
+    if (total !== this.count) fail(`size is ${this.count} but ${total} keys are stored`)
+  }
+}
+
+/** @internal A position in the leaf list. */
+export interface Cursor<V> {
+  leaf: DataNode<V> | null
+  slot: number
+}
+
+/** Ordered iteration between bounds, resilient to changes (see AlexIndex header). */
+class RangeIterator<V, T> implements IterableIterator<T> {
+  private readonly cursor: Cursor<V> = { leaf: null, slot: 0 }
+  private version: number
+  private started = false
+  private done = false
+  private lastKey = 0
+
+  constructor(
+    private readonly index: AlexIndex<V>,
+    private readonly bounds: Bounds,
+    /** 0: [key, value] entries, 1: keys, 2: values. */
+    private readonly mode: 0 | 1 | 2,
+  ) {
+    this.version = index.modificationVersion
+  }
+
+  [Symbol.iterator](): IterableIterator<T> {
+    return this
+  }
+
+  next(): IteratorResult<T> {
+    if (this.done) return { done: true, value: undefined }
+    const { bounds, cursor, index } = this
+    if (!this.started || this.version !== index.modificationVersion) {
+      if (!this.started) {
+        if (bounds.reverse) index.seekBackward(bounds.upper, bounds.upperInclusive, cursor)
+        else index.seekForward(bounds.lower, bounds.lowerInclusive, cursor)
+      } else if (bounds.reverse) {
+        index.seekBackward(this.lastKey, false, cursor)
+      } else {
+        index.seekForward(this.lastKey, false, cursor)
+      }
+      this.started = true
+      this.version = index.modificationVersion
+    } else {
+      this.advance()
+    }
+    const leaf = cursor.leaf
+    if (leaf === null) return this.finish()
+    const key = leaf.keys[cursor.slot]!
+    if (bounds.reverse) {
+      if (key < bounds.lower || (key === bounds.lower && !bounds.lowerInclusive)) return this.finish()
+    } else if (key > bounds.upper || (key === bounds.upper && !bounds.upperInclusive)) {
+      return this.finish()
+    }
+    this.lastKey = key
+    const value = leaf.values[cursor.slot] as V
+    if (this.mode === 0) return { done: false, value: [key, value] as T }
+    return { done: false, value: (this.mode === 1 ? key : value) as T }
+  }
+
+  private advance(): void {
+    const cursor = this.cursor
+    let leaf = cursor.leaf
+    if (leaf === null) return
+    if (this.bounds.reverse) {
+      let slot = leaf.prevOccupied(cursor.slot - 1)
+      while (slot < 0) {
+        leaf = leaf.prev
+        if (leaf === null) break
+        slot = leaf.lastSlot()
+      }
+      cursor.leaf = leaf
+      cursor.slot = slot
+    } else {
+      let slot = leaf.nextOccupied(cursor.slot + 1)
+      while (slot >= leaf.capacity) {
+        leaf = leaf.next
+        if (leaf === null) break
+        slot = leaf.firstSlot()
+      }
+      cursor.leaf = leaf
+      cursor.slot = slot
+    }
+  }
+
+  private finish(): IteratorResult<T> {
+    this.done = true
+    this.cursor.leaf = null
+    return { done: true, value: undefined }
+  }
+
+  return(): IteratorResult<T> {
+    return this.finish()
+  }
 }

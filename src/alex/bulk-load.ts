@@ -1,0 +1,283 @@
+/**
+ * Bulk load: builds an ALEX tree top-down from sorted, distinct keys.
+ *
+ * At each node the cost model chooses between a data node (if the keys fit one) and a model node,
+ * and for a model node, its fanout: fanouts 2, 4, 8, ... are evaluated in turn (the "fanout tree"
+ * of the paper, level by level) and the cheapest one is taken, where the cost of a fanout is
+ *   NODE_LOOKUP_WEIGHT + sum over children (keys_i / keys) * cost_i + the cost of the pointers,
+ * cost_i being the expected cost of child i as a data node (plus one more lookup if it is too big to
+ * be one). Evaluation stops after the cost has risen twice in a row. Then adjacent aligned children
+ * are merged into one data node (its pointer repeated) wherever the merged node costs no more per
+ * key: this is what keeps the index small on clustered keys, where most slots would be empty.
+ * Large partitions are costed on an evenly spaced sample of their keys.
+ */
+
+import {
+  INIT_DENSITY,
+  MIN_DENSITY,
+  MODEL_SIZE_WEIGHT,
+  NODE_LOOKUP_WEIGHT,
+} from './cost.js'
+import { DataNode, Placement, capacityFor, expectedCost } from './data-node.js'
+import { fitEndpoints, fitModel } from './linear-model.js'
+import { ModelNode, type AlexNode } from './model-node.js'
+
+/** Keys costed per candidate partition, at most (larger partitions are sampled). */
+const COST_SAMPLE_KEYS = 1 << 14
+/** Bytes charged for one data node's header and model, when comparing costs. */
+export const DATA_NODE_HEADER_BYTES = 112
+/** Bytes charged for one model node's header and model, plus 8 per child pointer. */
+export const MODEL_NODE_HEADER_BYTES = 64
+
+export interface BuildLimits {
+  maxDataNodeSlots: number
+  maxFanout: number
+  /** Total keys in the index, to weigh model size per key. */
+  totalKeys: number
+}
+
+/** Largest key count that a data node can hold at the initial density. */
+export function maxDataNodeKeys(limits: BuildLimits): number {
+  return Math.floor(limits.maxDataNodeSlots * INIT_DENSITY)
+}
+
+export function buildDataNode<V>(
+  keys: ArrayLike<number>,
+  values: ArrayLike<V | undefined>,
+  lo: number,
+  hi: number,
+  density: number,
+  limits: BuildLimits,
+  placement: Placement = Placement.SPREAD,
+): DataNode<V> {
+  const n = hi - lo
+  let capacity = capacityFor(n, density)
+  if (capacity > limits.maxDataNodeSlots) capacity = Math.max(limits.maxDataNodeSlots, n + 1)
+  const node = new DataNode<V>(capacity)
+  node.build(keys, values, lo, hi, placement)
+  return node
+}
+
+/** Expected cost of keys[lo..hi) as one data node, sampling large ranges. */
+function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): number {
+  const n = hi - lo
+  if (n === 0) return 0
+  let cost: number
+  if (n <= COST_SAMPLE_KEYS) {
+    cost = expectedCost(keys, lo, hi, capacityFor(n, INIT_DENSITY), 1)
+  } else {
+    const stride = Math.ceil(n / COST_SAMPLE_KEYS)
+    const sample = new Float64Array(Math.ceil(n / stride))
+    let m = 0
+    for (let i = lo; i < hi; i += stride) sample[m++] = keys[i]!
+    cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1)
+  }
+  return n > maxDataNodeKeys(limits) ? cost + NODE_LOOKUP_WEIGHT : cost
+}
+
+/**
+ * Boundaries of the partition of keys[lo..hi) by `model` over `fanout` slots: keys of slot s are
+ * [bounds[s], bounds[s + 1]). Keys are sorted and routing is monotone, so each boundary is found by
+ * binary search.
+ */
+export function partitionBounds<V>(model: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): Int32Array {
+  const fanout = model.fanout
+  const bounds = new Int32Array(fanout + 1)
+  bounds[0] = lo
+  bounds[fanout] = hi
+  let start = lo
+  for (let s = 1; s < fanout; s++) {
+    // First index in [start, hi) whose slot is >= s.
+    let a = start
+    let b = hi
+    while (a < b) {
+      const mid = (a + b) >>> 1
+      if (model.slot(keys[mid]!) >= s) b = mid
+      else a = mid + 1
+    }
+    bounds[s] = a
+    start = a
+  }
+  return bounds
+}
+
+/** A model node over keys[lo..hi) with `fanout` slots; falls back to the end points if degenerate. */
+export function trainModelNode<V>(keys: ArrayLike<number>, lo: number, hi: number, fanout: number): ModelNode<V> {
+  const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+  const n = hi - lo
+  fitModel(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
+  if (n >= 2 && (node.slot(keys[lo]!) === node.slot(keys[hi - 1]!))) {
+    fitEndpoints(node, keys, lo, hi, 0, fanout / (n - 1))
+  }
+  return node
+}
+
+function fanoutCost(
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  fanout: number,
+  limits: BuildLimits,
+): number {
+  const node = trainModelNode<unknown>(keys, lo, hi, fanout)
+  const bounds = partitionBounds(node, keys, lo, hi)
+  const n = hi - lo
+  let cost = NODE_LOOKUP_WEIGHT
+  let dataNodes = 0
+  for (let s = 0; s < fanout; s++) {
+    const a = bounds[s]!
+    const b = bounds[s + 1]!
+    if (b > a) {
+      cost += ((b - a) / n) * dataCost(keys, a, b, limits)
+      dataNodes++
+    }
+  }
+  const bytes = MODEL_NODE_HEADER_BYTES + 8 * fanout + DATA_NODE_HEADER_BYTES * dataNodes
+  return cost + (MODEL_SIZE_WEIGHT * bytes * limits.totalKeys) / n
+}
+
+function bestFanout(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): { fanout: number; cost: number } {
+  let best = { fanout: 2, cost: Infinity }
+  let rises = 0
+  let previous = Infinity
+  for (let fanout = 2; fanout <= limits.maxFanout; fanout *= 2) {
+    const cost = fanoutCost(keys, lo, hi, fanout, limits)
+    if (cost < best.cost) best = { fanout, cost }
+    rises = cost >= previous ? rises + 1 : 0
+    if (rises >= 2) break
+    previous = cost
+    if (fanout >= (hi - lo) * 4) break
+  }
+  return best
+}
+
+/**
+ * Builds the subtree for keys[lo..hi); returns its root. Appends data nodes to `leaves` in key order
+ * (the caller links them).
+ */
+export function buildSubtree<V>(
+  keys: ArrayLike<number>,
+  values: ArrayLike<V | undefined>,
+  lo: number,
+  hi: number,
+  limits: BuildLimits,
+  leaves: DataNode<V>[],
+  depth = 0,
+): AlexNode<V> {
+  const n = hi - lo
+  const fits = n <= maxDataNodeKeys(limits)
+  if (fits) {
+    const asData = dataCost(keys, lo, hi, limits) + (MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES * limits.totalKeys) / Math.max(n, 1)
+    const asModel = n >= 64 && depth < 32 ? bestFanout(keys, lo, hi, limits) : null
+    if (asModel === null || asData <= asModel.cost) {
+      const leaf = buildDataNode<V>(keys, values, lo, hi, INIT_DENSITY, limits)
+      leaves.push(leaf)
+      return leaf
+    }
+    return buildModelNode(keys, values, lo, hi, asModel.fanout, limits, leaves, depth)
+  }
+  const { fanout } = bestFanout(keys, lo, hi, limits)
+  return buildModelNode(keys, values, lo, hi, fanout, limits, leaves, depth)
+}
+
+function buildModelNode<V>(
+  keys: ArrayLike<number>,
+  values: ArrayLike<V | undefined>,
+  lo: number,
+  hi: number,
+  fanout: number,
+  limits: BuildLimits,
+  leaves: DataNode<V>[],
+  depth: number,
+): ModelNode<V> {
+  const node = trainModelNode<V>(keys, lo, hi, fanout)
+  fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
+  return node
+}
+
+/**
+ * Gives `node` (its model and child array length set) children for keys[lo..hi): partitions the
+ * keys by its model, merges cheap neighbours into shared blocks, and builds each block's subtree.
+ * For a split (`forSplit`), keys are never merged back together (the point is to divide them) and
+ * every child is a data node at MIN_DENSITY, with room to grow.
+ */
+export function fillModelNode<V>(
+  node: ModelNode<V>,
+  keys: ArrayLike<number>,
+  values: ArrayLike<V | undefined>,
+  lo: number,
+  hi: number,
+  limits: BuildLimits,
+  leaves: DataNode<V>[],
+  depth: number,
+  forSplit = false,
+): void {
+  const fanout = node.fanout
+  const bounds = partitionBounds(node, keys, lo, hi)
+  const blocks = mergeBlocks(keys, bounds, fanout, limits, !forSplit)
+  for (let s = 0; s < fanout; ) {
+    const size = blocks[s]!
+    const a = bounds[s]!
+    const b = bounds[s + size]!
+    let child: AlexNode<V>
+    if (forSplit) {
+      const leaf = buildDataNode<V>(keys, values, a, b, MIN_DENSITY, limits)
+      leaves.push(leaf)
+      child = leaf
+    } else {
+      child = buildSubtree(keys, values, a, b, limits, leaves, depth + 1)
+    }
+    child.dupLog2 = Math.log2(size)
+    for (let i = s; i < s + size; i++) node.children[i] = child
+    s += size
+  }
+}
+
+/**
+ * Chooses the block size of each child: starting from single slots, merges aligned sibling blocks
+ * while the merged keys fit one data node and cost no more per key (with the saved node header
+ * counted). Never merges all slots into one block (the node would not divide anything). With
+ * `mergeKeys` false (a split), only merges where one side is empty, so the keys stay divided.
+ * Returns, for each block start, the block's size in slots (0 elsewhere).
+ */
+function mergeBlocks(
+  keys: ArrayLike<number>,
+  bounds: Int32Array,
+  fanout: number,
+  limits: BuildLimits,
+  mergeKeys: boolean,
+): Int32Array {
+  const size = new Int32Array(fanout).fill(1)
+  const cost = new Float64Array(fanout)
+  const maxKeys = maxDataNodeKeys(limits)
+  const headerCost = MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES * limits.totalKeys
+  for (let s = 0; s < fanout; s++) {
+    const n = bounds[s + 1]! - bounds[s]!
+    cost[s] = n === 0 ? headerCost : n * dataCost(keys, bounds[s]!, bounds[s + 1]!, limits) + headerCost
+  }
+  for (let width = 2; width < fanout; width *= 2) {
+    const half = width / 2
+    for (let s = 0; s < fanout; s += width) {
+      if (size[s] !== half || size[s + half] !== half) continue
+      const a = bounds[s]!
+      const b = bounds[s + width]!
+      if (b - a > maxKeys) continue
+      if (!mergeKeys && bounds[s + half]! > a && b > bounds[s + half]!) continue
+      const merged = (b - a) * (b > a ? dataCost(keys, a, b, limits) : 0) + headerCost
+      if (merged <= cost[s]! + cost[s + half]!) {
+        size[s] = width
+        size[s + half] = 0
+        cost[s] = merged
+      }
+    }
+  }
+  return size
+}
+
+/** Links leaves (in key order) into the doubly linked list used by iteration. */
+export function linkLeaves<V>(leaves: DataNode<V>[]): void {
+  for (let i = 0; i < leaves.length; i++) {
+    leaves[i]!.prev = i > 0 ? leaves[i - 1]! : null
+    leaves[i]!.next = i + 1 < leaves.length ? leaves[i + 1]! : null
+  }
+}

@@ -1,0 +1,647 @@
+/**
+ * An ALEX data node: a gapped array of keys and values with a linear model that predicts each key's
+ * slot.
+ *
+ * Layout (capacity slots):
+ *   keys:   Float64Array. An occupied slot holds its key; a gap holds a copy of the next occupied
+ *           key to its right, or +Infinity when there is none; the gaps in front of the first key
+ *           hold -Infinity. So `keys` is non-decreasing and a run of equal finite values always ends
+ *           with the occupied slot: a search never reads the bitmap. (The leading gaps hold -Infinity
+ *           rather than the first key so that a new minimum costs only the gaps between it and the
+ *           old minimum, not every gap in front: descending inserts stay O(1) per insert.)
+ *   values: a value per occupied slot (undefined in gaps, so nothing is kept alive by a gap).
+ *   bitmap: bit i of word i >>> 5 is set when slot i is occupied.
+ *
+ * Invariants (checked by `check`):
+ *   1. occupied keys are finite and strictly increasing; numKeys equals the number of set bits;
+ *   2. each gap holds the next occupied key to its right, or +Infinity if there is none, or
+ *      -Infinity if there is no occupied slot to its left (an empty node is all +Infinity);
+ *   3. capacity <= the index's maxDataNodeSlots; no bit is set at or beyond capacity;
+ *   4. the model is monotone with m1, m2 > 0 (see linear-model.ts).
+ *
+ * Keys are finite, so +Infinity never collides with a key.
+ */
+
+import { StoreError, ErrorCode } from '../errors.js'
+import {
+  APPEND_DENSITY,
+  APPEND_MOSTLY_FRACTION,
+  APPEND_MOSTLY_MIN_INSERTS,
+  CATASTROPHIC_SHIFTS_PER_INSERT,
+  CONTRACT_DENSITY,
+  COST_DEVIATION_FACTOR,
+  COST_DEVIATION_FLOOR,
+  INIT_DENSITY,
+  MAX_DENSITY,
+  MIN_DATA_NODE_SLOTS,
+  MIN_DENSITY,
+  MIN_KEYS_FOR_COST_CHECK,
+  dataNodeCost,
+  log2Ceil1p,
+} from './cost.js'
+import { fitModel, predictSlot, type LinearModel } from './linear-model.js'
+
+/** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
+export const InsertResult = {
+  INSERTED: 0,
+  UPDATED: 1,
+  /** Full, and its empirical cost is far above the expected cost: decide expand-retrain or split. */
+  /** Inserted, after the node expanded (and retrained its model) to make room. */
+  EXPANDED: 2,
+  FAIL_COST_DEVIATION: -1,
+  /** Inserts are shifting too many keys: split. */
+  FAIL_CATASTROPHIC: -2,
+  /** Full, and it cannot grow past the maximum size: split. */
+  FAIL_MAX_SIZE: -3,
+} as const
+
+/** Where the keys go in a rebuilt node: spread over all of it, or packed to leave room at one end. */
+export const Placement = { SPREAD: 0, ROOM_RIGHT: 1, ROOM_LEFT: 2 } as const
+export type Placement = (typeof Placement)[keyof typeof Placement]
+
+/** Keys and values being moved between nodes (resize, split): grown as needed, reused. */
+export class KeyBuffer<V> {
+  keys = new Float64Array(1024)
+  values: (V | undefined)[] = []
+  length = 0
+
+  reserve(n: number): void {
+    if (this.keys.length < n) {
+      let size = this.keys.length
+      while (size < n) size *= 2
+      this.keys = new Float64Array(size)
+    }
+  }
+
+  clear(): void {
+    this.values.length = 0
+    this.length = 0
+  }
+}
+
+export class DataNode<V> implements LinearModel {
+  readonly isLeaf = true
+  /** log2 of the number of consecutive parent slots that point at this node. */
+  dupLog2 = 0
+  // The model: slot = ((key * m1) - c) * m2 + b.
+  m1 = 1
+  c = 0
+  m2 = Number.MIN_VALUE
+  b = 0
+  capacity: number
+  numKeys = 0
+  keys: Float64Array
+  values: (V | undefined)[]
+  bitmap: Uint32Array
+  expansionThreshold: number
+  contractionThreshold: number
+  prev: DataNode<V> | null = null
+  next: DataNode<V> | null = null
+
+  // Counters over the node's life (the index sums them for stats)...
+  searches = 0
+  searchIterations = 0
+  inserts = 0
+  shifts = 0
+  // ...and their values at the last rebuild: the cost checks judge what happened since.
+  epochSearches = 0
+  epochSearchIterations = 0
+  epochInserts = 0
+  epochShifts = 0
+  // Inserts past the largest / below the smallest key since the last rebuild.
+  rightAppends = 0
+  leftAppends = 0
+  // Costs predicted at the last rebuild.
+  expectedIterations = 0
+  expectedShifts = 0
+
+  constructor(capacity: number) {
+    this.capacity = capacity
+    this.keys = new Float64Array(capacity).fill(Infinity)
+    this.values = emptyValues<V>(capacity)
+    this.bitmap = new Uint32Array((capacity + 31) >>> 5)
+    this.expansionThreshold = expansionThresholdFor(capacity)
+    this.contractionThreshold = contractionThresholdFor(capacity)
+  }
+
+  // ---- search ---------------------------------------------------------------------------------
+
+  predict(key: number): number {
+    const p = (key * this.m1 - this.c) * this.m2 + this.b
+    if (!(p > 0)) return 0
+    const last = this.capacity - 1
+    if (p >= last) return last
+    return p | 0
+  }
+
+  /** Smallest slot whose key is > key (capacity if none), by exponential search from the prediction. */
+  upperBound(key: number): number {
+    const keys = this.keys
+    this.searches++
+    // Below every key: without this, a key below the minimum would search the whole gap run in front
+    // of it (gaps there hold the minimum), which is what every insert of a descending sequence does.
+    if (key < keys[0]!) return 0
+    const capacity = this.capacity
+    const start = this.predict(key)
+    let lo: number
+    let hi: number
+    let iterations = 0
+    if (keys[start]! > key) {
+      hi = start
+      let step = 1
+      lo = start - 1
+      while (lo >= 0 && keys[lo]! > key) {
+        hi = lo
+        step <<= 1
+        lo = start - step
+        iterations++
+      }
+      if (lo < -1) lo = -1
+    } else {
+      lo = start
+      let step = 1
+      hi = start + 1
+      while (hi < capacity && keys[hi]! <= key) {
+        lo = hi
+        step <<= 1
+        hi = start + step
+        iterations++
+      }
+      if (hi > capacity) hi = capacity
+    }
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1
+      if (keys[mid]! > key) hi = mid
+      else lo = mid
+    }
+    this.searchIterations += iterations
+    return hi
+  }
+
+  /** Slot of `key`, or -1. */
+  find(key: number): number {
+    const u = this.upperBound(key)
+    // keys[u - 1] <= key < keys[u]; slot u - 1 is always occupied (a gap there would hold a key > key).
+    return u > 0 && this.keys[u - 1] === key ? u - 1 : -1
+  }
+
+  /** First occupied slot with key >= key, or capacity. */
+  lowerBoundSlot(key: number): number {
+    const u = this.upperBound(key)
+    if (u > 0 && this.keys[u - 1] === key) return u - 1
+    return this.nextOccupied(u)
+  }
+
+  /** Last occupied slot with key <= key, or -1. */
+  floorSlot(key: number): number {
+    const slot = this.upperBound(key) - 1
+    return slot >= 0 && this.keys[slot] !== -Infinity ? slot : -1
+  }
+
+  // ---- bitmap ---------------------------------------------------------------------------------
+
+  isOccupied(slot: number): boolean {
+    return (this.bitmap[slot >>> 5]! & (1 << (slot & 31))) !== 0
+  }
+
+  /** First occupied slot >= from, or capacity. */
+  nextOccupied(from: number): number {
+    if (from >= this.capacity) return this.capacity
+    const bitmap = this.bitmap
+    let word = from >>> 5
+    let bits = bitmap[word]! & (-1 << (from & 31))
+    while (bits === 0) {
+      word++
+      if (word >= bitmap.length) return this.capacity
+      bits = bitmap[word]!
+    }
+    return (word << 5) + 31 - Math.clz32(bits & -bits)
+  }
+
+  /** Last occupied slot <= from, or -1. */
+  prevOccupied(from: number): number {
+    if (from < 0) return -1
+    const bitmap = this.bitmap
+    let word = from >>> 5
+    let bits = bitmap[word]! & (0xffffffff >>> (31 - (from & 31)))
+    while (bits === 0) {
+      word--
+      if (word < 0) return -1
+      bits = bitmap[word]!
+    }
+    return (word << 5) + 31 - Math.clz32(bits)
+  }
+
+  /** First gap >= from, or capacity. */
+  private nextGap(from: number): number {
+    const bitmap = this.bitmap
+    let word = from >>> 5
+    if (word >= bitmap.length) return this.capacity
+    let bits = ~bitmap[word]! & (-1 << (from & 31))
+    while (bits === 0) {
+      word++
+      if (word >= bitmap.length) return this.capacity
+      bits = ~bitmap[word]!
+    }
+    const slot = (word << 5) + 31 - Math.clz32(bits & -bits)
+    return slot < this.capacity ? slot : this.capacity
+  }
+
+  /** Last gap <= from, or -1. */
+  private prevGap(from: number): number {
+    if (from < 0) return -1
+    const bitmap = this.bitmap
+    let word = from >>> 5
+    let bits = ~bitmap[word]! & (0xffffffff >>> (31 - (from & 31)))
+    while (bits === 0) {
+      word--
+      if (word < 0) return -1
+      bits = ~bitmap[word]!
+    }
+    return (word << 5) + 31 - Math.clz32(bits)
+  }
+
+  firstSlot(): number {
+    return this.nextOccupied(0)
+  }
+
+  lastSlot(): number {
+    return this.prevOccupied(this.capacity - 1)
+  }
+
+  minKey(): number {
+    const slot = this.firstSlot()
+    return slot < this.capacity ? this.keys[slot]! : Infinity
+  }
+
+  maxKey(): number {
+    const slot = this.lastSlot()
+    return slot >= 0 ? this.keys[slot]! : -Infinity
+  }
+
+  // ---- insert and delete ----------------------------------------------------------------------
+
+  /**
+   * Inserts or overwrites. Returns an InsertResult; on a FAIL_* result nothing changed and the
+   * caller must expand-retrain or split the node, then insert again.
+   */
+  insert(key: number, value: V, maxSlots: number): number {
+    let u = this.upperBound(key)
+    if (u > 0 && this.keys[u - 1] === key) {
+      this.values[u - 1] = value
+      return InsertResult.UPDATED
+    }
+    if ((this.inserts & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
+    if (this.numKeys >= this.expansionThreshold) {
+      if (this.numKeys >= MIN_KEYS_FOR_COST_CHECK && this.hasCostDeviation()) {
+        return InsertResult.FAIL_COST_DEVIATION
+      }
+      if (this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
+      const grown = capacityFor(this.numKeys, MIN_DENSITY)
+      if (grown > maxSlots) return InsertResult.FAIL_MAX_SIZE
+      this.resize(grown, this.appendPlacement())
+      this.insertAt(key, value, this.upperBound(key))
+      return InsertResult.EXPANDED
+    }
+    this.insertAt(key, value, u)
+    return InsertResult.INSERTED
+  }
+
+  /** Inserts a key known to be absent; u = upperBound(key). Requires at least one gap. */
+  private insertAt(key: number, value: V, u: number): void {
+    const keys = this.keys
+    const capacity = this.capacity
+    const leading = u > 0 && keys[u - 1] === -Infinity
+    if (u === capacity || keys[u] === Infinity) this.rightAppends++
+    else if (u === 0 || leading) this.leftAppends++
+    this.inserts++
+    this.numKeys++
+    if (leading) {
+      // A new minimum, with free slots [0, u) in front of the old one at u: take the predicted slot;
+      // the gaps between it and u now lead to the old minimum.
+      const predicted = this.predict(key)
+      const pos = predicted < u ? predicted : u - 1
+      const next = keys[u]!
+      for (let i = pos + 1; i < u; i++) keys[i] = next
+      keys[pos] = key
+      this.values[pos] = value
+      this.bitmap[pos >>> 5]! |= 1 << (pos & 31)
+      return
+    }
+    if (u < capacity && !this.isOccupied(u)) {
+      // Gap at u: any slot in [u, next occupied) keeps the order; take the predicted one if inside.
+      const predicted = this.predict(key)
+      let pos = u
+      if (predicted > u) {
+        const end = this.nextOccupied(u) - 1
+        pos = predicted < end ? predicted : end
+      }
+      // u === 0 here only in an empty node: the gaps in front of the (new) first key hold -Infinity.
+      const before = u === 0 ? -Infinity : key
+      for (let i = u; i < pos; i++) keys[i] = before
+      keys[pos] = key
+      this.values[pos] = value
+      this.bitmap[pos >>> 5]! |= 1 << (pos & 31)
+      return
+    }
+    // Slot u is occupied (or u is past the end): shift toward the nearest gap.
+    const right = u < capacity ? this.nextGap(u) : capacity
+    const left = this.prevGap(u - 1)
+    const values = this.values
+    if (right < capacity && (left < 0 || right - u <= u - 1 - left)) {
+      keys.copyWithin(u + 1, u, right)
+      for (let i = right; i > u; i--) values[i] = values[i - 1]
+      keys[u] = key
+      values[u] = value
+      this.bitmap[right >>> 5]! |= 1 << (right & 31)
+      this.shifts += right - u
+    } else {
+      // left >= 0: the node is never completely full when an insert reaches here.
+      keys.copyWithin(left, left + 1, u)
+      for (let i = left; i < u - 1; i++) values[i] = values[i + 1]
+      keys[u - 1] = key
+      values[u - 1] = value
+      this.bitmap[left >>> 5]! |= 1 << (left & 31)
+      this.shifts += u - 1 - left
+    }
+  }
+
+  /** Removes `key`; returns false when it is absent. Contracts the node when it gets sparse. */
+  delete(key: number): boolean {
+    const slot = this.find(key)
+    if (slot < 0) return false
+    this.removeAt(slot)
+    if (this.numKeys < this.contractionThreshold) {
+      const shrunk = capacityFor(this.numKeys, INIT_DENSITY)
+      if (shrunk < this.capacity) this.resize(shrunk, Placement.SPREAD)
+    }
+    return true
+  }
+
+  private removeAt(slot: number): void {
+    const keys = this.keys
+    const key = keys[slot]!
+    this.values[slot] = undefined
+    this.bitmap[slot >>> 5]! &= ~(1 << (slot & 31))
+    this.numKeys--
+    if (this.numKeys === 0) {
+      keys.fill(Infinity)
+    } else if (slot === 0 || keys[slot - 1] === -Infinity) {
+      // The first key goes: the slot and the gaps up to the new first key lead nothing now.
+      const next = this.nextOccupied(slot + 1)
+      for (let i = slot; i < next; i++) keys[i] = -Infinity
+    } else {
+      // The slot and the gaps before it held `key`; they now hold the next key to the right.
+      const fill = slot + 1 < this.capacity ? keys[slot + 1]! : Infinity
+      for (let i = slot; i >= 0 && keys[i] === key; i--) keys[i] = fill
+    }
+  }
+
+  // ---- adaptation -----------------------------------------------------------------------------
+
+  private isCatastrophic(): boolean {
+    const inserts = this.inserts - this.epochInserts
+    return inserts > 0 && (this.shifts - this.epochShifts) / inserts > CATASTROPHIC_SHIFTS_PER_INSERT
+  }
+
+  /** Fraction of searches since the last rebuild that were inserts (1 when there were none). */
+  insertFraction(): number {
+    const searches = this.searches - this.epochSearches
+    return searches > 0 ? Math.min(1, (this.inserts - this.epochInserts) / searches) : 1
+  }
+
+  private hasCostDeviation(): boolean {
+    const searches = this.searches - this.epochSearches
+    if (searches === 0) return false
+    const inserts = this.inserts - this.epochInserts
+    const iterations = (this.searchIterations - this.epochSearchIterations) / searches
+    const shiftsPerInsert = inserts > 0 ? (this.shifts - this.epochShifts) / inserts : 0
+    const insertFraction = inserts / searches
+    const empirical = dataNodeCost(iterations, shiftsPerInsert, insertFraction)
+    const expected = dataNodeCost(this.expectedIterations, this.expectedShifts, insertFraction)
+    return empirical > COST_DEVIATION_FLOOR && empirical > COST_DEVIATION_FACTOR * expected
+  }
+
+  /** Placement for a resize: leave room on the side most inserts went to, if they were one-sided. */
+  appendPlacement(): Placement {
+    const inserts = this.inserts - this.epochInserts
+    if (inserts < APPEND_MOSTLY_MIN_INSERTS) return Placement.SPREAD
+    if (this.rightAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_RIGHT
+    if (this.leftAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_LEFT
+    return Placement.SPREAD
+  }
+
+  /** Rebuilds this node in place with a new capacity and a retrained model. */
+  resize(capacity: number, placement: Placement): void {
+    const buffer = resizeBuffer as KeyBuffer<V>
+    buffer.clear()
+    this.copyTo(buffer)
+    this.allocate(capacity)
+    this.build(buffer.keys, buffer.values, 0, buffer.length, placement)
+    buffer.clear()
+  }
+
+  /** Appends this node's keys and values, in order, to `out`. */
+  copyTo(out: KeyBuffer<V>): void {
+    out.reserve(out.length + this.numKeys)
+    const keys = this.keys
+    const values = this.values
+    let n = out.length
+    for (let slot = this.nextOccupied(0); slot < this.capacity; slot = this.nextOccupied(slot + 1)) {
+      out.keys[n] = keys[slot]!
+      out.values[n] = values[slot]
+      n++
+    }
+    out.length = n
+  }
+
+  private allocate(capacity: number): void {
+    this.capacity = capacity
+    this.keys = new Float64Array(capacity)
+    this.values = emptyValues<V>(capacity)
+    this.bitmap = new Uint32Array((capacity + 31) >>> 5)
+    this.expansionThreshold = expansionThresholdFor(capacity)
+    this.contractionThreshold = contractionThresholdFor(capacity)
+  }
+
+  /**
+   * Fills this empty node (its arrays are allocated) with keys[lo..hi), strictly increasing: trains
+   * the model, places every key at its predicted slot or the first free one after it (keeping room
+   * for the keys still to come), fills the gaps, and records the expected cost.
+   */
+  build(keys: ArrayLike<number>, values: ArrayLike<V | undefined>, lo: number, hi: number, placement: Placement): void {
+    const n = hi - lo
+    const capacity = this.capacity
+    trainForPlacement(this, keys, lo, hi, capacity, placement)
+    const slots = this.keys
+    const slotValues = this.values
+    const bitmap = this.bitmap
+    let last = -1
+    let iterationSum = 0
+    let runLength = 0
+    let runSquares = 0
+    for (let i = 0; i < n; i++) {
+      const key = keys[lo + i]!
+      const predicted = this.predict(key)
+      let pos = predicted > last ? predicted : last + 1
+      const latest = capacity - (n - i)
+      if (pos > latest) pos = latest
+      iterationSum += log2Ceil1p(pos > predicted ? pos - predicted : predicted - pos)
+      if (pos === last + 1) runLength++
+      else {
+        runSquares += runLength * runLength
+        runLength = 1
+      }
+      slots[pos] = key
+      slotValues[pos] = values[lo + i]
+      bitmap[pos >>> 5]! |= 1 << (pos & 31)
+      last = pos
+    }
+    runSquares += runLength * runLength
+    let fill = Infinity
+    for (let slot = capacity - 1; slot >= 0; slot--) {
+      if ((bitmap[slot >>> 5]! & (1 << (slot & 31))) !== 0) fill = slots[slot]!
+      else slots[slot] = fill
+    }
+    if (n > 0) {
+      const first = this.nextOccupied(0)
+      for (let slot = 0; slot < first; slot++) slots[slot] = -Infinity
+    }
+    this.numKeys = n
+    this.expectedIterations = n > 0 ? iterationSum / n : 0
+    this.expectedShifts = n > 0 ? runSquares / (4 * n) : 0
+    this.startEpoch()
+  }
+
+  /** Starts judging the node afresh (after a rebuild). Lifetime counters are kept. */
+  startEpoch(): void {
+    this.epochSearches = this.searches
+    this.epochSearchIterations = this.searchIterations
+    this.epochInserts = this.inserts
+    this.epochShifts = this.shifts
+    this.rightAppends = 0
+    this.leftAppends = 0
+  }
+
+  // ---- checks ---------------------------------------------------------------------------------
+
+  /** Verifies the invariants in the header; throws CORRUPTION naming the broken one. */
+  check(maxSlots: number, where: string): void {
+    const fail = (what: string): never => {
+      throw new StoreError(ErrorCode.CORRUPTION, `ALEX data node ${where}: ${what}`)
+    }
+    if (this.capacity > maxSlots || this.capacity < 1) fail(`capacity ${this.capacity} outside [1, ${maxSlots}]`)
+    if (this.keys.length !== this.capacity) fail('key array length differs from capacity')
+    if (!(this.m1 > 0 && this.m2 > 0 && Number.isFinite(this.m2) && Number.isFinite(this.b))) fail('bad model')
+    let count = 0
+    let previous = -Infinity
+    let fill = Infinity
+    const first = this.nextOccupied(0)
+    for (let slot = this.capacity - 1; slot >= 0; slot--) {
+      if (this.isOccupied(slot)) {
+        fill = this.keys[slot]!
+        if (!Number.isFinite(fill)) fail(`slot ${slot} holds a non-finite key`)
+      } else {
+        const expected = slot < first && first < this.capacity ? -Infinity : fill
+        if (!Object.is(this.keys[slot], expected)) fail(`gap at slot ${slot} holds ${this.keys[slot]}, expected ${expected}`)
+      }
+    }
+    for (let slot = 0; slot < this.capacity; slot++) {
+      if (!this.isOccupied(slot)) {
+        if (this.values[slot] !== undefined) fail(`gap at slot ${slot} keeps a value`)
+        continue
+      }
+      const key = this.keys[slot]!
+      if (!(key > previous)) fail(`keys out of order at slot ${slot}: ${previous} then ${key}`)
+      previous = key
+      count++
+    }
+    for (let bit = this.capacity; bit < this.bitmap.length * 32; bit++) {
+      if ((this.bitmap[bit >>> 5]! & (1 << (bit & 31))) !== 0) fail(`bit ${bit} set beyond capacity`)
+    }
+    if (count !== this.numKeys) fail(`numKeys ${this.numKeys} but ${count} occupied slots`)
+  }
+}
+
+/** Scratch space for `resize`; it is empty between calls. */
+const resizeBuffer = new KeyBuffer<unknown>()
+
+/** A packed (not holey) array of `length` undefineds: V8 reads packed arrays faster. */
+export function emptyValues<V>(length: number): (V | undefined)[] {
+  const values: (V | undefined)[] = []
+  for (let i = 0; i < length; i++) values.push(undefined)
+  return values
+}
+
+export function capacityFor(numKeys: number, density: number): number {
+  const capacity = Math.ceil(numKeys / density)
+  return capacity > MIN_DATA_NODE_SLOTS ? capacity : MIN_DATA_NODE_SLOTS
+}
+
+function expansionThresholdFor(capacity: number): number {
+  return Math.min(Math.floor(capacity * MAX_DENSITY), capacity - 1)
+}
+
+function contractionThresholdFor(capacity: number): number {
+  return capacity > MIN_DATA_NODE_SLOTS ? Math.floor(capacity * CONTRACT_DENSITY) : 0
+}
+
+/**
+ * Trains `model` so that keys[lo..hi) spread over a capacity-slot node: over all of it, or, for
+ * append-mostly nodes, packed at APPEND_DENSITY against one end, leaving the rest for appends.
+ */
+export function trainForPlacement(
+  model: LinearModel,
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  capacity: number,
+  placement: Placement,
+): void {
+  const n = hi - lo
+  if (placement === Placement.SPREAD || n === 0) {
+    fitModel(model, keys, lo, hi, 0, capacity / Math.max(n, 1))
+    return
+  }
+  const used = Math.min(capacity, Math.ceil(n / APPEND_DENSITY))
+  const first = placement === Placement.ROOM_RIGHT ? 0 : capacity - used
+  fitModel(model, keys, lo, hi, first, used / n)
+}
+
+/**
+ * The expected cost of a node holding keys[lo..hi) at `capacity` slots, without building it: the same
+ * placement walk as `build`, counting instead of writing.
+ */
+export function expectedCost(
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  capacity: number,
+  insertFraction: number,
+): number {
+  const n = hi - lo
+  if (n === 0) return 0
+  const model = scratchModel
+  trainForPlacement(model, keys, lo, hi, capacity, Placement.SPREAD)
+  let last = -1
+  let iterationSum = 0
+  let runLength = 0
+  let runSquares = 0
+  for (let i = 0; i < n; i++) {
+    const predicted = predictSlot(model, keys[lo + i]!, capacity)
+    let pos = predicted > last ? predicted : last + 1
+    const latest = capacity - (n - i)
+    if (pos > latest) pos = latest
+    iterationSum += log2Ceil1p(pos > predicted ? pos - predicted : predicted - pos)
+    if (pos === last + 1) runLength++
+    else {
+      runSquares += runLength * runLength
+      runLength = 1
+    }
+    last = pos
+  }
+  runSquares += runLength * runLength
+  return dataNodeCost(iterationSum / n, runSquares / (4 * n), insertFraction)
+}
+
+const scratchModel: LinearModel = { m1: 1, c: 0, m2: Number.MIN_VALUE, b: 0 }
