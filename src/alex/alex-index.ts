@@ -132,7 +132,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   constructor(options?: AlexOptions) {
     const { maxDataNodeSlots, maxFanout } = checkOptions(options)
-    this.limits = { maxDataNodeSlots, maxFanout, totalKeys: 1 }
+    this.limits = { maxDataNodeSlots, maxFanout }
     this.root = new DataNode<V>(16)
   }
 
@@ -181,7 +181,6 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   private load(keys: Float64Array, values: ArrayLike<V | undefined>, n: number): void {
-    this.limits.totalKeys = Math.max(n, 1)
     const leaves: DataNode<V>[] = []
     this.root = buildSubtree<V>(keys, values, 0, n, this.limits, leaves)
     this.root.dupLog2 = 0
@@ -415,7 +414,6 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
     }
     if (node === null) node = trainModelNode<V>(buffer.keys, 0, n, 2)
-    this.limits.totalKeys = Math.max(this.count, 1)
     const leaves: DataNode<V>[] = []
     fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
     buffer.clear()

@@ -24,6 +24,8 @@ import { ModelNode, type AlexNode } from './model-node.js'
 
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
 const COST_SAMPLE_KEYS = 1 << 14
+/** Assumed cost of the subtree under a child too big for a data node, past its own model node. */
+const TOO_BIG_CHILD_COST = 2 * NODE_LOOKUP_WEIGHT
 /** Bytes charged for one data node's header and model, when comparing costs. */
 export const DATA_NODE_HEADER_BYTES = 112
 /** Bytes charged for one model node's header and model, plus 8 per child pointer. */
@@ -32,8 +34,6 @@ export const MODEL_NODE_HEADER_BYTES = 64
 export interface BuildLimits {
   maxDataNodeSlots: number
   maxFanout: number
-  /** Total keys in the index, to weigh model size per key. */
-  totalKeys: number
 }
 
 /** Largest key count that a data node can hold at the initial density. */
@@ -70,9 +70,11 @@ function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: Build
     const sample = new Float64Array(Math.ceil(n / stride))
     let m = 0
     for (let i = lo; i < hi; i += stride) sample[m++] = keys[i]!
-    cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1)
+    cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1, stride)
   }
-  return n > maxDataNodeKeys(limits) ? cost + NODE_LOOKUP_WEIGHT : cost
+  // Too big for a data node: it will be a model node over well-chosen children, which costs one more
+  // lookup plus what a good data node costs, not what one linear model over all of it would.
+  return n > maxDataNodeKeys(limits) ? NODE_LOOKUP_WEIGHT + Math.min(cost, TOO_BIG_CHILD_COST) : cost
 }
 
 /**
@@ -118,33 +120,42 @@ function fanoutCost(
   hi: number,
   fanout: number,
   limits: BuildLimits,
-): number {
+): { cost: number; allFit: boolean } {
   const node = trainModelNode<unknown>(keys, lo, hi, fanout)
   const bounds = partitionBounds(node, keys, lo, hi)
   const n = hi - lo
+  const maxKeys = maxDataNodeKeys(limits)
   let cost = NODE_LOOKUP_WEIGHT
   let dataNodes = 0
+  let allFit = true
   for (let s = 0; s < fanout; s++) {
     const a = bounds[s]!
     const b = bounds[s + 1]!
     if (b > a) {
       cost += ((b - a) / n) * dataCost(keys, a, b, limits)
       dataNodes++
+      if (b - a > maxKeys) allFit = false
     }
   }
   const bytes = MODEL_NODE_HEADER_BYTES + 8 * fanout + DATA_NODE_HEADER_BYTES * dataNodes
-  return cost + (MODEL_SIZE_WEIGHT * bytes * limits.totalKeys) / n
+  return { cost: cost + (MODEL_SIZE_WEIGHT * bytes) / n, allFit }
 }
 
+/**
+ * The fanout-tree search: fanouts 2, 4, 8, ... in turn, keeping the cheapest. Keeps going while some
+ * child is too big for a data node; once all fit, stops after the cost has risen twice in a row.
+ */
 function bestFanout(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): { fanout: number; cost: number } {
   let best = { fanout: 2, cost: Infinity }
   let rises = 0
   let previous = Infinity
   for (let fanout = 2; fanout <= limits.maxFanout; fanout *= 2) {
-    const cost = fanoutCost(keys, lo, hi, fanout, limits)
+    const { cost, allFit } = fanoutCost(keys, lo, hi, fanout, limits)
     if (cost < best.cost) best = { fanout, cost }
-    rises = cost >= previous ? rises + 1 : 0
-    if (rises >= 2) break
+    if (allFit) {
+      rises = cost >= previous ? rises + 1 : 0
+      if (rises >= 2) break
+    }
     previous = cost
     if (fanout >= (hi - lo) * 4) break
   }
@@ -167,7 +178,7 @@ export function buildSubtree<V>(
   const n = hi - lo
   const fits = n <= maxDataNodeKeys(limits)
   if (fits) {
-    const asData = dataCost(keys, lo, hi, limits) + (MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES * limits.totalKeys) / Math.max(n, 1)
+    const asData = dataCost(keys, lo, hi, limits) + (MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES) / Math.max(n, 1)
     const asModel = n >= 64 && depth < 32 ? bestFanout(keys, lo, hi, limits) : null
     if (asModel === null || asData <= asModel.cost) {
       const leaf = buildDataNode<V>(keys, values, lo, hi, INIT_DENSITY, limits)
@@ -250,7 +261,7 @@ function mergeBlocks(
   const size = new Int32Array(fanout).fill(1)
   const cost = new Float64Array(fanout)
   const maxKeys = maxDataNodeKeys(limits)
-  const headerCost = MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES * limits.totalKeys
+  const headerCost = MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES
   for (let s = 0; s < fanout; s++) {
     const n = bounds[s + 1]! - bounds[s]!
     cost[s] = n === 0 ? headerCost : n * dataCost(keys, bounds[s]!, bounds[s + 1]!, limits) + headerCost

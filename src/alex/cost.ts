@@ -13,8 +13,12 @@ export const SEARCH_ITERATION_WEIGHT = 20
 export const SHIFT_WEIGHT = 0.5
 /** Cost of passing through one more model node on every lookup. */
 export const NODE_LOOKUP_WEIGHT = 20
-/** Cost per byte of model-node pointers, per key (keeps the index small). */
-export const MODEL_SIZE_WEIGHT = 5e-7
+/**
+ * Cost of one byte of index (model-node pointers and models, data-node headers) per key it serves.
+ * ALEX weighs model size only lightly; we weigh it so that the index stays about 1/100 of a B+tree's
+ * inner nodes (well under 0.01 byte per key), which favours large data nodes over many small ones.
+ */
+export const MODEL_SIZE_WEIGHT = 400
 
 /** Density right after a bulk load. */
 export const INIT_DENSITY = 0.7

@@ -610,7 +610,9 @@ export function trainForPlacement(
 
 /**
  * The expected cost of a node holding keys[lo..hi) at `capacity` slots, without building it: the same
- * placement walk as `build`, counting instead of writing.
+ * placement walk as `build`, counting instead of writing. When the keys are a sample of every
+ * `errorScale`-th key of a larger node, slot errors and run lengths are multiplied by it (an error of
+ * e sample slots is about e * errorScale slots of the full node).
  */
 export function expectedCost(
   keys: ArrayLike<number>,
@@ -618,6 +620,7 @@ export function expectedCost(
   hi: number,
   capacity: number,
   insertFraction: number,
+  errorScale = 1,
 ): number {
   const n = hi - lo
   if (n === 0) return 0
@@ -632,7 +635,8 @@ export function expectedCost(
     let pos = predicted > last ? predicted : last + 1
     const latest = capacity - (n - i)
     if (pos > latest) pos = latest
-    iterationSum += log2Ceil1p(pos > predicted ? pos - predicted : predicted - pos)
+    const error = (pos > predicted ? pos - predicted : predicted - pos) * errorScale
+    iterationSum += log2Ceil1p(error < 0x40000000 ? error : 0x40000000)
     if (pos === last + 1) runLength++
     else {
       runSquares += runLength * runLength
@@ -641,7 +645,8 @@ export function expectedCost(
     last = pos
   }
   runSquares += runLength * runLength
-  return dataNodeCost(iterationSum / n, runSquares / (4 * n), insertFraction)
+  // Runs in a sample are errorScale times shorter than in the node, and shifts grow with run length.
+  return dataNodeCost(iterationSum / n, (runSquares * errorScale) / (4 * n), insertFraction)
 }
 
 const scratchModel: LinearModel = { m1: 1, c: 0, m2: Number.MIN_VALUE, b: 0 }
