@@ -127,7 +127,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private sizeAtLastLeftExpansion = 0
   private sizeAtLastRightExpansion = 0
   private readonly movingBuffer = new KeyBuffer<V>()
-  /** Set while keys move after a root expansion (their inserts must not expand the root again). */
+  /** Model nodes from the root down to the leaf of the current insert (scratch). */
+  private readonly path: ModelNode<V>[] = []
+  /** Set while keys move after a domain expansion (their inserts must not expand again). */
   private expandingRoot = false
 
   constructor(options?: AlexOptions) {
@@ -221,11 +223,12 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       assert(attempt < 10_000, 'insert did not converge')
       let parent: ModelNode<V> | null = null
       let node = this.root
-      let depth = 0
+      const path = this.path
+      path.length = 0
       while (!node.isLeaf) {
         parent = node
+        path.push(node)
         node = node.children[node.slot(k)]!
-        depth++
       }
       const result = node.insert(k, value, this.limits.maxDataNodeSlots)
       if (result === InsertResult.INSERTED || result === InsertResult.EXPANDED) {
@@ -236,7 +239,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
       if (result === InsertResult.UPDATED) return this
       this.version++
-      this.adapt(node, parent, k, result, depth)
+      this.adapt(node, parent, k, result, path.slice())
     }
   }
 
@@ -275,7 +278,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   // ---- adaptation ---------------------------------------------------------------------------
 
   /** Changes `leaf` (reached through `parent`) so that the failed insert can go through. */
-  private adapt(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, result: number, depth: number): void {
+  private adapt(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, result: number, path: ModelNode<V>[]): void {
     if (result === InsertResult.FAIL_COST_DEVIATION) {
       // The fanout-tree decision, at its first two levels: expand-and-retrain, or split in two.
       const buffer = this.movingBuffer
@@ -297,20 +300,24 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         return
       }
     }
-    this.split(leaf, parent, key, depth)
+    this.split(leaf, parent, key, path)
   }
 
-  private split(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, depth: number): void {
+  private split(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, path: ModelNode<V>[]): void {
+    const depth = path.length
     if (parent === null) {
       this.splitDownward(leaf, null, 0, 0)
       return
     }
-    // An edge leaf full of keys beyond the root's domain: grow the root rather than split a node
-    // whose keys lie outside its range (that would stack one level per split).
-    if (!this.expandingRoot && (leaf.next === null || leaf.prev === null)) {
-      const root = this.root as ModelNode<V>
-      if (leaf.next === null && root.rawSlot(leaf.maxKey()) >= root.fanout && this.tryExpandRoot(true, leaf.maxKey())) return
-      if (leaf.prev === null && root.rawSlot(leaf.minKey()) < 0 && this.tryExpandRoot(false, leaf.minKey())) return
+    // A leaf holding keys beyond its parent's domain (they arrive clamped into the parent's edge
+    // slot: keys past the root's domain, or past a fitted model's range inside its block): widen the
+    // domain of the lowest ancestor that can take them, rather than split a node whose keys lie
+    // outside its range (that would stack one level per split while keys keep arriving there).
+    if (leaf.numKeys > 0) {
+      const high = leaf.maxKey()
+      const low = leaf.minKey()
+      if (parent.rawSlot(high) >= parent.fanout && this.widenEdge(true, high, path, leaf)) return
+      if (parent.rawSlot(low) < 0 && this.widenEdge(false, low, path, leaf)) return
     }
     if (leaf.dupLog2 === 0 && parent.fanout * 2 <= this.limits.maxFanout && this.separatesAfterDoubling(leaf, parent)) {
       parent.expand()
@@ -409,7 +416,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         if (fanout === fanoutMax && depth < NARROWING_DEPTH_MAX) {
           const low = candidate.rawSlot(buffer.keys[0]!)
           const high = candidate.rawSlot(buffer.keys[n - 1]!)
-          if (low >= 0 && high < fanout) node = candidate
+          // ...and they span at least 1/16 of their child's range, so a few more levels divide them.
+          const raw = (k: number): number => (k * candidate.m1 - candidate.c) * candidate.m2 + candidate.b
+          const spread = Math.floor(raw(buffer.keys[0]!) * 16) !== Math.floor(raw(buffer.keys[n - 1]!) * 16)
+          if (low >= 0 && high < fanout && spread) node = candidate
         }
       }
     }
@@ -483,6 +493,35 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /**
+   * `key`, in `edge`, lies beyond the domain of the leaf's parent (`path` ends with it). Among the
+   * ancestors on `path` that see it beyond their domain (the lowest ones), grows the lowest that can
+   * grow in place to cover it; if none can, puts a new node above the highest of them. False when
+   * the key is within the parent's domain, or so far away (more than ROOT_EXPANSION_FACTOR_MAX times
+   * the domain) that it is an outlier or the start of a new cluster: the caller splits the leaf as
+   * usual, which fits a model to the keys.
+   */
+  private widenEdge(right: boolean, key: number, path: ModelNode<V>[], edge: DataNode<V>): boolean {
+    if (this.expandingRoot || path.length === 0) return false
+    let highest = -1
+    for (let i = path.length - 1; i >= 0; i--) {
+      const node = path[i]!
+      const raw = node.rawSlot(key)
+      if (right ? raw < node.fanout : raw >= 0) break // in this node's domain: nothing above needs to grow
+      highest = i
+      const factor = expansionFactor(node.fanout, right ? raw + 1 : node.fanout - raw)
+      if (factor > ROOT_EXPANSION_FACTOR_MAX) return false // far away: an outlier or a new cluster
+      if (node.fanout * factor <= this.limits.maxFanout) {
+        this.expandInPlace(node, right, factor, edge)
+        return true
+      }
+    }
+    if (highest < 0) return false
+    // No node can grow in place: add one above the highest node that the key lies beyond.
+    this.growAbove(path[highest]!, highest > 0 ? path[highest - 1]! : null, right, edge)
+    return true
+  }
+
+  /**
    * Grows the root's domain toward `key` (which lies outside it) unless that would take more than
    * ROOT_EXPANSION_FACTOR_MAX times the width: such a key is an outlier and stays in the edge leaf.
    */
@@ -495,12 +534,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       this.keysBelowDomain = 0
       this.sizeAtLastLeftExpansion = this.count
     }
-    // How many times wider the domain must be to hold `key` (a power of two).
     const fanout = root.fanout
     const raw = root.rawSlot(key)
-    const needed = right ? raw + 1 : fanout - raw
-    let factor = 2
-    while (factor * fanout < needed && factor <= ROOT_EXPANSION_FACTOR_MAX) factor *= 2
+    const factor = expansionFactor(fanout, right ? raw + 1 : fanout - raw)
     if (factor > ROOT_EXPANSION_FACTOR_MAX) return false
     this.expandRoot(right, factor)
     return true
@@ -513,59 +549,100 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * block (they sat in the edge data node, out of its domain) move to the new nodes.
    */
   private expandRoot(right: boolean, factor: number): void {
-    assert(Number.isInteger(Math.log2(factor)), 'root expansion factor must be a power of two')
-    const old = this.root as ModelNode<V>
-    const head = this.firstLeaf()
-    const tail = this.lastLeaf()
-    const fanout = old.fanout
-    let oldBlockStart: number
-    let oldBlockEnd: number
+    const root = this.root as ModelNode<V>
+    const edge = right ? this.lastLeaf() : this.firstLeaf()
+    if (root.fanout * factor <= this.limits.maxFanout) this.expandInPlace(root, right, factor, edge)
+    else this.growAbove(root, null, right, edge)
+  }
+
+  /**
+   * Widens the key domain of `node`, a model node on the edge of the tree (every key beyond its domain
+   * on that side routes to it), `factor` times toward one side: its child array grows, the old
+   * children keep their slots and their routing (the model is untouched; growing left adds to the
+   * integer offset), and the new slots get new empty leaves. Then the keys beyond the old domain,
+   * which sat clamped in the edge leaf, move to the new leaves.
+   */
+  private expandInPlace(node: ModelNode<V>, right: boolean, factor: number, edge: DataNode<V>): void {
+    assert(Number.isInteger(Math.log2(factor)) && factor >= 2, 'expansion factor must be a power of two')
+    const fanout = node.fanout
+    const children: AlexNode<V>[] = new Array<AlexNode<V>>(fanout * factor)
+    const oldStart = right ? 0 : fanout * (factor - 1)
+    const oldEnd = oldStart + fanout
+    for (let i = 0; i < fanout; i++) children[oldStart + i] = node.children[i]!
     const newLeaves: DataNode<V>[] = []
-    if (fanout * factor <= this.limits.maxFanout) {
-      const children: AlexNode<V>[] = new Array<AlexNode<V>>(fanout * factor)
-      oldBlockStart = right ? 0 : fanout * (factor - 1)
-      oldBlockEnd = oldBlockStart + fanout
-      for (let i = 0; i < fanout; i++) children[oldBlockStart + i] = old.children[i]!
-      this.fillWithEmptyLeaves(children, right ? fanout : 0, right ? fanout * factor : oldBlockStart, right, newLeaves)
-      old.children = children
-      if (!right) old.offset += fanout * (factor - 1)
+    this.fillWithEmptyLeaves(children, right ? fanout : 0, right ? fanout * factor : oldStart, right, newLeaves)
+    node.children = children
+    if (!right) node.offset += fanout * (factor - 1)
+    this.finishExpansion(right, edge, newLeaves, (key) => {
+      const s = node.slot(key)
+      return s >= oldStart && s < oldEnd
+    })
+  }
+
+  /**
+   * Puts a new model node above `node` (the root, or a node on the edge of the tree whose parent is
+   * `parent`), in node's place; `node` fills one slot of it. The new node's model is node's divided by
+   * its fanout (exact: a power of two), with node's offset folded in, so node's domain is one slot
+   * wide. The new node is as wide as allowed, so this adds one level per maxFanout-fold growth.
+   */
+  private growAbove(node: ModelNode<V>, parent: ModelNode<V> | null, right: boolean, edge: DataNode<V>): void {
+    const fanout = this.limits.maxFanout
+    const above = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+    above.m1 = node.m1
+    above.c = node.c
+    above.m2 = node.m2 / node.fanout
+    above.b = (node.b + node.offset) / node.fanout
+    const oldSlot = right ? 0 : fanout - 1
+    above.offset = oldSlot
+    above.dupLog2 = node.dupLog2
+    node.dupLog2 = 0
+    above.children[oldSlot] = node
+    const newLeaves: DataNode<V>[] = []
+    this.fillWithEmptyLeaves(above.children, right ? 1 : 0, right ? fanout : oldSlot, right, newLeaves)
+    if (parent === null) {
+      this.root = above
     } else {
-      // The new root sees the old root's whole domain as one slot: the same model divided by the
-      // fanout (exact: a power of two), with the old root's offset folded in.
-      // Grow the domain as far as a new root allows at once, so that depth grows once per maxFanout.
-      factor = this.limits.maxFanout
-      const root = new ModelNode<V>(new Array<AlexNode<V>>(factor))
-      root.m1 = old.m1
-      root.c = old.c
-      root.m2 = old.m2 / fanout
-      root.b = (old.b + old.offset) / fanout
-      oldBlockStart = right ? 0 : factor - 1
-      oldBlockEnd = oldBlockStart + 1
-      root.offset = oldBlockStart
-      old.dupLog2 = 0
-      root.children[oldBlockStart] = old
-      this.fillWithEmptyLeaves(root.children, right ? 1 : 0, right ? factor : oldBlockStart, right, newLeaves)
-      this.root = root
+      for (let i = 0; i < parent.fanout; i++) if (parent.children[i] === node) parent.children[i] = above
     }
+    this.finishExpansion(right, edge, newLeaves, (key) => above.slot(key) === oldSlot)
+  }
+
+  /**
+   * Links the new leaves next to `edge` (the grown node's last leaf when growing right, its first
+   * when growing left), then moves the keys that no longer route to the old part.
+   */
+  private finishExpansion(
+    right: boolean,
+    edge: DataNode<V>,
+    newLeaves: DataNode<V>[],
+    staysInOld: (key: number) => boolean,
+  ): void {
     // New leaves are in key order and all on one side of the old ones.
-    for (let i = 0; i < newLeaves.length; i++) {
-      newLeaves[i]!.prev = i > 0 ? newLeaves[i - 1]! : null
-      newLeaves[i]!.next = i + 1 < newLeaves.length ? newLeaves[i + 1]! : null
+    const first = newLeaves[0]!
+    const last = newLeaves[newLeaves.length - 1]!
+    for (let i = 0; i + 1 < newLeaves.length; i++) {
+      newLeaves[i]!.next = newLeaves[i + 1]!
+      newLeaves[i + 1]!.prev = newLeaves[i]!
     }
     if (right) {
-      tail.next = newLeaves[0]!
-      newLeaves[0]!.prev = tail
+      last.next = edge.next
+      if (edge.next !== null) edge.next.prev = last
+      edge.next = first
+      first.prev = edge
     } else {
-      head.prev = newLeaves[newLeaves.length - 1]!
-      newLeaves[newLeaves.length - 1]!.next = head
+      first.prev = edge.prev
+      if (edge.prev !== null) edge.prev.next = first
+      edge.prev = last
+      last.next = edge
     }
     this.events.rootExpansions++
     this.version++
+    const wasExpanding = this.expandingRoot
     this.expandingRoot = true
     try {
-      this.rehomeEdgeKeys(right, right ? tail : head, oldBlockStart, oldBlockEnd)
+      this.rehomeEdgeKeys(right, edge, staysInOld)
     } finally {
-      this.expandingRoot = false
+      this.expandingRoot = wasExpanding
     }
   }
 
@@ -600,43 +677,30 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /**
-   * After the root grew: keys of the old root's edge leaves whose route now leaves the old block
-   * are removed there and inserted again (they go to the new leaves).
+   * After a domain grew: walks the old leaves from the edge inward and takes out every key that no
+   * longer routes to the old part (keys beyond the old domain sit at the edge, in key order, possibly
+   * over several leaves, some of them empty), then inserts them again, which routes them to the new
+   * leaves.
    */
-  private rehomeEdgeKeys(right: boolean, edge: DataNode<V>, blockStart: number, blockEnd: number): void {
-    const root = this.root as ModelNode<V>
+  private rehomeEdgeKeys(right: boolean, edge: DataNode<V>, staysInOld: (key: number) => boolean): void {
     const moving = new KeyBuffer<V>()
-    let leaf: DataNode<V> | null = edge
-    while (leaf !== null) {
-      let moved = 0
-      if (right) {
-        for (let slot = leaf.lastSlot(); slot >= 0; slot = leaf.prevOccupied(slot - 1)) {
-          const s = root.slot(leaf.keys[slot]!)
-          if (s < blockEnd) break
-          moving.reserve(moving.length + 1)
-          moving.keys[moving.length] = leaf.keys[slot]!
-          moving.values[moving.length] = leaf.values[slot]
-          moving.length++
-          moved++
-        }
-      } else {
-        for (let slot = leaf.firstSlot(); slot < leaf.capacity; slot = leaf.nextOccupied(slot + 1)) {
-          const s = root.slot(leaf.keys[slot]!)
-          if (s >= blockStart) break
-          moving.reserve(moving.length + 1)
-          moving.keys[moving.length] = leaf.keys[slot]!
-          moving.values[moving.length] = leaf.values[slot]
-          moving.length++
-          moved++
-        }
+    const from: DataNode<V>[] = []
+    scan: for (let leaf: DataNode<V> | null = edge; leaf !== null; leaf = right ? leaf.prev : leaf.next) {
+      let slot = right ? leaf.lastSlot() : leaf.firstSlot()
+      while (slot >= 0 && slot < leaf.capacity) {
+        const key = leaf.keys[slot]!
+        if (staysInOld(key)) break scan
+        moving.reserve(moving.length + 1)
+        moving.keys[moving.length] = key
+        moving.values[moving.length] = leaf.values[slot]
+        moving.length++
+        from.push(leaf)
+        slot = right ? leaf.prevOccupied(slot - 1) : leaf.nextOccupied(slot + 1)
       }
-      const exhausted = moved === leaf.numKeys && moved > 0
-      for (let i = moving.length - moved; i < moving.length; i++) {
-        const removed = leaf.delete(moving.keys[i]!)
-        assert(removed, 'rehomed key missing from its leaf')
-      }
-      if (!exhausted) break
-      leaf = right ? leaf.prev : leaf.next
+    }
+    for (let i = 0; i < moving.length; i++) {
+      const removed = from[i]!.delete(moving.keys[i]!)
+      assert(removed, 'rehomed key missing from its leaf')
     }
     this.count -= moving.length
     for (let i = 0; i < moving.length; i++) this.set(moving.keys[i]!, moving.values[i] as V)
@@ -805,6 +869,16 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     }
     if (total !== this.count) fail(`size is ${this.count} but ${total} keys are stored`)
   }
+}
+
+/**
+ * How many times wider (a power of two, at least 2) a domain of `fanout` slots must grow to hold
+ * `needed` slots; more than ROOT_EXPANSION_FACTOR_MAX means "too far" (it may be Infinity).
+ */
+function expansionFactor(fanout: number, needed: number): number {
+  let factor = 2
+  while (factor * fanout < needed && factor <= ROOT_EXPANSION_FACTOR_MAX) factor *= 2
+  return factor
 }
 
 /** @internal A position in the leaf list. */

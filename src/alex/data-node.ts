@@ -65,11 +65,14 @@ export class KeyBuffer<V> {
   values: (V | undefined)[] = []
   length = 0
 
+  /** Makes room for n keys, keeping the first `length`. */
   reserve(n: number): void {
     if (this.keys.length < n) {
       let size = this.keys.length
       while (size < n) size *= 2
-      this.keys = new Float64Array(size)
+      const keys = new Float64Array(size)
+      keys.set(this.keys.subarray(0, this.length))
+      this.keys = keys
     }
   }
 

@@ -2,10 +2,11 @@
  * Linear models over double keys, shared by data nodes (key -> slot) and model nodes (key -> child).
  *
  * A model predicts `((key * m1) - c) * m2 + b`:
- *   - `m1` is a power of two that scales the trained key span to about 1. Multiplying by a power of two
- *     is exact (short of overflow), so scaling never reorders keys, and a span of a few ulps near
- *     1e-300, or a span of 1e308, is trained in well-conditioned numbers instead of overflowing the
- *     slope (a slope of 1e6 slots over 1e-310 would be Infinity as one number).
+ *   - `m1` is a power of two that scales the trained key span to about 1 (as far as the normal range
+ *     allows). Multiplying by a power of two is exact (short of overflow and underflow), so scaling
+ *     never reorders keys, and a span of a few ulps near 1e-300, or a span of 1e308, is trained in
+ *     well-conditioned numbers instead of overflowing the slope (1e6 slots over 1e-310 would be
+ *     Infinity as one number).
  *   - `c = x0 * m1` anchors the model at the smallest trained key, so keys that differ only in their
  *     last mantissa bits still get distinct predictions.
  *   - `m2 > 0` and finite, `b` finite. With m1, m2 > 0 the prediction is a composition of monotone
@@ -48,26 +49,19 @@ export function predictSlot(model: LinearModel, key: number, slots: number): num
   return Math.floor(p)
 }
 
-const TWO_POW_1023 = 2 ** 1023
-const TWO_POW_MINUS_1022 = 2 ** -1022
 const SMALLEST_SLOPE = Number.MIN_VALUE
 const LARGEST_SLOPE = Number.MAX_VALUE
 
 /**
- * A power of two near 1/span, kept inside the normal range; `rest` receives what clamping left out
- * (fold it into the slope). span is positive, possibly Infinity (the key span overflowed).
+ * A power of two near 1/span, kept inside the normal range (the slope absorbs the rest: it is fitted
+ * to the scaled keys). span is positive, possibly Infinity (the key span overflowed).
  */
-function scaleFor(span: number, x0: number, xN: number, rest: { factor: number }): number {
+function scaleFor(span: number, x0: number, xN: number): number {
   let exponent: number
   if (span === Infinity) exponent = Math.floor(Math.log2(xN * 0.5 - x0 * 0.5)) + 1
   else exponent = Math.floor(Math.log2(span))
-  // 2^-exponent, clamped so that m1 itself is a normal double.
-  const clamped = Math.min(1022, Math.max(-1022, -exponent))
-  rest.factor = 2 ** (-exponent - clamped)
-  return 2 ** clamped
+  return 2 ** Math.min(1022, Math.max(-1022, -exponent))
 }
-
-const scratchRest = { factor: 1 }
 
 /**
  * Fits `model` to keys[lo..hi) (strictly increasing) so that key i (0-based from lo) predicts about
@@ -93,8 +87,7 @@ export function fitModel(
   }
   const x0 = keys[lo] as number
   const xN = keys[hi - 1] as number
-  const m1 = scaleFor(xN - x0, x0, xN, scratchRest)
-  const rest = scratchRest.factor
+  const m1 = scaleFor(xN - x0, x0, xN)
   const c = x0 * m1
 
   // Two passes: means first, then centred sums (stable for large n).
@@ -116,7 +109,7 @@ export function fitModel(
     slope = (n - 1) / uN
     intercept = 0
   }
-  let m2 = slope * step * rest
+  let m2 = slope * step
   if (!(m2 >= SMALLEST_SLOPE)) m2 = SMALLEST_SLOPE
   if (m2 > LARGEST_SLOPE) m2 = LARGEST_SLOPE
   model.m1 = m1
@@ -145,10 +138,10 @@ export function fitEndpoints(
   }
   const x0 = keys[lo] as number
   const xN = keys[hi - 1] as number
-  const m1 = scaleFor(xN - x0, x0, xN, scratchRest)
+  const m1 = scaleFor(xN - x0, x0, xN)
   const c = x0 * m1
   const uN = xN * m1 - c
-  let m2 = ((n - 1) * step * scratchRest.factor) / uN
+  let m2 = ((n - 1) * step) / uN
   if (!(m2 >= SMALLEST_SLOPE)) m2 = SMALLEST_SLOPE
   if (m2 > LARGEST_SLOPE) m2 = LARGEST_SLOPE
   model.m1 = m1
@@ -165,6 +158,3 @@ export function scaleModel(model: LinearModel, factor: number, offset: number): 
   model.m2 = m2
   model.b = model.b * factor + offset
 }
-
-// Module-load checks of the constants the scaling relies on.
-if (TWO_POW_1023 * 2 !== Infinity || TWO_POW_MINUS_1022 <= 0) throw new Error('unexpected double range')
