@@ -21,11 +21,13 @@ import {
   buildSubtree,
   fillModelNode,
   linkLeaves,
+  balanceIfLopsided,
   partitionBounds,
   trainModelNode,
   type BuildLimits,
 } from './bulk-load.js'
 import {
+  MIN_DATA_NODE_SLOTS,
   MIN_DENSITY,
   NODE_LOOKUP_WEIGHT,
   OUT_OF_DOMAIN_MAX_KEYS,
@@ -341,15 +343,41 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     return slotAfter(leaf.minKey()) !== slotAfter(leaf.maxKey())
   }
 
-  /** Splits `leaf` into the two halves of its block in `parent`. False if the halves would not separate its keys. */
+  /**
+   * Splits `leaf` sideways within its block of slots in `parent`. Halves of the block that would get
+   * none of its keys are cut off first as empty leaves (keys arriving in order fill one end of a wide
+   * block); then the remaining block is split into two leaves at its middle. False, with nothing
+   * changed, when the keys all route to one slot: the block cannot divide them.
+   */
   private trySplitSideways(leaf: DataNode<V>, parent: ModelNode<V>, slot: number): boolean {
-    const size = 1 << leaf.dupLog2
-    const start = slot & ~(size - 1)
-    const middle = start + size / 2
+    let size = 1 << leaf.dupLog2
+    let start = slot & ~(size - 1)
     const buffer = this.movingBuffer
     buffer.clear()
     leaf.copyTo(buffer)
     const n = buffer.length
+    const lowSlot = n > 0 ? parent.slot(buffer.keys[0]!) : start
+    const highSlot = n > 0 ? parent.slot(buffer.keys[n - 1]!) : start
+    if (lowSlot === highSlot) {
+      buffer.clear()
+      return false
+    }
+    const before: DataNode<V>[] = []
+    const after: DataNode<V>[] = []
+    for (;;) {
+      const half = size / 2
+      const middle = start + half
+      if (highSlot < middle) {
+        after.unshift(this.emptyLeafFor(parent, middle, half))
+      } else if (lowSlot >= middle) {
+        before.push(this.emptyLeafFor(parent, start, half))
+        start = middle
+      } else {
+        break
+      }
+      size = half
+    }
+    const middle = start + size / 2
     // First key routed at or past the middle slot (routing is monotone).
     let a = 0
     let b = n
@@ -358,22 +386,26 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       if (parent.slot(buffer.keys[mid]!) >= middle) b = mid
       else a = mid + 1
     }
-    if (a === 0 || a === n) {
-      buffer.clear()
-      return false
-    }
     const placement = leaf.appendPlacement()
     const left = buildDataNode<V>(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
       placement === Placement.ROOM_LEFT ? Placement.ROOM_LEFT : Placement.SPREAD)
     const right = buildDataNode<V>(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
       placement === Placement.ROOM_RIGHT ? Placement.ROOM_RIGHT : Placement.SPREAD)
     buffer.clear()
-    left.dupLog2 = right.dupLog2 = leaf.dupLog2 - 1
+    left.dupLog2 = right.dupLog2 = Math.log2(size) - 1
     for (let i = start; i < middle; i++) parent.children[i] = left
     for (let i = middle; i < start + size; i++) parent.children[i] = right
-    this.replaceLeaf(leaf, [left, right])
+    this.replaceLeaf(leaf, [...before, left, right, ...after])
     this.events.sidewaysSplits++
     return true
+  }
+
+  /** A new empty leaf filling parent slots [start, start + size) (an aligned power-of-two block). */
+  private emptyLeafFor(parent: ModelNode<V>, start: number, size: number): DataNode<V> {
+    const leaf = new DataNode<V>(MIN_DATA_NODE_SLOTS)
+    leaf.dupLog2 = Math.log2(size)
+    for (let i = start; i < start + size; i++) parent.children[i] = leaf
+    return leaf
   }
 
   /**
@@ -423,7 +455,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         }
       }
     }
-    if (node === null) node = trainModelNode<V>(buffer.keys, 0, n, 2)
+    if (node === null) {
+      node = trainModelNode<V>(buffer.keys, 0, n, 2)
+      balanceIfLopsided(node, buffer.keys, 0, n)
+    }
     const leaves: DataNode<V>[] = []
     fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
     buffer.clear()

@@ -114,6 +114,26 @@ export function trainModelNode<V>(keys: ArrayLike<number>, lo: number, hi: numbe
   return node
 }
 
+/** A child may hold at most this fraction of a new model node's keys; past it the split is redone. */
+const LOPSIDED_FRACTION = 0.9
+
+/**
+ * If `node` leaves almost all of keys[lo..hi) in one child (a linear model over very skewed keys
+ * peels off only a few per level, which makes a deep tree), refits it so that the median is the
+ * boundary between the two middle slots: every level then halves the keys at least.
+ */
+export function balanceIfLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): void {
+  const n = hi - lo
+  if (n < 4) return
+  const bounds = partitionBounds(node, keys, lo, hi)
+  let largest = 0
+  for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
+  if (largest <= LOPSIDED_FRACTION * n) return
+  const mid = lo + (n >>> 1)
+  const half = node.fanout / 2
+  fitEndpoints(node, keys, mid - 1, mid + 1, half - 0.5, 1)
+}
+
 function fanoutCost(
   keys: ArrayLike<number>,
   lo: number,
@@ -202,6 +222,7 @@ function buildModelNode<V>(
   depth: number,
 ): ModelNode<V> {
   const node = trainModelNode<V>(keys, lo, hi, fanout)
+  balanceIfLopsided(node, keys, lo, hi)
   fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
   return node
 }
