@@ -530,7 +530,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /**
    * `key`, in `edge`, lies beyond the domain of the leaf's parent (`path` ends with it). Among the
    * ancestors on `path` that see it beyond their domain (the lowest ones), grows the lowest that can
-   * grow in place to cover it; if none can, puts a new node above the highest of them. False when
+   * grow in place to cover it; if none can and the root is among them, puts a new root above. False when
    * the key is within the parent's domain, or so far away (more than ROOT_EXPANSION_FACTOR_MAX times
    * the domain) that it is an outlier or the start of a new cluster: the caller splits the leaf as
    * usual, which fits a model to the keys.
@@ -550,9 +550,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         return true
       }
     }
-    if (highest < 0) return false
-    // No node can grow in place: add one above the highest node that the key lies beyond.
-    this.growAbove(path[highest]!, highest > 0 ? path[highest - 1]! : null, right, edge)
+    // No node can grow in place. At the root, a new root above it widens the whole domain (depth grows
+    // once per maxFanout-fold growth); below the root, the leaf splits as usual instead.
+    if (highest !== 0) return false
+    this.growAbove(path[0]!, null, right, edge)
     return true
   }
 
@@ -615,8 +616,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /**
-   * Puts a new model node above `node` (the root, or a node on the edge of the tree whose parent is
-   * `parent`), in node's place; `node` fills one slot of it. The new node's model is node's divided by
+   * Puts a new model node above `node` (the root when `parent` is null), in node's place; `node`
+   * fills one slot of it. The new node's model is node's divided by
    * its fanout (exact: a power of two), with node's offset folded in, so node's domain is one slot
    * wide. The new node is as wide as allowed, so this adds one level per maxFanout-fold growth.
    */

@@ -24,6 +24,8 @@ import { ModelNode, type AlexNode } from './model-node.js'
 
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
 const COST_SAMPLE_KEYS = 1 << 14
+/** Assumed fill of the leaves of a subtree not yet built, as a fraction of a data node's maximum keys. */
+const SUBTREE_LEAF_FILL = 0.7
 /** Assumed cost of the subtree under a child too big for a data node, past its own model node. */
 const TOO_BIG_CHILD_COST = 2 * NODE_LOOKUP_WEIGHT
 /** Bytes charged for one data node's header and model, when comparing costs. */
@@ -58,8 +60,11 @@ export function buildDataNode<V>(
   return node
 }
 
-/** Expected cost of keys[lo..hi) as one data node, sampling large ranges. */
-function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): number {
+/**
+ * Expected cost of keys[lo..hi) as one data node, sampling large ranges; if they are too many for one,
+ * the cost of the subtree they need when its model nodes have `fanout` children.
+ */
+function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits, fanout = limits.maxFanout): number {
   const n = hi - lo
   if (n === 0) return 0
   let cost: number
@@ -72,9 +77,22 @@ function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: Build
     for (let i = lo; i < hi; i += stride) sample[m++] = keys[i]!
     cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1, stride)
   }
-  // Too big for a data node: it will be a model node over well-chosen children, which costs one more
-  // lookup plus what a good data node costs, not what one linear model over all of it would.
-  return n > maxDataNodeKeys(limits) ? NODE_LOOKUP_WEIGHT + Math.min(cost, TOO_BIG_CHILD_COST) : cost
+  return n > maxDataNodeKeys(limits) ? tooBigCost(n, cost, limits, fanout) : cost
+}
+
+/**
+ * A child too big for a data node becomes a subtree over well-chosen children: it costs the lookups
+ * of the levels it needs (at least one) plus what a good data node costs, not what one linear model
+ * over all of it would.
+ */
+function tooBigCost(n: number, asOneNode: number, limits: BuildLimits, fanout: number): number {
+  return NODE_LOOKUP_WEIGHT * levelsFor(n, limits, fanout) + Math.min(asOneNode, TOO_BIG_CHILD_COST)
+}
+
+/** Model-node levels a subtree of n keys needs with model nodes of `fanout` children. */
+function levelsFor(n: number, limits: BuildLimits, fanout: number): number {
+  const leaves = n / maxDataNodeKeys(limits)
+  return leaves <= 1 ? 0 : Math.max(1, Math.ceil(Math.log(leaves) / Math.log(Math.max(2, fanout))))
 }
 
 /**
@@ -146,18 +164,23 @@ function fanoutCost(
   const n = hi - lo
   const maxKeys = maxDataNodeKeys(limits)
   let cost = NODE_LOOKUP_WEIGHT
-  let dataNodes = 0
+  let bytes = MODEL_NODE_HEADER_BYTES + 8 * fanout
   let allFit = true
   for (let s = 0; s < fanout; s++) {
     const a = bounds[s]!
     const b = bounds[s + 1]!
-    if (b > a) {
-      cost += ((b - a) / n) * dataCost(keys, a, b, limits)
-      dataNodes++
-      if (b - a > maxKeys) allFit = false
+    if (b === a) continue
+    // A subtree under this node is assumed to divide as this node does.
+    cost += ((b - a) / n) * dataCost(keys, a, b, limits, fanout)
+    if (b - a > maxKeys) {
+      // Its subtree's leaves and pointers: leaves about as full as a partition leaves them.
+      const leaves = Math.ceil((b - a) / (SUBTREE_LEAF_FILL * maxKeys))
+      bytes += (DATA_NODE_HEADER_BYTES + 16) * leaves
+      allFit = false
+    } else {
+      bytes += DATA_NODE_HEADER_BYTES
     }
   }
-  const bytes = MODEL_NODE_HEADER_BYTES + 8 * fanout + DATA_NODE_HEADER_BYTES * dataNodes
   return { cost: cost + (MODEL_SIZE_WEIGHT * bytes) / n, allFit }
 }
 

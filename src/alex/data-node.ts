@@ -449,11 +449,20 @@ export class DataNode<V> implements LinearModel {
     out.reserve(out.length + this.numKeys)
     const keys = this.keys
     const values = this.values
+    const bitmap = this.bitmap
+    const outKeys = out.keys
+    const outValues = out.values
     let n = out.length
-    for (let slot = this.nextOccupied(0); slot < this.capacity; slot = this.nextOccupied(slot + 1)) {
-      out.keys[n] = keys[slot]!
-      out.values[n] = values[slot]
-      n++
+    for (let word = 0; word < bitmap.length; word++) {
+      let bits = bitmap[word]!
+      while (bits !== 0) {
+        const lowest = bits & -bits
+        const slot = (word << 5) + 31 - Math.clz32(lowest)
+        outKeys[n] = keys[slot]!
+        outValues[n] = values[slot]
+        n++
+        bits ^= lowest
+      }
     }
     out.length = n
   }
@@ -569,11 +578,9 @@ export class DataNode<V> implements LinearModel {
 /** Scratch space for `resize`; it is empty between calls. */
 const resizeBuffer = new KeyBuffer<unknown>()
 
-/** A packed (not holey) array of `length` undefineds: V8 reads packed arrays faster. */
+/** An array of `length` undefineds (filled, so that no element is a hole). */
 export function emptyValues<V>(length: number): (V | undefined)[] {
-  const values: (V | undefined)[] = []
-  for (let i = 0; i < length; i++) values.push(undefined)
-  return values
+  return new Array<V | undefined>(length).fill(undefined)
 }
 
 export function capacityFor(numKeys: number, density: number): number {
