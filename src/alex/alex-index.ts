@@ -22,6 +22,7 @@ import {
   fillModelNode,
   linkLeaves,
   balanceIfLopsided,
+  maxDataNodeKeys,
   partitionBounds,
   trainModelNode,
   type BuildLimits,
@@ -46,6 +47,8 @@ const MAX_MAX_FANOUT = 1 << 24
 const DOWNWARD_FANOUT_MAX = 1 << 10
 /** A downward split may add a level that only narrows the key range while the leaf is shallower than this. */
 const NARROWING_DEPTH_MAX = 16
+/** Levels a path may exceed twice its ideal depth by before its subtree is rebuilt. */
+const DEPTH_SLACK = 4
 /** Guard against runaway trees: no path is ever deeper than this. */
 const MAX_DEPTH = 64
 
@@ -122,7 +125,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private version = 0
   private readonly limits: BuildLimits
   private readonly retired: RetiredCounters = { searches: 0, searchIterations: 0, inserts: 0, shifts: 0 }
-  private readonly events = { expansions: 0, retrains: 0, sidewaysSplits: 0, downwardSplits: 0, rootExpansions: 0, contractions: 0 }
+  private readonly events = {
+    expansions: 0, retrains: 0, sidewaysSplits: 0, downwardSplits: 0, rootExpansions: 0, contractions: 0, rebuilds: 0,
+  }
   // Out-of-domain inserts at a model-node root, and the size when the domain last grew.
   private keysBelowDomain = 0
   private keysAboveDomain = 0
@@ -325,8 +330,61 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       parent.expand()
     }
     if (leaf.dupLog2 > 0 && this.trySplitSideways(leaf, parent, parent.slot(key))) return
+    if (depth + 1 > this.depthLimit()) {
+      this.rebuildSubtree(path)
+      return
+    }
     assert(depth < MAX_DEPTH, `ALEX tree deeper than ${MAX_DEPTH}`)
     this.splitDownward(leaf, parent, parent.slot(key), depth)
+  }
+
+  /**
+   * The deepest a path may get before its subtree is rebuilt: twice the depth a bulk load of this many
+   * keys would need, plus slack. Key patterns that defeat linear models (keys growing quadratically,
+   * alternating sides, outliers arriving one by one) can otherwise stack levels one split at a time.
+   */
+  private depthLimit(): number {
+    const leaves = this.count / (maxDataNodeKeys(this.limits) * 0.5)
+    const ideal = leaves <= 1 ? 1 : Math.ceil(Math.log(leaves) / Math.log(this.limits.maxFanout))
+    return Math.min(MAX_DEPTH - 1, 2 * ideal + DEPTH_SLACK)
+  }
+
+  /**
+   * The guard against catastrophic shapes: bulk-loads again the subtree under the root's child on
+   * `path` (the whole tree when the root's own fanout is the problem), from its keys, in place.
+   */
+  private rebuildSubtree(path: ModelNode<V>[]): void {
+    const top: AlexNode<V> = path.length >= 2 ? path[1]! : this.root
+    const parent = path.length >= 2 ? path[0]! : null
+    let first: AlexNode<V> = top
+    while (!first.isLeaf) first = first.children[0]!
+    let last: AlexNode<V> = top
+    while (!last.isLeaf) last = last.children[last.fanout - 1]!
+    const buffer = this.movingBuffer
+    buffer.clear()
+    const before = first.prev
+    const after = last.next
+    for (let leaf: DataNode<V> | null = first; leaf !== null; leaf = leaf === last ? null : leaf.next) {
+      leaf.copyTo(buffer)
+      this.retireCounters(leaf)
+    }
+    const leaves: DataNode<V>[] = []
+    const built = buildSubtree<V>(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves)
+    buffer.clear()
+    built.dupLog2 = top.dupLog2
+    if (parent === null) {
+      this.root = built
+      this.keysAboveDomain = this.keysBelowDomain = 0
+      this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = this.count
+    } else {
+      for (let i = 0; i < parent.fanout; i++) if (parent.children[i] === top) parent.children[i] = built
+    }
+    linkLeaves(leaves)
+    leaves[0]!.prev = before
+    if (before !== null) before.next = leaves[0]!
+    leaves[leaves.length - 1]!.next = after
+    if (after !== null) after.prev = leaves[leaves.length - 1]!
+    this.events.rebuilds++
   }
 
   /**

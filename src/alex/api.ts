@@ -47,4 +47,6 @@ export interface AlexStats {
   downwardSplits: number
   rootExpansions: number
   contractions: number
+  /** Subtrees bulk-loaded again because a path grew far deeper than the key count needs. */
+  rebuilds: number
 }
