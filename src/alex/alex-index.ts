@@ -22,7 +22,6 @@ import {
   fillModelNode,
   linkLeaves,
   balanceIfLopsided,
-  maxDataNodeKeys,
   partitionBounds,
   trainModelNode,
   type BuildLimits,
@@ -136,6 +135,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private readonly movingBuffer = new KeyBuffer<V>()
   /** Model nodes from the root down to the leaf of the current insert (scratch). */
   private readonly path: ModelNode<V>[] = []
+  /** Deepest path a rebuild has produced (the depth limit never drops below it plus slack). */
+  private rebuiltDepth = 0
   /** Set while keys move after a domain expansion (their inserts must not expand again). */
   private expandingRoot = false
 
@@ -344,9 +345,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * alternating sides, outliers arriving one by one) can otherwise stack levels one split at a time.
    */
   private depthLimit(): number {
-    const leaves = this.count / (maxDataNodeKeys(this.limits) * 0.5)
+    const leaves = this.count / (this.limits.maxDataNodeSlots / 2)
     const ideal = leaves <= 1 ? 1 : Math.ceil(Math.log(leaves) / Math.log(this.limits.maxFanout))
-    return Math.min(MAX_DEPTH - 1, 2 * ideal + DEPTH_SLACK)
+    return Math.min(MAX_DEPTH - 1, Math.max(2 * ideal + DEPTH_SLACK, this.rebuiltDepth + DEPTH_SLACK))
   }
 
   /**
@@ -379,6 +380,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     } else {
       for (let i = 0; i < parent.fanout; i++) if (parent.children[i] === top) parent.children[i] = built
     }
+    // Keys that defeat a bulk load too leave it deep: never rebuild again before growing past that.
+    this.rebuiltDepth = Math.max(this.rebuiltDepth, (parent === null ? 0 : 1) + subtreeHeight(built))
     linkLeaves(leaves)
     leaves[0]!.prev = before
     if (before !== null) before.next = leaves[0]!
@@ -596,6 +599,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private widenEdge(right: boolean, key: number, path: ModelNode<V>[], edge: DataNode<V>): boolean {
     if (this.expandingRoot || path.length === 0) return false
     let highest = -1
+    let rootFactor = Infinity
     for (let i = path.length - 1; i >= 0; i--) {
       const node = path[i]!
       const raw = node.rawSlot(key)
@@ -607,10 +611,11 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         this.expandInPlace(node, right, factor, edge)
         return true
       }
+      rootFactor = factor
     }
-    // No node can grow in place. At the root, a new root above it widens the whole domain (depth grows
-    // once per maxFanout-fold growth); below the root, the leaf splits as usual instead.
-    if (highest !== 0) return false
+    // No node can grow in place. At the root, a new root above it widens the whole domain, if one
+    // new level is enough to reach the key; otherwise (and below the root) the leaf splits as usual.
+    if (highest !== 0 || rootFactor > this.limits.maxFanout) return false
     this.growAbove(path[0]!, null, right, edge)
     return true
   }
@@ -632,8 +637,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const raw = root.rawSlot(key)
     const factor = expansionFactor(fanout, right ? raw + 1 : fanout - raw)
     if (factor > ROOT_EXPANSION_FACTOR_MAX) return false
-    this.expandRoot(right, factor)
-    return true
+    return this.expandRoot(right, factor)
   }
 
   /**
@@ -642,11 +646,14 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * whose model is the old root's, scaled. Then the keys that now route outside the old root's
    * block (they sat in the edge data node, out of its domain) move to the new nodes.
    */
-  private expandRoot(right: boolean, factor: number): void {
+  /** Grows the root `factor` times toward one side, in place or with a new root; false if neither fits. */
+  private expandRoot(right: boolean, factor: number): boolean {
     const root = this.root as ModelNode<V>
     const edge = right ? this.lastLeaf() : this.firstLeaf()
     if (root.fanout * factor <= this.limits.maxFanout) this.expandInPlace(root, right, factor, edge)
-    else this.growAbove(root, null, right, edge)
+    else if (factor <= this.limits.maxFanout) this.growAbove(root, null, right, edge)
+    else return false
+    return true
   }
 
   /**
@@ -963,6 +970,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     }
     if (total !== this.count) fail(`size is ${this.count} but ${total} keys are stored`)
   }
+}
+
+function subtreeHeight<V>(node: AlexNode<V>): number {
+  if (node.isLeaf) return 0
+  let height = 0
+  let previous: AlexNode<V> | null = null
+  for (const child of node.children) {
+    if (child !== previous) height = Math.max(height, subtreeHeight(child))
+    previous = child
+  }
+  return height + 1
 }
 
 /**

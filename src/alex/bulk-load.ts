@@ -136,20 +136,34 @@ export function trainModelNode<V>(keys: ArrayLike<number>, lo: number, hi: numbe
 const LOPSIDED_FRACTION = 0.9
 
 /**
- * If `node` leaves almost all of keys[lo..hi) in one child (a linear model over very skewed keys
- * peels off only a few per level, which makes a deep tree), refits it so that the median is the
- * boundary between the two middle slots: every level then halves the keys at least.
+ * If `node` leaves almost all of keys[lo..hi) in one child (a linear model over very skewed keys, or
+ * one stretched by a few outliers, peels off only a few per level, which makes a deep tree), refits
+ * it to the central keys; if that is lopsided too, so that the median is the boundary between the
+ * two middle slots: every level then halves the keys at least.
  */
 export function balanceIfLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): void {
   const n = hi - lo
-  if (n < 4) return
-  const bounds = partitionBounds(node, keys, lo, hi)
-  let largest = 0
-  for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
-  if (largest <= LOPSIDED_FRACTION * n) return
+  if (n < 4 || !isLopsided(node, keys, lo, hi)) return
+  // A few outliers stretch the line: fit the central keys, and let the outliers clamp to the edges.
+  const trim = Math.floor(n * TRIM_FRACTION)
+  if (trim >= 1 && n - 2 * trim >= 2) {
+    const fanout = node.fanout
+    fitModel(node, keys, lo + trim, hi - trim, (fanout * trim) / n, fanout / n)
+    if (!isLopsided(node, keys, lo, hi)) return
+  }
   const mid = lo + (n >>> 1)
   const half = node.fanout / 2
   fitEndpoints(node, keys, mid - 1, mid + 1, half - 0.5, 1)
+}
+
+/** Fraction of keys cut from each end when refitting a lopsided model without its outliers. */
+const TRIM_FRACTION = 0.01
+
+function isLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): boolean {
+  const bounds = partitionBounds(node, keys, lo, hi)
+  let largest = 0
+  for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
+  return largest > LOPSIDED_FRACTION * (hi - lo)
 }
 
 function fanoutCost(
