@@ -518,7 +518,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     }
     if (node === null) {
       node = trainModelNode<V>(buffer.keys, 0, n, 2)
-      balanceIfLopsided(node, buffer.keys, 0, n)
+      balanceIfLopsided(node, buffer.keys, 0, n, this.limits)
     }
     const leaves: DataNode<V>[] = []
     fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
@@ -616,6 +616,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     // No node can grow in place. At the root, a new root above it widens the whole domain, if one
     // new level is enough to reach the key; otherwise (and below the root) the leaf splits as usual.
     if (highest !== 0 || rootFactor > this.limits.maxFanout) return false
+    if (path.length + 1 > this.depthLimit()) return false
     this.growAbove(path[0]!, null, right, edge)
     return true
   }
@@ -646,13 +647,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * whose model is the old root's, scaled. Then the keys that now route outside the old root's
    * block (they sat in the edge data node, out of its domain) move to the new nodes.
    */
-  /** Grows the root `factor` times toward one side, in place or with a new root; false if neither fits. */
+  /**
+   * Grows the root `factor` times toward one side, in place or with a new root; false if neither fits
+   * (a new root would make the tree deeper than the depth limit: keys growing exponentially).
+   */
   private expandRoot(right: boolean, factor: number): boolean {
     const root = this.root as ModelNode<V>
     const edge = right ? this.lastLeaf() : this.firstLeaf()
     if (root.fanout * factor <= this.limits.maxFanout) this.expandInPlace(root, right, factor, edge)
-    else if (factor <= this.limits.maxFanout) this.growAbove(root, null, right, edge)
-    else return false
+    else if (factor <= this.limits.maxFanout && subtreeHeight(root) + 1 <= this.depthLimit()) {
+      this.growAbove(root, null, right, edge)
+    } else return false
     return true
   }
 

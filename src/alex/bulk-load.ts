@@ -19,7 +19,7 @@ import {
   NODE_LOOKUP_WEIGHT,
 } from './cost.js'
 import { DataNode, Placement, capacityFor, expectedCost } from './data-node.js'
-import { fitEndpoints, fitModel } from './linear-model.js'
+import { fitEndpoints, fitModel, fitModelRobust } from './linear-model.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
@@ -125,15 +125,15 @@ export function partitionBounds<V>(model: ModelNode<V>, keys: ArrayLike<number>,
 export function trainModelNode<V>(keys: ArrayLike<number>, lo: number, hi: number, fanout: number): ModelNode<V> {
   const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
   const n = hi - lo
-  fitModel(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
+  fitModelRobust(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
   if (n >= 2 && (node.slot(keys[lo]!) === node.slot(keys[hi - 1]!))) {
     fitEndpoints(node, keys, lo, hi, 0, fanout / (n - 1))
   }
   return node
 }
 
-/** A child may hold at most this fraction of a new model node's keys; past it the split is redone. */
-const LOPSIDED_FRACTION = 0.9
+/** A child too big for a data node may hold at most this fraction of its parent's keys. */
+const LOPSIDED_FRACTION = 0.5
 
 /**
  * If `node` leaves almost all of keys[lo..hi) in one child (a linear model over very skewed keys, or
@@ -141,15 +141,21 @@ const LOPSIDED_FRACTION = 0.9
  * it to the central keys; if that is lopsided too, so that the median is the boundary between the
  * two middle slots: every level then halves the keys at least.
  */
-export function balanceIfLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): void {
+export function balanceIfLopsided<V>(
+  node: ModelNode<V>,
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  limits: BuildLimits,
+): void {
   const n = hi - lo
-  if (n < 4 || !isLopsided(node, keys, lo, hi)) return
+  if (n < 4 || !isLopsided(node, keys, lo, hi, limits)) return
   // A few outliers stretch the line: fit the central keys, and let the outliers clamp to the edges.
   const trim = Math.floor(n * TRIM_FRACTION)
   if (trim >= 1 && n - 2 * trim >= 2) {
     const fanout = node.fanout
     fitModel(node, keys, lo + trim, hi - trim, (fanout * trim) / n, fanout / n)
-    if (!isLopsided(node, keys, lo, hi)) return
+    if (!isLopsided(node, keys, lo, hi, limits)) return
   }
   const mid = lo + (n >>> 1)
   const half = node.fanout / 2
@@ -159,11 +165,15 @@ export function balanceIfLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>
 /** Fraction of keys cut from each end when refitting a lopsided model without its outliers. */
 const TRIM_FRACTION = 0.01
 
-function isLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): boolean {
+/**
+ * Lopsided: the largest child is too big for a data node (so it recurses) and holds more than
+ * LOPSIDED_FRACTION of the keys (so each level takes off too little).
+ */
+function isLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): boolean {
   const bounds = partitionBounds(node, keys, lo, hi)
   let largest = 0
   for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
-  return largest > LOPSIDED_FRACTION * (hi - lo)
+  return largest > maxDataNodeKeys(limits) && largest > LOPSIDED_FRACTION * (hi - lo)
 }
 
 function fanoutCost(
@@ -259,7 +269,7 @@ function buildModelNode<V>(
   depth: number,
 ): ModelNode<V> {
   const node = trainModelNode<V>(keys, lo, hi, fanout)
-  balanceIfLopsided(node, keys, lo, hi)
+  balanceIfLopsided(node, keys, lo, hi, limits)
   fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
   return node
 }

@@ -39,7 +39,7 @@ import {
   dataNodeCost,
   log2Ceil1p,
 } from './cost.js'
-import { fitModel, predictSlot, type LinearModel } from './linear-model.js'
+import { fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -610,12 +610,12 @@ export function trainForPlacement(
 ): void {
   const n = hi - lo
   if (placement === Placement.SPREAD || n === 0) {
-    fitModel(model, keys, lo, hi, 0, capacity / Math.max(n, 1))
+    fitModelRobust(model, keys, lo, hi, 0, capacity / Math.max(n, 1))
     return
   }
   const used = Math.min(capacity, Math.ceil(n / APPEND_DENSITY))
   const first = placement === Placement.ROOM_RIGHT ? 0 : capacity - used
-  fitModel(model, keys, lo, hi, first, used / n)
+  fitModelRobust(model, keys, lo, hi, first, used / n)
 }
 
 /**

@@ -158,3 +158,31 @@ export function scaleModel(model: LinearModel, factor: number, offset: number): 
   model.m2 = m2
   model.b = model.b * factor + offset
 }
+
+/** Keys cut from each end, as a fraction, when a fit is refitted without its outliers. */
+const TRIM_FRACTION = 0.01
+
+/**
+ * `fitModel`, made robust to a few outliers: least squares is pulled by extreme keys (one key at
+ * 1e300 among small ones puts every other key at slot 0). If the fitted line misplaces the median
+ * key by more than a quarter of the range, fits the central keys instead (ranks kept) and lets the
+ * outliers clamp to the ends.
+ */
+export function fitModelRobust(
+  model: LinearModel,
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  first: number,
+  step: number,
+): void {
+  fitModel(model, keys, lo, hi, first, step)
+  const n = hi - lo
+  const trim = Math.floor(n * TRIM_FRACTION)
+  if (trim < 1) return
+  const middle = lo + (n >>> 1)
+  const expected = first + (middle - lo) * step
+  const error = Math.abs(predictRaw(model, keys[middle]!) - expected)
+  if (!(error > (n * step) / 4)) return
+  fitModel(model, keys, lo + trim, hi - trim, first + trim * step, step)
+}
