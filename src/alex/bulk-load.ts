@@ -252,10 +252,60 @@ export function buildSubtree<V>(
       leaves.push(leaf)
       return leaf
     }
+    if (preferMedian(keys, lo, hi, asModel, limits)) return buildMedianSplit(keys, values, lo, hi, limits, leaves, depth)
     return buildModelNode(keys, values, lo, hi, asModel.fanout, limits, leaves, depth)
   }
-  const { fanout } = bestFanout(keys, lo, hi, limits)
-  return buildModelNode(keys, values, lo, hi, fanout, limits, leaves, depth)
+  const best = bestFanout(keys, lo, hi, limits)
+  if (preferMedian(keys, lo, hi, best, limits)) return buildMedianSplit(keys, values, lo, hi, limits, leaves, depth)
+  return buildModelNode(keys, values, lo, hi, best.fanout, limits, leaves, depth)
+}
+
+/** The median split wins when the best linear partition leaves most keys in one child and costs more. */
+function preferMedian(
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  best: { fanout: number; cost: number },
+  limits: BuildLimits,
+): boolean {
+  const node = trainModelNode<unknown>(keys, lo, hi, best.fanout)
+  const bounds = partitionBounds(node, keys, lo, hi)
+  let largest = 0
+  for (let s = 0; s < best.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
+  if (largest <= MEDIAN_SPLIT_FRACTION * (hi - lo)) return false
+  return medianSplitCost(keys, lo, hi, limits) < best.cost
+}
+
+/** A linear partition that leaves more than this fraction of the keys in one child may lose to halving. */
+const MEDIAN_SPLIT_FRACTION = 0.5
+
+/**
+ * Cost of a two-way split at the median key. Keys that no line fits (log-uniform over many orders of
+ * magnitude) make every linear partition peel off only a few keys per level; halving is then the
+ * better division, and bounds the depth by log2 of the key count.
+ */
+function medianSplitCost(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): number {
+  const n = hi - lo
+  if (n < 4) return Infinity
+  const mid = lo + (n >>> 1)
+  const children = 0.5 * dataCost(keys, lo, mid, limits, 2) + 0.5 * dataCost(keys, mid, hi, limits, 2)
+  return NODE_LOOKUP_WEIGHT + children + (MODEL_SIZE_WEIGHT * (MODEL_NODE_HEADER_BYTES + 16 + 2 * DATA_NODE_HEADER_BYTES)) / n
+}
+
+function buildMedianSplit<V>(
+  keys: ArrayLike<number>,
+  values: ArrayLike<V | undefined>,
+  lo: number,
+  hi: number,
+  limits: BuildLimits,
+  leaves: DataNode<V>[],
+  depth: number,
+): ModelNode<V> {
+  const node = new ModelNode<V>(new Array<AlexNode<V>>(2))
+  const mid = lo + ((hi - lo) >>> 1)
+  fitEndpoints(node, keys, mid - 1, mid + 1, 0.5, 1)
+  fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
+  return node
 }
 
 function buildModelNode<V>(
