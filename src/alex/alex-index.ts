@@ -267,6 +267,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     this.root = new DataNode<V>(16)
     this.count = 0
     this.keysAboveDomain = this.keysBelowDomain = 0
+    this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = 0
+    this.rebuiltDepth = 0
     this.version++
   }
 

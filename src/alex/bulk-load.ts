@@ -19,7 +19,7 @@ import {
   NODE_LOOKUP_WEIGHT,
 } from './cost.js'
 import { DataNode, Placement, capacityFor, expectedCost } from './data-node.js'
-import { fitEndpoints, fitModel, fitModelRobust } from './linear-model.js'
+import { TRIM_FRACTION, copyModel, fitEndpoints, fitModel, fitModelRobust, type LinearModel } from './linear-model.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
@@ -122,10 +122,24 @@ export function partitionBounds<V>(model: ModelNode<V>, keys: ArrayLike<number>,
 }
 
 /** A model node over keys[lo..hi) with `fanout` slots; falls back to the end points if degenerate. */
-export function trainModelNode<V>(keys: ArrayLike<number>, lo: number, hi: number, fanout: number): ModelNode<V> {
+export function trainModelNode<V>(
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  fanout: number,
+  unit?: LinearModel,
+): ModelNode<V> {
   const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
   const n = hi - lo
-  fitModelRobust(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
+  const step = fanout / Math.max(n, 1)
+  if (unit === undefined) {
+    fitModelRobust(node, keys, lo, hi, 0, step)
+  } else {
+    // A fit to ranks (first 0, step 1) scales to any fanout: the least-squares line is linear in step.
+    copyModel(unit, node)
+    node.m2 = unit.m2 * step
+    node.b = unit.b * step
+  }
   if (n >= 2 && (node.slot(keys[lo]!) === node.slot(keys[hi - 1]!))) {
     fitEndpoints(node, keys, lo, hi, 0, fanout / (n - 1))
   }
@@ -152,7 +166,7 @@ export function balanceIfLopsided<V>(
   if (n < 4 || !isLopsided(node, keys, lo, hi, limits)) return
   // A few outliers stretch the line: fit the central keys, and let the outliers clamp to the edges.
   const trim = Math.floor(n * TRIM_FRACTION)
-  if (trim >= 1 && n - 2 * trim >= 2) {
+  if (trim >= 1) {
     const fanout = node.fanout
     fitModel(node, keys, lo + trim, hi - trim, (fanout * trim) / n, fanout / n)
     if (!isLopsided(node, keys, lo, hi, limits)) return
@@ -162,18 +176,21 @@ export function balanceIfLopsided<V>(
   fitEndpoints(node, keys, mid - 1, mid + 1, half - 0.5, 1)
 }
 
-/** Fraction of keys cut from each end when refitting a lopsided model without its outliers. */
-const TRIM_FRACTION = 0.01
-
 /**
  * Lopsided: the largest child is too big for a data node (so it recurses) and holds more than
  * LOPSIDED_FRACTION of the keys (so each level takes off too little).
  */
 function isLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): boolean {
+  const largest = largestPartition(node, keys, lo, hi)
+  return largest > maxDataNodeKeys(limits) && largest > LOPSIDED_FRACTION * (hi - lo)
+}
+
+/** Keys in the fullest child of `node` over keys[lo..hi). */
+function largestPartition<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): number {
   const bounds = partitionBounds(node, keys, lo, hi)
   let largest = 0
   for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
-  return largest > maxDataNodeKeys(limits) && largest > LOPSIDED_FRACTION * (hi - lo)
+  return largest
 }
 
 function fanoutCost(
@@ -182,8 +199,9 @@ function fanoutCost(
   hi: number,
   fanout: number,
   limits: BuildLimits,
+  unit: LinearModel,
 ): { cost: number; allFit: boolean } {
-  const node = trainModelNode<unknown>(keys, lo, hi, fanout)
+  const node = trainModelNode<unknown>(keys, lo, hi, fanout, unit)
   const bounds = partitionBounds(node, keys, lo, hi)
   const n = hi - lo
   const maxKeys = maxDataNodeKeys(limits)
@@ -216,8 +234,10 @@ function bestFanout(keys: ArrayLike<number>, lo: number, hi: number, limits: Bui
   let best = { fanout: 2, cost: Infinity }
   let rises = 0
   let previous = Infinity
+  const unit: LinearModel = { m1: 1, c: 0, m2: 1, b: 0 }
+  fitModelRobust(unit, keys, lo, hi, 0, 1)
   for (let fanout = 2; fanout <= limits.maxFanout; fanout *= 2) {
-    const { cost, allFit } = fanoutCost(keys, lo, hi, fanout, limits)
+    const { cost, allFit } = fanoutCost(keys, lo, hi, fanout, limits, unit)
     if (cost < best.cost) best = { fanout, cost }
     if (allFit) {
       rises = cost >= previous ? rises + 1 : 0
@@ -269,10 +289,7 @@ function preferMedian(
   limits: BuildLimits,
 ): boolean {
   const node = trainModelNode<unknown>(keys, lo, hi, best.fanout)
-  const bounds = partitionBounds(node, keys, lo, hi)
-  let largest = 0
-  for (let s = 0; s < best.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
-  if (largest <= MEDIAN_SPLIT_FRACTION * (hi - lo)) return false
+  if (largestPartition(node, keys, lo, hi) <= MEDIAN_SPLIT_FRACTION * (hi - lo)) return false
   return medianSplitCost(keys, lo, hi, limits) < best.cost
 }
 

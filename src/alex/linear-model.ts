@@ -25,10 +25,6 @@ export interface LinearModel {
   b: number
 }
 
-export function newModel(): LinearModel {
-  return { m1: 1, c: 0, m2: Number.MIN_VALUE, b: 0 }
-}
-
 export function copyModel(from: LinearModel, to: LinearModel): void {
   to.m1 = from.m1
   to.c = from.c
@@ -109,14 +105,15 @@ export function fitModel(
     slope = (n - 1) / uN
     intercept = 0
   }
-  let m2 = slope * step
-  if (!(m2 >= SMALLEST_SLOPE)) m2 = SMALLEST_SLOPE
-  if (m2 > LARGEST_SLOPE) m2 = LARGEST_SLOPE
+  setModel(model, m1, c, slope * step, first + intercept * step, first)
+}
+
+/** Stores a model, keeping the invariants: 0 < m2 < Infinity and b finite (else `fallbackB`). */
+function setModel(model: LinearModel, m1: number, c: number, m2: number, b: number, fallbackB: number): void {
   model.m1 = m1
   model.c = c
-  model.m2 = m2
-  model.b = first + intercept * step
-  if (!Number.isFinite(model.b)) model.b = first
+  model.m2 = m2 >= SMALLEST_SLOPE ? (m2 <= LARGEST_SLOPE ? m2 : LARGEST_SLOPE) : SMALLEST_SLOPE
+  model.b = Number.isFinite(b) ? b : fallbackB
 }
 
 /**
@@ -140,27 +137,11 @@ export function fitEndpoints(
   const xN = keys[hi - 1] as number
   const m1 = scaleFor(xN - x0, x0, xN)
   const c = x0 * m1
-  const uN = xN * m1 - c
-  let m2 = ((n - 1) * step) / uN
-  if (!(m2 >= SMALLEST_SLOPE)) m2 = SMALLEST_SLOPE
-  if (m2 > LARGEST_SLOPE) m2 = LARGEST_SLOPE
-  model.m1 = m1
-  model.c = c
-  model.m2 = m2
-  model.b = first
-}
-
-/** Multiplies the model's output by `factor` and then adds `offset` (used when a node is resized). */
-export function scaleModel(model: LinearModel, factor: number, offset: number): void {
-  let m2 = model.m2 * factor
-  if (!(m2 >= SMALLEST_SLOPE)) m2 = SMALLEST_SLOPE
-  if (m2 > LARGEST_SLOPE) m2 = LARGEST_SLOPE
-  model.m2 = m2
-  model.b = model.b * factor + offset
+  setModel(model, m1, c, ((n - 1) * step) / (xN * m1 - c), first, first)
 }
 
 /** Keys cut from each end, as a fraction, when a fit is refitted without its outliers. */
-const TRIM_FRACTION = 0.01
+export const TRIM_FRACTION = 0.01
 
 /**
  * `fitModel`, made robust to a few outliers: least squares is pulled by extreme keys (one key at
