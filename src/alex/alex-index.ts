@@ -27,6 +27,7 @@ import {
   type BuildLimits,
 } from './bulk-load.js'
 import {
+  KEYS_PER_POINTER_MIN,
   MIN_DATA_NODE_SLOTS,
   MIN_DENSITY,
   NODE_LOOKUP_WEIGHT,
@@ -609,7 +610,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       highest = i
       const factor = expansionFactor(node.fanout, right ? raw + 1 : node.fanout - raw)
       if (factor > ROOT_EXPANSION_FACTOR_MAX) return false // far away: an outlier or a new cluster
-      if (node.fanout * factor <= this.limits.maxFanout) {
+      if (node.fanout * factor <= this.fanoutCap(node)) {
         this.expandInPlace(node, right, factor, edge)
         return true
       }
@@ -619,7 +620,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     // new level is enough to reach the key; otherwise (and below the root) the leaf splits as usual.
     if (highest !== 0 || rootFactor > this.limits.maxFanout) return false
     if (path.length + 1 > this.depthLimit()) return false
-    this.growAbove(path[0]!, null, right, edge)
+    this.growAbove(path[0]!, null, right, edge, rootFactor)
     return true
   }
 
@@ -656,9 +657,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private expandRoot(right: boolean, factor: number): boolean {
     const root = this.root as ModelNode<V>
     const edge = right ? this.lastLeaf() : this.firstLeaf()
-    if (root.fanout * factor <= this.limits.maxFanout) this.expandInPlace(root, right, factor, edge)
+    if (root.fanout * factor <= this.fanoutCap(root)) this.expandInPlace(root, right, factor, edge)
     else if (factor <= this.limits.maxFanout && subtreeHeight(root) + 1 <= this.depthLimit()) {
-      this.growAbove(root, null, right, edge)
+      this.growAbove(root, null, right, edge, factor)
     } else return false
     return true
   }
@@ -691,10 +692,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * Puts a new model node above `node` (the root when `parent` is null), in node's place; `node`
    * fills one slot of it. The new node's model is node's divided by
    * its fanout (exact: a power of two), with node's offset folded in, so node's domain is one slot
-   * wide. The new node is as wide as allowed, so this adds one level per maxFanout-fold growth.
+   * wide. The new node is as wide as the growth needs or the key count affords, whichever is more.
    */
-  private growAbove(node: ModelNode<V>, parent: ModelNode<V> | null, right: boolean, edge: DataNode<V>): void {
-    const fanout = this.limits.maxFanout
+  private growAbove(node: ModelNode<V>, parent: ModelNode<V> | null, right: boolean, edge: DataNode<V>, factor: number): void {
+    // As wide as the growth needs, or as the key count affords (one pointer per KEYS_PER_POINTER_MIN).
+    let fanout = 2
+    while (fanout < factor || fanout * 2 <= this.count / KEYS_PER_POINTER_MIN) fanout *= 2
+    fanout = Math.min(fanout, this.limits.maxFanout)
     const above = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
     above.m1 = node.m1
     above.c = node.c
@@ -752,6 +756,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     } finally {
       this.expandingRoot = wasExpanding
     }
+  }
+
+  /** The widest `node` may grow in place: maxFanout, and one pointer per KEYS_PER_POINTER_MIN keys. */
+  private fanoutCap(node: ModelNode<V>): number {
+    let cap = node.fanout * 2
+    while (cap * 2 <= this.count / KEYS_PER_POINTER_MIN) cap *= 2
+    return Math.min(this.limits.maxFanout, cap)
   }
 
   /**

@@ -54,6 +54,11 @@ export const APPEND_MOSTLY_MIN_INSERTS = 16
 export const OUT_OF_DOMAIN_MIN_KEYS = 5
 /** ...or at once after this many, whatever the ratio. */
 export const OUT_OF_DOMAIN_MAX_KEYS = 1000
+/**
+ * A domain expansion in place never gives a node more child pointers than one per this many keys in
+ * the index (a long tail of keys would otherwise buy a huge pointer array for a few keys).
+ */
+export const KEYS_PER_POINTER_MIN = 256
 /** Root expansion never multiplies the key domain by more than this (outliers stay in edge nodes). */
 export const ROOT_EXPANSION_FACTOR_MAX = 1 << 10
 
