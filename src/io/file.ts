@@ -1,0 +1,129 @@
+/**
+ * The one file interface: every byte the engine reads or writes goes through `StorageFile`. The real
+ * implementation uses positioned, synchronous `fs` calls on a descriptor; a fault-injecting one (crash
+ * suite) implements the same interface. Errors come out typed: ENOSPC as NO_SPACE, anything else as IO,
+ * naming the file and the operation.
+ */
+
+import fs from 'node:fs'
+import { ErrorCode, StoreError } from '../errors.js'
+
+export interface StorageFile {
+  readonly path: string
+  /** Reads up to `length` bytes at `position` into `buffer[offset..]`; returns the bytes read (0 at EOF). */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): number
+  /** Writes all of `buffer[offset..offset+length)` at `position` (loops over short writes). */
+  write(buffer: Uint8Array, offset: number, length: number, position: number): void
+  size(): number
+  truncate(size: number): void
+  /** Makes written data durable (fdatasync: data and the metadata needed to read it). */
+  datasync(): void
+  close(): void
+}
+
+export interface OpenOptions {
+  /** Create the file if it does not exist. */
+  create?: boolean
+  readOnly?: boolean
+}
+
+/** Maps a Node fs error to a StoreError naming the file and operation. */
+export function ioError(error: unknown, path: string, operation: string): StoreError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const message = `${operation} ${path}: ${error instanceof Error ? error.message : String(error)}`
+  return new StoreError(code === 'ENOSPC' || code === 'EDQUOT' ? ErrorCode.NO_SPACE : ErrorCode.IO, message, { cause: error })
+}
+
+export function openFile(path: string, options: OpenOptions = {}): StorageFile {
+  const { O_RDONLY, O_RDWR, O_CREAT } = fs.constants
+  const flags = options.readOnly === true ? O_RDONLY : options.create === true ? O_RDWR | O_CREAT : O_RDWR
+  let fd: number
+  try {
+    fd = fs.openSync(path, flags, 0o644)
+  } catch (error) {
+    throw ioError(error, path, 'open')
+  }
+  return new RealFile(path, fd)
+}
+
+class RealFile implements StorageFile {
+  private fd: number
+
+  constructor(
+    readonly path: string,
+    fd: number,
+  ) {
+    this.fd = fd
+  }
+
+  read(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    let done = 0
+    try {
+      while (done < length) {
+        const n = fs.readSync(this.fd, buffer, offset + done, length - done, position + done)
+        if (n === 0) break
+        done += n
+      }
+    } catch (error) {
+      throw ioError(error, this.path, 'read')
+    }
+    return done
+  }
+
+  write(buffer: Uint8Array, offset: number, length: number, position: number): void {
+    let done = 0
+    try {
+      while (done < length) done += fs.writeSync(this.fd, buffer, offset + done, length - done, position + done)
+    } catch (error) {
+      throw ioError(error, this.path, 'write')
+    }
+  }
+
+  size(): number {
+    try {
+      return fs.fstatSync(this.fd).size
+    } catch (error) {
+      throw ioError(error, this.path, 'stat')
+    }
+  }
+
+  truncate(size: number): void {
+    try {
+      fs.ftruncateSync(this.fd, size)
+    } catch (error) {
+      throw ioError(error, this.path, 'truncate')
+    }
+  }
+
+  datasync(): void {
+    try {
+      fs.fdatasyncSync(this.fd)
+    } catch (error) {
+      throw ioError(error, this.path, 'fdatasync')
+    }
+  }
+
+  close(): void {
+    if (this.fd < 0) return
+    const fd = this.fd
+    this.fd = -1
+    try {
+      fs.closeSync(fd)
+    } catch (error) {
+      throw ioError(error, this.path, 'close')
+    }
+  }
+}
+
+/** fsyncs a directory, so that files created or renamed in it survive a crash. */
+export function syncDirectory(dir: string): void {
+  let fd = -1
+  try {
+    fd = fs.openSync(dir, 'r')
+    fs.fsyncSync(fd)
+  } catch (error) {
+    throw ioError(error, dir, 'fsync directory')
+  } finally {
+    if (fd >= 0) fs.closeSync(fd)
+  }
+}

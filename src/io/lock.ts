@@ -1,0 +1,49 @@
+/**
+ * One process per store: an exclusive, non-blocking flock on `<dir>/LOCK`. A second open, from another
+ * process or from this one, fails at once with LOCKED. The kernel drops the lock when the process dies,
+ * so a crash never leaves a store locked.
+ */
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { flockSync } from 'fs-ext'
+import { ErrorCode, StoreError } from '../errors.js'
+import { ioError } from './file.js'
+
+export const LOCK_FILE_NAME = 'LOCK'
+
+export interface DirectoryLock {
+  release(): void
+}
+
+export function lockDirectory(dir: string): DirectoryLock {
+  const lockPath = path.join(dir, LOCK_FILE_NAME)
+  let fd: number
+  try {
+    fd = fs.openSync(lockPath, 'a')
+  } catch (error) {
+    throw ioError(error, lockPath, 'open')
+  }
+  try {
+    flockSync(fd, 'exnb')
+  } catch (error) {
+    fs.closeSync(fd)
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+      throw new StoreError(ErrorCode.LOCKED, `store ${dir} is locked by another open (${lockPath})`, { cause: error })
+    }
+    throw ioError(error, lockPath, 'flock')
+  }
+  let held = true
+  return {
+    release(): void {
+      if (!held) return
+      held = false
+      try {
+        flockSync(fd, 'un')
+      } finally {
+        fs.closeSync(fd)
+      }
+    },
+  }
+}
