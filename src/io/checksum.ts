@@ -8,9 +8,12 @@
 import zlib from 'node:zlib'
 import CRC32 from 'crc-32'
 
-type Crc32 = (bytes: Uint8Array) => number
+/** CRC-32 of `bytes`; pass a previous result as `seed` to continue over a second range. */
+type Crc32 = (bytes: Uint8Array, seed?: number) => number
 
 const builtin = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
 
 export const crc32: Crc32 =
-  typeof builtin === 'function' ? (bytes) => builtin(bytes) >>> 0 : (bytes) => CRC32.buf(bytes) >>> 0
+  typeof builtin === 'function'
+    ? (bytes, seed = 0) => builtin(bytes, seed) >>> 0
+    : (bytes, seed = 0) => CRC32.buf(bytes, seed | 0) >>> 0

@@ -1,0 +1,86 @@
+/**
+ * Writing and checking the common page header (page-format.ts). `sealPage` is the last step before a
+ * page goes to disk; `checkPage` is the first after it comes back: a page that fails it is never used.
+ */
+
+import { ErrorCode, StoreError, assert } from '../errors.js'
+import { crc32 } from '../io/checksum.js'
+import {
+  FORMAT_VERSION,
+  HeaderOffset,
+  PAGE_HEADER_BYTES,
+  PAGE_ID_MAX,
+  PAGE_MAGIC,
+  PageType,
+  isValidPageSize,
+} from './page-format.js'
+
+export interface PageHeader {
+  type: PageType
+  pageId: number
+  lsn: number
+}
+
+const PAGE_TYPES = new Set<number>(Object.values(PageType))
+const TWO_POW_32 = 2 ** 32
+
+function viewOf(page: Uint8Array): DataView {
+  return new DataView(page.buffer, page.byteOffset, page.byteLength)
+}
+
+/** CRC-32 of the page with the checksum field taken as zero. */
+export function pageChecksum(page: Uint8Array): number {
+  const zeros = new Uint8Array(4)
+  let crc = crc32(page.subarray(0, HeaderOffset.CHECKSUM))
+  crc = crc32(zeros, crc)
+  return crc32(page.subarray(HeaderOffset.CHECKSUM + 4), crc)
+}
+
+/** Writes the header fields into `page` and seals it with its checksum. The body must be complete. */
+export function sealPage(page: Uint8Array, header: PageHeader): void {
+  assert(isValidPageSize(page.byteLength), `page of ${page.byteLength} bytes`)
+  assert(PAGE_TYPES.has(header.type), `page type ${header.type}`)
+  assert(Number.isInteger(header.pageId) && header.pageId >= 0 && header.pageId <= PAGE_ID_MAX, `page id ${header.pageId}`)
+  assert(Number.isSafeInteger(header.lsn) && header.lsn >= 0, `lsn ${header.lsn}`)
+  const view = viewOf(page)
+  view.setUint32(HeaderOffset.MAGIC, PAGE_MAGIC, true)
+  view.setUint8(HeaderOffset.TYPE, header.type)
+  view.setUint8(HeaderOffset.VERSION, FORMAT_VERSION)
+  view.setUint16(HeaderOffset.RESERVED_6, 0, true)
+  view.setUint32(HeaderOffset.PAGE_ID, header.pageId, true)
+  view.setUint32(HeaderOffset.LSN, header.lsn % TWO_POW_32, true)
+  view.setUint32(HeaderOffset.LSN + 4, Math.floor(header.lsn / TWO_POW_32), true)
+  view.setUint32(HeaderOffset.RESERVED_24, 0, true)
+  view.setUint32(HeaderOffset.RESERVED_24 + 4, 0, true)
+  view.setUint32(HeaderOffset.CHECKSUM, pageChecksum(page), true)
+}
+
+/**
+ * Verifies a page read from `file` at page `expectedPageId` (checksum first, then magic, version,
+ * type and id) and returns its header. Throws CORRUPTION naming the file, the page id and the byte
+ * offset of the page; never returns data from a page that fails.
+ */
+export function checkPage(page: Uint8Array, expectedPageId: number, file: string): PageHeader {
+  const where = `${file}: page ${expectedPageId} at offset ${expectedPageId * page.byteLength}`
+  const fail = (what: string): never => {
+    throw new StoreError(ErrorCode.CORRUPTION, `${where}: ${what}`)
+  }
+  if (page.byteLength < PAGE_HEADER_BYTES) fail(`page is only ${page.byteLength} bytes`)
+  const view = viewOf(page)
+  const stored = view.getUint32(HeaderOffset.CHECKSUM, true)
+  const actual = pageChecksum(page)
+  if (stored !== actual) fail(`checksum mismatch (stored ${hex(stored)}, computed ${hex(actual)})`)
+  if (view.getUint32(HeaderOffset.MAGIC, true) !== PAGE_MAGIC) fail('bad magic')
+  const version = view.getUint8(HeaderOffset.VERSION)
+  if (version !== FORMAT_VERSION) fail(`format version ${version}, expected ${FORMAT_VERSION}`)
+  const type = view.getUint8(HeaderOffset.TYPE)
+  if (!PAGE_TYPES.has(type)) fail(`unknown page type ${type}`)
+  const pageId = view.getUint32(HeaderOffset.PAGE_ID, true)
+  if (pageId !== expectedPageId) fail(`page claims to be page ${pageId} (a misdirected write)`)
+  const lsn = view.getUint32(HeaderOffset.LSN, true) + view.getUint32(HeaderOffset.LSN + 4, true) * TWO_POW_32
+  return { type: type as PageType, pageId, lsn }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`
+}
