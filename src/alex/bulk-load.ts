@@ -22,6 +22,8 @@ import { DataNode, Placement, capacityFor, expectedCost } from './data-node.js'
 import { TRIM_FRACTION, copyModel, fitEndpoints, fitModel, fitModelRobust, type LinearModel } from './linear-model.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 
+/** Keys a candidate fanout is costed on, at most (larger ranges are sampled). */
+const FANOUT_SAMPLE_KEYS = 1 << 18
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
 const COST_SAMPLE_KEYS = 1 << 14
 /** Assumed fill of the leaves of a subtree not yet built, as a fraction of a data node's maximum keys. */
@@ -62,22 +64,31 @@ export function buildDataNode<V>(
 
 /**
  * Expected cost of keys[lo..hi) as one data node, sampling large ranges; if they are too many for one,
- * the cost of the subtree they need when its model nodes have `fanout` children.
+ * the cost of the subtree they need when its model nodes have `fanout` children. When the keys are
+ * themselves every `scale`-th key of the real ones, sizes and errors are scaled back up.
  */
-function dataCost(keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits, fanout = limits.maxFanout): number {
+function dataCost(
+  keys: ArrayLike<number>,
+  lo: number,
+  hi: number,
+  limits: BuildLimits,
+  fanout = limits.maxFanout,
+  scale = 1,
+): number {
   const n = hi - lo
   if (n === 0) return 0
   let cost: number
   if (n <= COST_SAMPLE_KEYS) {
-    cost = expectedCost(keys, lo, hi, capacityFor(n, INIT_DENSITY), 1)
+    cost = expectedCost(keys, lo, hi, capacityFor(n, INIT_DENSITY), 1, scale)
   } else {
     const stride = Math.ceil(n / COST_SAMPLE_KEYS)
     const sample = new Float64Array(Math.ceil(n / stride))
     let m = 0
     for (let i = lo; i < hi; i += stride) sample[m++] = keys[i]!
-    cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1, stride)
+    cost = expectedCost(sample, 0, m, capacityFor(m, INIT_DENSITY), 1, stride * scale)
   }
-  return n > maxDataNodeKeys(limits) ? tooBigCost(n, cost, limits, fanout) : cost
+  const real = n * scale
+  return real > maxDataNodeKeys(limits) ? tooBigCost(real, cost, limits, fanout) : cost
 }
 
 /**
@@ -131,14 +142,13 @@ export function trainModelNode<V>(
 ): ModelNode<V> {
   const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
   const n = hi - lo
-  const step = fanout / Math.max(n, 1)
   if (unit === undefined) {
-    fitModelRobust(node, keys, lo, hi, 0, step)
+    fitModelRobust(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
   } else {
-    // A fit to ranks (first 0, step 1) scales to any fanout: the least-squares line is linear in step.
+    // `unit` maps the keys to [0, 1): scaled by the fanout it maps them to [0, fanout).
     copyModel(unit, node)
-    node.m2 = unit.m2 * step
-    node.b = unit.b * step
+    node.m2 = unit.m2 * fanout
+    node.b = unit.b * fanout
   }
   if (n >= 2 && (node.slot(keys[lo]!) === node.slot(keys[hi - 1]!))) {
     fitEndpoints(node, keys, lo, hi, 0, fanout / (n - 1))
@@ -200,10 +210,11 @@ function fanoutCost(
   fanout: number,
   limits: BuildLimits,
   unit: LinearModel,
+  scale: number,
 ): { cost: number; allFit: boolean } {
   const node = trainModelNode<unknown>(keys, lo, hi, fanout, unit)
   const bounds = partitionBounds(node, keys, lo, hi)
-  const n = hi - lo
+  const n = (hi - lo) * scale
   const maxKeys = maxDataNodeKeys(limits)
   let cost = NODE_LOOKUP_WEIGHT
   let bytes = MODEL_NODE_HEADER_BYTES + 8 * fanout
@@ -212,11 +223,12 @@ function fanoutCost(
     const a = bounds[s]!
     const b = bounds[s + 1]!
     if (b === a) continue
+    const keyCount = (b - a) * scale
     // A subtree under this node is assumed to divide as this node does.
-    cost += ((b - a) / n) * dataCost(keys, a, b, limits, fanout)
-    if (b - a > maxKeys) {
+    cost += (keyCount / n) * dataCost(keys, a, b, limits, fanout, scale)
+    if (keyCount > maxKeys) {
       // Its subtree's leaves and pointers: leaves about as full as a partition leaves them.
-      const leaves = Math.ceil((b - a) / (SUBTREE_LEAF_FILL * maxKeys))
+      const leaves = Math.ceil(keyCount / (SUBTREE_LEAF_FILL * maxKeys))
       bytes += (DATA_NODE_HEADER_BYTES + 16) * leaves
       allFit = false
     } else {
@@ -234,17 +246,33 @@ function bestFanout(keys: ArrayLike<number>, lo: number, hi: number, limits: Bui
   let best = { fanout: 2, cost: Infinity }
   let rises = 0
   let previous = Infinity
+  // One fit to ranks normalised to [0, 1) serves every candidate fanout (the line is linear in step).
+  const n = hi - lo
   const unit: LinearModel = { m1: 1, c: 0, m2: 1, b: 0 }
-  fitModelRobust(unit, keys, lo, hi, 0, 1)
+  fitModelRobust(unit, keys, lo, hi, 0, 1 / n)
+  // Large ranges are costed on an evenly spaced sample of their keys.
+  let sample: ArrayLike<number> = keys
+  let sampleLo = lo
+  let sampleHi = hi
+  let scale = 1
+  if (n > FANOUT_SAMPLE_KEYS) {
+    scale = Math.ceil(n / FANOUT_SAMPLE_KEYS)
+    const picked = new Float64Array(Math.ceil(n / scale))
+    let m = 0
+    for (let i = lo; i < hi; i += scale) picked[m++] = keys[i]!
+    sample = picked
+    sampleLo = 0
+    sampleHi = m
+  }
   for (let fanout = 2; fanout <= limits.maxFanout; fanout *= 2) {
-    const { cost, allFit } = fanoutCost(keys, lo, hi, fanout, limits, unit)
+    const { cost, allFit } = fanoutCost(sample, sampleLo, sampleHi, fanout, limits, unit, scale)
     if (cost < best.cost) best = { fanout, cost }
     if (allFit) {
       rises = cost >= previous ? rises + 1 : 0
       if (rises >= 2) break
     }
     previous = cost
-    if (fanout >= (hi - lo) * 4) break
+    if (fanout >= n * 4) break
   }
   return best
 }
