@@ -160,7 +160,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const sortedKeys = new Float64Array(n)
     let sorted = true
     for (let i = 0; i < n; i++) {
-      const key = checkKey(keys[i], `keys[${i}]`)
+      const raw = keys[i]
+      // checkKey, with the message built only on failure (no string per key on this path).
+      const key = typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : checkKey(raw, `keys[${i}]`)
       sortedKeys[i] = key
       if (i > 0 && !(key > sortedKeys[i - 1]!)) sorted = false
     }

@@ -23,7 +23,7 @@ import { TRIM_FRACTION, copyModel, fitEndpoints, fitModel, fitModelRobust, type 
 import { ModelNode, type AlexNode } from './model-node.js'
 
 /** Keys a candidate fanout is costed on, at most (larger ranges are sampled). */
-const FANOUT_SAMPLE_KEYS = 1 << 18
+const FANOUT_SAMPLE_KEYS = 1 << 20
 /** Keys costed per candidate partition, at most (larger partitions are sampled). */
 const COST_SAMPLE_KEYS = 1 << 14
 /** Assumed fill of the leaves of a subtree not yet built, as a fraction of a data node's maximum keys. */
