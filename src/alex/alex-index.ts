@@ -377,14 +377,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const leaves: DataNode<V>[] = []
     const built = buildSubtree<V>(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves)
     buffer.clear()
-    built.dupLog2 = top.dupLog2
-    if (parent === null) {
-      this.root = built
-      this.keysAboveDomain = this.keysBelowDomain = 0
-      this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = this.count
-    } else {
-      for (let i = 0; i < parent.fanout; i++) if (parent.children[i] === top) parent.children[i] = built
-    }
+    this.replaceChild(parent, top, built)
     // Keys that defeat a bulk load too leave it deep: never rebuild again before growing past that.
     this.rebuiltDepth = Math.max(this.rebuiltDepth, (parent === null ? 0 : 1) + subtreeHeight(built))
     linkLeaves(leaves)
@@ -528,18 +521,24 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const leaves: DataNode<V>[] = []
     fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
     buffer.clear()
-    node.dupLog2 = leaf.dupLog2
-    if (parent === null) {
-      this.root = node
-      this.keysAboveDomain = this.keysBelowDomain = 0
-      this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = this.count
-    } else {
-      const size = 1 << leaf.dupLog2
-      const start = slot & ~(size - 1)
-      for (let i = start; i < start + size; i++) parent.children[i] = node
-    }
+    this.replaceChild(parent, leaf, node)
     this.replaceLeaf(leaf, leaves)
     this.events.downwardSplits++
+  }
+
+  /**
+   * Puts `replacement` where `old` was: in old's block of `parent`, or as the root (whose domain
+   * counters then start afresh). The replacement takes over old's block size.
+   */
+  private replaceChild(parent: ModelNode<V> | null, old: AlexNode<V>, replacement: AlexNode<V>): void {
+    replacement.dupLog2 = old.dupLog2
+    if (parent === null) {
+      this.root = replacement
+      this.keysAboveDomain = this.keysBelowDomain = 0
+      this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = this.count
+      return
+    }
+    for (let i = 0; i < parent.fanout; i++) if (parent.children[i] === old) parent.children[i] = replacement
   }
 
   /** Puts `leaves` (in key order) in the leaf list where `leaf` was, and keeps the old leaf's counters. */
