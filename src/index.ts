@@ -2,3 +2,7 @@
 export { AlexIndex } from './alex/alex-index.js'
 export type { AlexOptions, AlexRange, AlexStats } from './alex/api.js'
 export { StoreError, ErrorCode } from './errors.js'
+export type { LeafImage, LeafStore, StoredLeaf } from './alex/leaf-store.js'
+export { open, Store, RangeIterable } from './store/store.js'
+export type { BatchOperation, BufferPoolStats, Durability, OpenOptions, PageCounts, RangeOptions, StoreStats } from './store/api.js'
+export { VALUE_MAX_BYTES } from './pages/value-page.js'

@@ -36,7 +36,9 @@ import {
   ROOT_EXPANSION_FACTOR_MAX,
 } from './cost.js'
 import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost } from './data-node.js'
+import type { LeafImage, StoredLeaf } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
+import { decodeTree, encodeTree } from './tree-image.js'
 
 const DEFAULT_MAX_DATA_NODE_SLOTS = 1 << 16
 const DEFAULT_MAX_FANOUT = 1 << 16
@@ -200,6 +202,51 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     linkLeaves(leaves)
     this.count = n
     this.version++
+  }
+
+  /**
+   * Rebuilds an index from `encodeTree()` bytes, loading each leaf image through `loadLeaf`: the same
+   * leaves (ids kept, clean), the same routing. Throws CORRUPTION (naming `where`) if the bytes or a
+   * leaf break a rule; `check()` then holds for the result.
+   */
+  static restore<V>(
+    tree: Uint8Array,
+    loadLeaf: (leafId: number) => LeafImage<V>,
+    options?: AlexOptions,
+    where = 'tree',
+    fullCheck = false,
+  ): AlexIndex<V> {
+    const index = new AlexIndex<V>(options)
+    const decoded = decodeTree<V>(tree, loadLeaf, index.limits.maxFanout, where)
+    index.root = decoded.root
+    index.count = decoded.keyCount
+    index.version++
+    if (fullCheck) {
+      index.check()
+      return index
+    }
+    // Linear checks only (a full check routes every key from the root): each leaf's own invariants,
+    // and keys increasing from leaf to leaf.
+    let previous = -Infinity
+    for (const leaf of decoded.leaves) {
+      leaf.check(index.limits.maxDataNodeSlots, `${where}: leaf ${leaf.leafId}`)
+      if (leaf.numKeys === 0) continue
+      if (!(leaf.minKey() > previous)) {
+        throw new StoreError(ErrorCode.CORRUPTION, `${where}: leaf ${leaf.leafId} starts at ${leaf.minKey()}, not above the previous leaf's ${previous}`)
+      }
+      previous = leaf.maxKey()
+    }
+    return index
+  }
+
+  /** The model nodes above the leaves, as bytes (tree-image.ts); every leaf must have a leaf id. */
+  encodeTree(): Uint8Array {
+    return encodeTree(this.root, this.count)
+  }
+
+  /** Every leaf in key order, for the leaf store to take images of (and set `leafId`, clear `dirty`). */
+  *leaves(): IterableIterator<StoredLeaf<V>> {
+    for (let leaf: DataNode<V> | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
   }
 
   get size(): number {

@@ -39,7 +39,8 @@ import {
   dataNodeCost,
   log2Ceil1p,
 } from './cost.js'
-import { fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
+import type { LeafImage } from './leaf-store.js'
+import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -100,6 +101,10 @@ export class DataNode<V> implements LinearModel {
   contractionThreshold: number
   prev: DataNode<V> | null = null
   next: DataNode<V> | null = null
+  /** Id the leaf store gave this node's stored image (-1: never stored). Opaque to the index. */
+  leafId = -1
+  /** Keys, values or model changed since the leaf store last took the image. */
+  dirty = true
 
   // Counters over the node's life (the index sums them for stats)...
   searches = 0
@@ -125,6 +130,22 @@ export class DataNode<V> implements LinearModel {
     this.bitmap = new Uint32Array((capacity + 31) >>> 5)
     this.expansionThreshold = expansionThresholdFor(capacity)
     this.contractionThreshold = contractionThresholdFor(capacity)
+  }
+
+  /** A node holding a copy of a stored image (see leaf-store.ts); it starts clean under `leafId`. */
+  static fromImage<V>(image: LeafImage<V>, leafId: number): DataNode<V> {
+    const node = new DataNode<V>(image.capacity)
+    copyModel(image, node)
+    node.numKeys = image.numKeys
+    node.keys.set(image.keys.subarray(0, image.capacity))
+    node.bitmap.set(image.bitmap.subarray(0, node.bitmap.length))
+    const values = node.values
+    for (let slot = 0; slot < image.capacity; slot++) values[slot] = image.values[slot]
+    node.expectedIterations = image.expectedIterations
+    node.expectedShifts = image.expectedShifts
+    node.leafId = leafId
+    node.dirty = false
+    return node
   }
 
   // ---- search ---------------------------------------------------------------------------------
@@ -289,6 +310,7 @@ export class DataNode<V> implements LinearModel {
    * caller must expand-retrain or split the node, then insert again.
    */
   insert(key: number, value: V, maxSlots: number): number {
+    this.dirty = true
     let u = this.upperBound(key)
     if (u > 0 && this.keys[u - 1] === key) {
       this.values[u - 1] = value
@@ -382,6 +404,7 @@ export class DataNode<V> implements LinearModel {
   }
 
   private removeAt(slot: number): void {
+    this.dirty = true
     const keys = this.keys
     const key = keys[slot]!
     this.values[slot] = undefined
@@ -484,6 +507,7 @@ export class DataNode<V> implements LinearModel {
   build(keys: ArrayLike<number>, values: ArrayLike<V | undefined>, lo: number, hi: number, placement: Placement): void {
     const n = hi - lo
     const capacity = this.capacity
+    this.dirty = true
     trainForPlacement(this, keys, lo, hi, capacity, placement)
     const slots = this.keys
     const slotValues = this.values

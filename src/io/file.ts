@@ -14,6 +14,8 @@ export interface StorageFile {
   read(buffer: Uint8Array, offset: number, length: number, position: number): number
   /** Writes all of `buffer[offset..offset+length)` at `position` (loops over short writes). */
   write(buffer: Uint8Array, offset: number, length: number, position: number): void
+  /** Writes the buffers back to back starting at `position`, in as few calls as the OS allows. */
+  writev(buffers: readonly Uint8Array[], position: number): void
   size(): number
   truncate(size: number): void
   /** Makes written data durable (fdatasync: data and the metadata needed to read it). */
@@ -76,6 +78,28 @@ class RealFile implements StorageFile {
       while (done < length) done += fs.writeSync(this.fd, buffer, offset + done, length - done, position + done)
     } catch (error) {
       throw ioError(error, this.path, 'write')
+    }
+  }
+
+  writev(buffers: readonly Uint8Array[], position: number): void {
+    let total = 0
+    for (const buffer of buffers) total += buffer.byteLength
+    let done = 0
+    try {
+      done = fs.writevSync(this.fd, buffers as Uint8Array[], position)
+    } catch (error) {
+      throw ioError(error, this.path, 'write')
+    }
+    if (done === total) return
+    // A short write: finish buffer by buffer from where it stopped.
+    let at = 0
+    for (const buffer of buffers) {
+      const end = at + buffer.byteLength
+      if (end > done) {
+        const skip = Math.max(0, done - at)
+        this.write(buffer, skip, buffer.byteLength - skip, position + at + skip)
+      }
+      at = end
     }
   }
 

@@ -1,5 +1,6 @@
 /**
- * One process per store: an exclusive, non-blocking flock on `<dir>/LOCK`. A second open, from another
+ * One writer per store: an exclusive, non-blocking flock on `<dir>/LOCK` (read-only opens take a
+ * shared one). A second open, from another
  * process or from this one, fails at once with LOCKED. The kernel drops the lock when the process dies,
  * so a crash never leaves a store locked.
  */
@@ -16,16 +17,20 @@ export interface DirectoryLock {
   release(): void
 }
 
-export function lockDirectory(dir: string): DirectoryLock {
+/**
+ * Locks `dir`: exclusively (one writer), or `shared` (read-only opens, which may coexist with each
+ * other but not with a writer).
+ */
+export function lockDirectory(dir: string, shared = false): DirectoryLock {
   const lockPath = path.join(dir, LOCK_FILE_NAME)
   let fd: number
   try {
-    fd = fs.openSync(lockPath, 'a')
+    fd = fs.openSync(lockPath, shared ? 'r' : 'a')
   } catch (error) {
     throw ioError(error, lockPath, 'open')
   }
   try {
-    flockSync(fd, 'exnb')
+    flockSync(fd, shared ? 'shnb' : 'exnb')
   } catch (error) {
     fs.closeSync(fd)
     const code = (error as NodeJS.ErrnoException).code

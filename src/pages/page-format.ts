@@ -34,6 +34,7 @@ export const PageType = {
   OVERFLOW: 3,
   FREE_LIST: 4,
   MODEL: 5,
+  VALUE: 6,
 } as const
 export type PageType = (typeof PageType)[keyof typeof PageType]
 

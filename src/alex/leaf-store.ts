@@ -1,0 +1,49 @@
+/**
+ * The seam between the ALEX index and the page layer.
+ *
+ * The index knows no files. It hands the page layer a data node's image (`LeafImage`: its model and
+ * its gapped arrays, the same shape the node keeps in memory) and gets back an opaque leaf id; it
+ * rebuilds a node from an image and its id. The page layer knows nothing of models beyond these
+ * numbers: it lays them out in a page, byte for byte, and reads them back.
+ *
+ * The index side of the seam is `AlexIndex.leaves()` (every leaf, in key order, with its id and a
+ * dirty mark), `AlexIndex.encodeTree()` (the model nodes above the leaves, naming leaves by id) and
+ * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader).
+ */
+
+/** A data node as stored: model, slot count, occupancy bitmap, keys (gaps included) and values. */
+export interface LeafImage<V> {
+  m1: number
+  c: number
+  m2: number
+  b: number
+  /** Slots: keys plus gaps. */
+  capacity: number
+  numKeys: number
+  /** `capacity` keys; a gap holds the next key to its right (+Infinity past the last key, -Infinity
+   *  before the first). */
+  keys: Float64Array
+  /** Bit `s` set when slot `s` holds a key; ceil(capacity / 32) words. */
+  bitmap: Uint32Array
+  /** `capacity` values; undefined in gaps. */
+  values: ArrayLike<V | undefined>
+  /** Search iterations and shifts per insert the model predicted when it was trained. */
+  expectedIterations: number
+  expectedShifts: number
+}
+
+/** A leaf of a live index, as the leaf store sees it. */
+export interface StoredLeaf<V> extends LeafImage<V> {
+  /** The id the leaf store gave its last stored image; -1 when it was never stored. */
+  leafId: number
+  /** Changed since its image was last stored. */
+  dirty: boolean
+}
+
+/** The page layer's side: what the index (through the engine) asks of storage. */
+export interface LeafStore<V> {
+  /** Stores a leaf image and returns its new id (never overwriting the image behind an older id). */
+  storeLeaf(leaf: LeafImage<V>): number
+  /** Reads back the image stored under `leafId`. */
+  loadLeaf(leafId: number): LeafImage<V>
+}

@@ -1,0 +1,166 @@
+/**
+ * The model nodes above the leaves, as bytes: what the page layer stores in MODEL pages so that
+ * `open` rebuilds the exact tree (same leaves, same routing) without retraining anything.
+ *
+ * A preorder walk, little-endian. Stream header (16 bytes):
+ *   @0  f64  key count (sum of the leaves' numKeys; checked on decode)
+ *   @8  u32  model nodes
+ *   @12 u32  leaves
+ * then one record per node; a model node's record is followed by its distinct children in slot order.
+ *   model node (48 bytes): @0 u8 tag 1, @1 u8 dupLog2, @2 u8 log2(fanout), @3 u8 0, @4 u32 0,
+ *                          @8 f64 offset, @16 f64 m1, @24 f64 c, @32 f64 m2, @40 f64 b
+ *   leaf       (8 bytes):  @0 u8 tag 2, @1 u8 dupLog2, @2 u16 0, @4 u32 leaf id
+ * A child with dupLog2 d fills 2^d consecutive slots of its parent; the blocks tile the parent's
+ * slots exactly. The leaf's own model and keys live in its leaf page, not here.
+ */
+
+import { ErrorCode, StoreError } from '../errors.js'
+import { DataNode } from './data-node.js'
+import type { LeafImage } from './leaf-store.js'
+import { ModelNode, type AlexNode } from './model-node.js'
+
+export const TREE_HEADER_BYTES = 16
+export const TREE_MODEL_RECORD_BYTES = 48
+export const TREE_LEAF_RECORD_BYTES = 8
+export const TREE_TAG_MODEL = 1
+export const TREE_TAG_LEAF = 2
+/** Deepest tree a decoder accepts (the index keeps paths far shorter). */
+const TREE_DEPTH_MAX = 64
+
+function distinctChildren<V>(node: ModelNode<V>): AlexNode<V>[] {
+  const out: AlexNode<V>[] = []
+  let previous: AlexNode<V> | null = null
+  for (const child of node.children) {
+    if (child !== previous) out.push(child)
+    previous = child
+  }
+  return out
+}
+
+/** Encodes the tree under `root`; every leaf must carry a leaf id (be stored) already. */
+export function encodeTree<V>(root: AlexNode<V>, keyCount: number): Uint8Array {
+  let modelNodes = 0
+  let leaves = 0
+  const count = (node: AlexNode<V>): void => {
+    if (node.isLeaf) {
+      leaves++
+      return
+    }
+    modelNodes++
+    for (const child of distinctChildren(node)) count(child)
+  }
+  count(root)
+  const bytes = new Uint8Array(TREE_HEADER_BYTES + modelNodes * TREE_MODEL_RECORD_BYTES + leaves * TREE_LEAF_RECORD_BYTES)
+  const view = new DataView(bytes.buffer)
+  view.setFloat64(0, keyCount, true)
+  view.setUint32(8, modelNodes, true)
+  view.setUint32(12, leaves, true)
+  let at = TREE_HEADER_BYTES
+  const write = (node: AlexNode<V>): void => {
+    if (node.isLeaf) {
+      if (!(node.leafId >= 0)) throw new Error('assertion failed: encoding a leaf that was never stored')
+      view.setUint8(at, TREE_TAG_LEAF)
+      view.setUint8(at + 1, node.dupLog2)
+      view.setUint32(at + 4, node.leafId, true)
+      at += TREE_LEAF_RECORD_BYTES
+      return
+    }
+    view.setUint8(at, TREE_TAG_MODEL)
+    view.setUint8(at + 1, node.dupLog2)
+    view.setUint8(at + 2, Math.log2(node.fanout))
+    view.setFloat64(at + 8, node.offset, true)
+    view.setFloat64(at + 16, node.m1, true)
+    view.setFloat64(at + 24, node.c, true)
+    view.setFloat64(at + 32, node.m2, true)
+    view.setFloat64(at + 40, node.b, true)
+    at += TREE_MODEL_RECORD_BYTES
+    for (const child of distinctChildren(node)) write(child)
+  }
+  write(root)
+  return bytes
+}
+
+export interface DecodedTree<V> {
+  root: AlexNode<V>
+  /** Leaves in key order. */
+  leaves: DataNode<V>[]
+  keyCount: number
+}
+
+/**
+ * Decodes a tree and loads each leaf through `loadLeaf`. Every structural rule is checked (tags,
+ * blocks tiling each parent, sizes, counts); a violation is a CORRUPTION error naming `where`.
+ */
+export function decodeTree<V>(
+  bytes: Uint8Array,
+  loadLeaf: (leafId: number) => LeafImage<V>,
+  maxFanout: number,
+  where: string,
+): DecodedTree<V> {
+  const fail = (what: string): never => {
+    throw new StoreError(ErrorCode.CORRUPTION, `${where}: ALEX tree image: ${what}`)
+  }
+  if (bytes.length < TREE_HEADER_BYTES) fail(`${bytes.length} bytes, shorter than its header`)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const keyCount = view.getFloat64(0, true)
+  const modelNodes = view.getUint32(8, true)
+  const leafCount = view.getUint32(12, true)
+  const expectedBytes = TREE_HEADER_BYTES + modelNodes * TREE_MODEL_RECORD_BYTES + leafCount * TREE_LEAF_RECORD_BYTES
+  if (expectedBytes !== bytes.length) fail(`header promises ${expectedBytes} bytes, found ${bytes.length}`)
+  const leaves: DataNode<V>[] = []
+  const seen = new Set<number>()
+  let at = TREE_HEADER_BYTES
+  let keys = 0
+  const read = (depth: number): AlexNode<V> => {
+    if (depth > TREE_DEPTH_MAX) fail(`deeper than ${TREE_DEPTH_MAX}`)
+    if (at + TREE_LEAF_RECORD_BYTES > bytes.length) fail(`record at byte ${at} runs past the end`)
+    const tag = view.getUint8(at)
+    const dupLog2 = view.getUint8(at + 1)
+    if (tag === TREE_TAG_LEAF) {
+      const leafId = view.getUint32(at + 4, true)
+      if (seen.has(leafId)) fail(`leaf ${leafId} appears twice`)
+      seen.add(leafId)
+      at += TREE_LEAF_RECORD_BYTES
+      const leaf = DataNode.fromImage(loadLeaf(leafId), leafId)
+      leaf.dupLog2 = dupLog2
+      keys += leaf.numKeys
+      leaves.push(leaf)
+      return leaf
+    }
+    if (tag !== TREE_TAG_MODEL) fail(`unknown tag ${tag} at byte ${at}`)
+    if (at + TREE_MODEL_RECORD_BYTES > bytes.length) fail(`model record at byte ${at} runs past the end`)
+    const fanoutLog2 = view.getUint8(at + 2)
+    if (2 ** fanoutLog2 > maxFanout) fail(`fanout 2^${fanoutLog2} at byte ${at} above ${maxFanout}`)
+    const fanout = 2 ** fanoutLog2
+    const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+    node.dupLog2 = dupLog2
+    node.offset = view.getFloat64(at + 8, true)
+    node.m1 = view.getFloat64(at + 16, true)
+    node.c = view.getFloat64(at + 24, true)
+    node.m2 = view.getFloat64(at + 32, true)
+    node.b = view.getFloat64(at + 40, true)
+    if (!(node.m1 > 0 && node.m2 > 0 && Number.isFinite(node.m2) && Number.isFinite(node.c) && Number.isFinite(node.b) && Number.isInteger(node.offset))) {
+      fail(`bad model at byte ${at}`)
+    }
+    at += TREE_MODEL_RECORD_BYTES
+    let slot = 0
+    while (slot < fanout) {
+      const child = read(depth + 1)
+      const span = 2 ** child.dupLog2
+      if (child.dupLog2 > fanoutLog2 || slot % span !== 0) fail(`child block of 2^${child.dupLog2} slots misaligned at slot ${slot}`)
+      for (let i = 0; i < span; i++) node.children[slot + i] = child
+      slot += span
+    }
+    return node
+  }
+  const root = read(0)
+  if (at !== bytes.length) fail(`${bytes.length - at} bytes left after the root's subtree`)
+  if (leaves.length !== leafCount) fail(`header counts ${leafCount} leaves, found ${leaves.length}`)
+  if (keys !== keyCount) fail(`header counts ${keyCount} keys, the leaves hold ${keys}`)
+  root.dupLog2 = 0
+  for (let i = 0; i < leaves.length; i++) {
+    leaves[i]!.prev = i > 0 ? leaves[i - 1]! : null
+    leaves[i]!.next = i + 1 < leaves.length ? leaves[i + 1]! : null
+  }
+  return { root, leaves, keyCount }
+}

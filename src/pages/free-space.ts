@@ -1,0 +1,102 @@
+/**
+ * Free-space accounting: which pages may be written now.
+ *
+ * Rules (the copy-on-write half of crash safety; store.ts does the checkpoint):
+ *   1. A page the last durable checkpoint references is never written before the next checkpoint
+ *      commits. Such a page, once freed, waits in `pending` and becomes reusable only at `commit()`,
+ *      which the store calls after the new meta page is durable.
+ *   2. `free` holds pages the durable checkpoint does not reference; they may be written at once.
+ *   3. Pages at or past `frontier` have never been used; allocation takes them after `free` runs out.
+ *   4. Every page id below `frontier`, other than the two meta pages, is exactly one of: in use, in
+ *      `free`, or in `pending`.
+ */
+
+import { assert } from '../errors.js'
+import { PAGE_ID_MAX } from './page-format.js'
+import { FIRST_DATA_PAGE_ID } from './meta-page.js'
+import { ErrorCode, StoreError } from '../errors.js'
+
+export class FreeSpace {
+  /** Reusable pages, sorted descending so that `pop()` takes the lowest. */
+  private free: number[]
+  private pending: number[] = []
+  private freeSet: Set<number>
+
+  constructor(
+    free: readonly number[],
+    /** One past the highest page in use. */
+    public frontier: number,
+  ) {
+    assert(frontier >= FIRST_DATA_PAGE_ID, `frontier ${frontier}`)
+    this.free = [...free].sort((a, b) => b - a)
+    this.freeSet = new Set(this.free)
+  }
+
+  get freeCount(): number {
+    return this.free.length
+  }
+
+  get pendingCount(): number {
+    return this.pending.length
+  }
+
+  /** A page that may be written now (rule 2 or 3). */
+  allocate(): number {
+    const page = this.free.pop()
+    if (page !== undefined) {
+      this.freeSet.delete(page)
+      return page
+    }
+    return this.grow(1)
+  }
+
+  /** `count` consecutive pages that may be written now: a run in `free` if there is one, else new pages. */
+  allocateRun(count: number): number {
+    if (count === 1) return this.allocate()
+    // free is descending: a run first..first+count-1 appears as count consecutive entries.
+    const free = this.free
+    for (let i = free.length - 1; i >= count - 1; i--) {
+      const first = free[i]!
+      if (free[i - count + 1] === first + count - 1) {
+        for (let j = i - count + 1; j <= i; j++) this.freeSet.delete(free[j]!)
+        free.splice(i - count + 1, count)
+        return first
+      }
+    }
+    return this.grow(count)
+  }
+
+  private grow(count: number): number {
+    const first = this.frontier
+    if (first + count - 1 > PAGE_ID_MAX) throw new StoreError(ErrorCode.NO_SPACE, `the page file is full (${PAGE_ID_MAX + 1} pages)`)
+    this.frontier += count
+    return first
+  }
+
+  /** Frees a page the durable checkpoint may reference: reusable after the next commit (rule 1). */
+  release(pageId: number): void {
+    assert(pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `release of page ${pageId}`)
+    this.pending.push(pageId)
+  }
+
+  /** Every page free after the next commit: free and pending, ascending. */
+  freeAfterCommit(): number[] {
+    const all = this.free.concat(this.pending)
+    return all.sort((a, b) => a - b)
+  }
+
+  /** The new checkpoint is durable: pending pages become reusable. */
+  commit(): void {
+    for (const page of this.pending) {
+      assert(!this.freeSet.has(page), `page ${page} freed twice`)
+      this.freeSet.add(page)
+      this.free.push(page)
+    }
+    this.pending = []
+    this.free.sort((a, b) => b - a)
+  }
+
+  isFree(pageId: number): boolean {
+    return this.freeSet.has(pageId)
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Leaf (DATA) pages: one ALEX data node per page, laid out so that its arrays are typed-array views
+ * over the page bytes. Little-endian; offsets from the start of the page (docs/FORMAT.md):
+ *
+ *   @0   32  common page header (type DATA)
+ *   @32   8  m1 (f64)          the node's model: slot = ((key * m1) - c) * m2 + b
+ *   @40   8  c  (f64)
+ *   @48   8  m2 (f64)
+ *   @56   8  b  (f64)
+ *   @64   4  capacity (u32)    slots, keys plus gaps
+ *   @68   4  numKeys (u32)
+ *   @72   8  expected search iterations (f64), from training
+ *   @80   8  expected shifts per insert (f64), from training
+ *   @88   8  reserved, 0
+ *   @96      bitmap: ceil(capacity / 32) u32 words, bit s set when slot s holds a key
+ *   @K       keys: capacity f64, K = 96 + 4 * words rounded up to a multiple of 8
+ *   @K+8C    value slots: capacity x (u32 value page id, u32 ref), NO_PAGE / 0 in a gap
+ *   then zeros to the end of the page.
+ *
+ * A value slot is a value handle (value-page.ts) split in two u32 words.
+ */
+
+import { ErrorCode, StoreError, assert } from '../errors.js'
+import type { LeafImage } from '../alex/leaf-store.js'
+import { NO_PAGE, PAGE_HEADER_BYTES } from './page-format.js'
+import { HANDLE_PAGE_FACTOR } from './value-page.js'
+
+export const LeafOffset = {
+  M1: 32,
+  C: 40,
+  M2: 48,
+  B: 56,
+  CAPACITY: 64,
+  NUM_KEYS: 68,
+  EXPECTED_ITERATIONS: 72,
+  EXPECTED_SHIFTS: 80,
+  BITMAP: 96,
+} as const
+
+function bitmapWords(capacity: number): number {
+  return (capacity + 31) >>> 5
+}
+
+function keysOffset(capacity: number): number {
+  return (LeafOffset.BITMAP + 4 * bitmapWords(capacity) + 7) & ~7
+}
+
+/** Bytes a leaf of `capacity` slots needs. */
+export function leafBytes(capacity: number): number {
+  return keysOffset(capacity) + 16 * capacity
+}
+
+/** The most slots a leaf page of `pageSizeBytes` holds. */
+export function leafCapacityMax(pageSizeBytes: number): number {
+  let capacity = Math.floor((pageSizeBytes - LeafOffset.BITMAP) / 16)
+  while (leafBytes(capacity) > pageSizeBytes) capacity--
+  return capacity
+}
+
+/** Writes `leaf` into `page` after the header (the caller seals the page). */
+export function encodeLeafPage(page: Uint8Array, leaf: LeafImage<number>): void {
+  const capacity = leaf.capacity
+  assert(leafBytes(capacity) <= page.byteLength, `leaf of ${capacity} slots does not fit a ${page.byteLength}-byte page`)
+  page.fill(0, PAGE_HEADER_BYTES)
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+  view.setFloat64(LeafOffset.M1, leaf.m1, true)
+  view.setFloat64(LeafOffset.C, leaf.c, true)
+  view.setFloat64(LeafOffset.M2, leaf.m2, true)
+  view.setFloat64(LeafOffset.B, leaf.b, true)
+  view.setUint32(LeafOffset.CAPACITY, capacity, true)
+  view.setUint32(LeafOffset.NUM_KEYS, leaf.numKeys, true)
+  view.setFloat64(LeafOffset.EXPECTED_ITERATIONS, leaf.expectedIterations, true)
+  view.setFloat64(LeafOffset.EXPECTED_SHIFTS, leaf.expectedShifts, true)
+  const words = bitmapWords(capacity)
+  new Uint32Array(page.buffer, page.byteOffset + LeafOffset.BITMAP, words).set(leaf.bitmap.subarray(0, words))
+  const k = keysOffset(capacity)
+  new Float64Array(page.buffer, page.byteOffset + k, capacity).set(leaf.keys.subarray(0, capacity))
+  const slots = new Uint32Array(page.buffer, page.byteOffset + k + 8 * capacity, 2 * capacity)
+  const values = leaf.values
+  for (let s = 0; s < capacity; s++) {
+    const handle = values[s]
+    if (handle === undefined) {
+      slots[2 * s] = NO_PAGE
+      slots[2 * s + 1] = 0
+    } else {
+      const pageId = Math.floor(handle / HANDLE_PAGE_FACTOR)
+      slots[2 * s] = pageId
+      slots[2 * s + 1] = handle - pageId * HANDLE_PAGE_FACTOR
+    }
+  }
+}
+
+/**
+ * Reads the leaf in a checked page. `keys` and `bitmap` are views over the page (no copy); values
+ * are decoded to handles. Throws CORRUPTION (naming `where`) when the sizes do not fit the page or a
+ * value slot disagrees with the bitmap; the index checks the node's own invariants afterwards.
+ */
+export function decodeLeafPage(page: Uint8Array, where: string): LeafImage<number> {
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+  const capacity = view.getUint32(LeafOffset.CAPACITY, true)
+  const numKeys = view.getUint32(LeafOffset.NUM_KEYS, true)
+  if (capacity < 1 || leafBytes(capacity) > page.byteLength || numKeys > capacity) {
+    throw new StoreError(ErrorCode.CORRUPTION, `${where}: leaf of ${capacity} slots and ${numKeys} keys does not fit its page`)
+  }
+  const words = bitmapWords(capacity)
+  const bitmap = new Uint32Array(page.buffer, page.byteOffset + LeafOffset.BITMAP, words)
+  const k = keysOffset(capacity)
+  const keys = new Float64Array(page.buffer, page.byteOffset + k, capacity)
+  const slots = new Uint32Array(page.buffer, page.byteOffset + k + 8 * capacity, 2 * capacity)
+  const values: (number | undefined)[] = new Array<number | undefined>(capacity)
+  for (let s = 0; s < capacity; s++) {
+    const occupied = (bitmap[s >>> 5]! & (1 << (s & 31))) !== 0
+    const pageId = slots[2 * s]!
+    if (occupied !== (pageId !== NO_PAGE)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${where}: value slot ${s} disagrees with the bitmap`)
+    }
+    values[s] = occupied ? pageId * HANDLE_PAGE_FACTOR + slots[2 * s + 1]! : undefined
+  }
+  return {
+    m1: view.getFloat64(LeafOffset.M1, true),
+    c: view.getFloat64(LeafOffset.C, true),
+    m2: view.getFloat64(LeafOffset.M2, true),
+    b: view.getFloat64(LeafOffset.B, true),
+    capacity,
+    numKeys,
+    keys,
+    bitmap,
+    values,
+    expectedIterations: view.getFloat64(LeafOffset.EXPECTED_ITERATIONS, true),
+    expectedShifts: view.getFloat64(LeafOffset.EXPECTED_SHIFTS, true),
+  }
+}

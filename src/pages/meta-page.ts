@@ -1,0 +1,104 @@
+/**
+ * Meta pages: pages 0 and 1, written alternately (generation g goes to page g % 2). On open the valid
+ * one with the higher generation wins; a torn or damaged meta page means "the previous checkpoint".
+ * Little-endian:
+ *   @0   32  common page header (type META, page id 0 or 1)
+ *   @32   4  meta magic 0x4154454d ("META")
+ *   @36   4  store format version (STORE_FORMAT_VERSION)
+ *   @40   4  page size in bytes
+ *   @44   4  pages in use (the file's used part; the file may be longer)
+ *   @48   8  generation (f64, an integer; 1 for the first checkpoint)
+ *   @56   8  records (f64)
+ *   @64   4  first page of the tree image chain (MODEL)
+ *   @68   4  first page of the free-list chain (FREE_LIST), NO_PAGE when there is none
+ *   @72   8  tree image bytes (f64)
+ *   @80   8  free-list entries (f64)
+ *   @88   8  redo LSN (f64): where WAL replay starts; 0 until the WAL exists
+ *   then zeros to the end of the page.
+ */
+
+import { ErrorCode, StoreError } from '../errors.js'
+import { NO_PAGE, PageType, isValidPageSize } from './page-format.js'
+import { checkPage, sealPage } from './page-header.js'
+
+export const META_MAGIC = 0x4154454d
+export const STORE_FORMAT_VERSION = 1
+export const META_PAGE_IDS = [0, 1] as const
+/** The first page id that is not a meta page. */
+export const FIRST_DATA_PAGE_ID = 2
+
+export const MetaOffset = {
+  MAGIC: 32,
+  VERSION: 36,
+  PAGE_SIZE: 40,
+  PAGE_COUNT: 44,
+  GENERATION: 48,
+  RECORDS: 56,
+  TREE_HEAD: 64,
+  FREE_LIST_HEAD: 68,
+  TREE_BYTES: 72,
+  FREE_LIST_ENTRIES: 80,
+  REDO_LSN: 88,
+} as const
+
+export interface Meta {
+  pageSizeBytes: number
+  pageCount: number
+  generation: number
+  records: number
+  treeHead: number
+  freeListHead: number
+  treeBytes: number
+  freeListEntries: number
+  redoLsn: number
+}
+
+export function encodeMetaPage(meta: Meta): Uint8Array {
+  const page = new Uint8Array(meta.pageSizeBytes)
+  const view = new DataView(page.buffer)
+  view.setUint32(MetaOffset.MAGIC, META_MAGIC, true)
+  view.setUint32(MetaOffset.VERSION, STORE_FORMAT_VERSION, true)
+  view.setUint32(MetaOffset.PAGE_SIZE, meta.pageSizeBytes, true)
+  view.setUint32(MetaOffset.PAGE_COUNT, meta.pageCount, true)
+  view.setFloat64(MetaOffset.GENERATION, meta.generation, true)
+  view.setFloat64(MetaOffset.RECORDS, meta.records, true)
+  view.setUint32(MetaOffset.TREE_HEAD, meta.treeHead, true)
+  view.setUint32(MetaOffset.FREE_LIST_HEAD, meta.freeListHead, true)
+  view.setFloat64(MetaOffset.TREE_BYTES, meta.treeBytes, true)
+  view.setFloat64(MetaOffset.FREE_LIST_ENTRIES, meta.freeListEntries, true)
+  view.setFloat64(MetaOffset.REDO_LSN, meta.redoLsn, true)
+  sealPage(page, { type: PageType.META, pageId: meta.generation % 2, lsn: 0 })
+  return page
+}
+
+/** Decodes a meta page read from `file` at `pageId`; throws CORRUPTION if it is not a valid one. */
+export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): Meta {
+  const header = checkPage(page, pageId, file)
+  const fail = (what: string): never => {
+    throw new StoreError(ErrorCode.CORRUPTION, `${file}: meta page ${pageId} at offset ${pageId * page.byteLength}: ${what}`)
+  }
+  if (header.type !== PageType.META) fail(`page type ${header.type}, not a meta page`)
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+  if (view.getUint32(MetaOffset.MAGIC, true) !== META_MAGIC) fail('bad meta magic')
+  const version = view.getUint32(MetaOffset.VERSION, true)
+  if (version !== STORE_FORMAT_VERSION) fail(`store format version ${version}; this build reads ${STORE_FORMAT_VERSION}`)
+  const meta: Meta = {
+    pageSizeBytes: view.getUint32(MetaOffset.PAGE_SIZE, true),
+    pageCount: view.getUint32(MetaOffset.PAGE_COUNT, true),
+    generation: view.getFloat64(MetaOffset.GENERATION, true),
+    records: view.getFloat64(MetaOffset.RECORDS, true),
+    treeHead: view.getUint32(MetaOffset.TREE_HEAD, true),
+    freeListHead: view.getUint32(MetaOffset.FREE_LIST_HEAD, true),
+    treeBytes: view.getFloat64(MetaOffset.TREE_BYTES, true),
+    freeListEntries: view.getFloat64(MetaOffset.FREE_LIST_ENTRIES, true),
+    redoLsn: view.getFloat64(MetaOffset.REDO_LSN, true),
+  }
+  if (meta.pageSizeBytes !== page.byteLength || !isValidPageSize(meta.pageSizeBytes)) fail(`page size ${meta.pageSizeBytes} in a ${page.byteLength}-byte page`)
+  if (!Number.isSafeInteger(meta.generation) || meta.generation < 1 || meta.generation % 2 !== pageId) fail(`generation ${meta.generation} in meta page ${pageId}`)
+  if (meta.pageCount < 2) fail(`page count ${meta.pageCount}`)
+  if (meta.treeHead === NO_PAGE || meta.treeHead >= meta.pageCount) fail(`tree image at page ${meta.treeHead}, outside ${meta.pageCount} pages`)
+  if (meta.freeListHead !== NO_PAGE && meta.freeListHead >= meta.pageCount) fail(`free list at page ${meta.freeListHead}, outside ${meta.pageCount} pages`)
+  if (!Number.isSafeInteger(meta.records) || meta.records < 0) fail(`record count ${meta.records}`)
+  if (!Number.isSafeInteger(meta.treeBytes) || !Number.isSafeInteger(meta.freeListEntries) || meta.freeListEntries < 0) fail('bad stream sizes')
+  return meta
+}

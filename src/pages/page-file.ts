@@ -1,0 +1,150 @@
+/**
+ * A file of fixed-size pages over the one file interface (io/file.ts). It reads and checks pages,
+ * writes sealed pages with adjacent ones coalesced into one positioned write, grows the file in
+ * extents, and counts what it moved.
+ *
+ * Page `id` lives at byte `id * pageSizeBytes`. Pages 0 and 1 are the two meta pages.
+ */
+
+import { ErrorCode, StoreError, assert } from '../errors.js'
+import type { StorageFile } from '../io/file.js'
+import { PAGE_ID_MAX, type PageType } from './page-format.js'
+import { checkPage } from './page-header.js'
+
+/** The file grows by at least this many pages at a time, and by at least 1/8 of its size. */
+const GROWTH_MIN_PAGES = 64
+const GROWTH_FRACTION = 8
+
+export interface PageWrite {
+  pageId: number
+  /** A complete, sealed page. */
+  page: Uint8Array
+}
+
+export interface PageFileCounters {
+  pagesRead: number
+  bytesRead: number
+  pagesWritten: number
+  bytesWritten: number
+  writeCalls: number
+}
+
+const TYPE_NAMES: Record<number, string> = { 1: 'meta', 2: 'leaf', 3: 'overflow', 4: 'free-list', 5: 'model', 6: 'value' }
+
+export function pageTypeName(type: number): string {
+  return TYPE_NAMES[type] ?? `type ${type}`
+}
+
+export class PageFile {
+  readonly counters: PageFileCounters = { pagesRead: 0, bytesRead: 0, pagesWritten: 0, bytesWritten: 0, writeCalls: 0 }
+  /** Pages the file has room for (its size in pages, rounded down). */
+  private physicalPages: number
+
+  constructor(
+    readonly file: StorageFile,
+    readonly pageSizeBytes: number,
+  ) {
+    this.physicalPages = Math.floor(file.size() / pageSizeBytes)
+  }
+
+  get path(): string {
+    return this.file.path
+  }
+
+  sizeBytes(): number {
+    return this.file.size()
+  }
+
+  /** Byte offset of a page, for error messages. */
+  offsetOf(pageId: number): number {
+    return pageId * this.pageSizeBytes
+  }
+
+  /**
+   * Reads page `pageId` into `into` (one page long) and checks it: checksum, magic, version, id, and
+   * that its type is `type`. Throws CORRUPTION (file, page id, offset) on any mismatch or short read.
+   */
+  readPage(pageId: number, into: Uint8Array, type: PageType): void {
+    this.readRun(pageId, 1, into, type)
+  }
+
+  /** Reads `count` consecutive pages in one call into `into` and checks each as `readPage` does. */
+  readRun(firstPageId: number, count: number, into: Uint8Array, type: PageType): void {
+    const size = this.pageSizeBytes
+    assert(into.byteLength === count * size, `read buffer of ${into.byteLength} bytes for ${count} pages`)
+    const got = this.file.read(into, 0, into.byteLength, firstPageId * size)
+    this.counters.pagesRead += count
+    this.counters.bytesRead += got
+    if (got < into.byteLength) {
+      const short = firstPageId + Math.floor(got / size)
+      throw new StoreError(
+        ErrorCode.CORRUPTION,
+        `${this.path}: page ${short} at offset ${short * size}: the file ends at byte ${this.sizeBytesSafe()}`,
+      )
+    }
+    for (let i = 0; i < count; i++) {
+      const page = into.subarray(i * size, (i + 1) * size)
+      const header = checkPage(page, firstPageId + i, this.path)
+      if (header.type !== type) {
+        throw new StoreError(
+          ErrorCode.CORRUPTION,
+          `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}: expected a ${pageTypeName(type)} page, found a ${pageTypeName(header.type)} page`,
+        )
+      }
+    }
+  }
+
+  private sizeBytesSafe(): number {
+    try {
+      return this.file.size()
+    } catch {
+      return -1
+    }
+  }
+
+  /**
+   * Writes sealed pages, sorted by id, each run of adjacent ids in one positioned write. Grows the
+   * file first (in extents) when a page lies past its end.
+   */
+  writePages(writes: PageWrite[]): void {
+    if (writes.length === 0) return
+    writes.sort((a, b) => a.pageId - b.pageId)
+    const size = this.pageSizeBytes
+    let highest = 0
+    for (const write of writes) {
+      assert(write.page.byteLength === size, `page write of ${write.page.byteLength} bytes`)
+      assert(write.pageId >= 0 && write.pageId <= PAGE_ID_MAX, `page id ${write.pageId}`)
+      highest = Math.max(highest, write.pageId)
+    }
+    this.reserve(highest + 1)
+    let start = 0
+    while (start < writes.length) {
+      let end = start + 1
+      while (end < writes.length && writes[end]!.pageId === writes[end - 1]!.pageId + 1) end++
+      assert(end === start + 1 || writes[start]!.pageId !== writes[start + 1]!.pageId, 'page written twice in one batch')
+      const buffers: Uint8Array[] = []
+      for (let i = start; i < end; i++) buffers.push(writes[i]!.page)
+      this.file.writev(buffers, writes[start]!.pageId * size)
+      this.counters.writeCalls++
+      this.counters.pagesWritten += end - start
+      this.counters.bytesWritten += (end - start) * size
+      start = end
+    }
+  }
+
+  /** Makes sure the file holds at least `pages` pages, growing it by an extent if it must grow. */
+  reserve(pages: number): void {
+    if (pages <= this.physicalPages) return
+    const grown = Math.max(pages, this.physicalPages + GROWTH_MIN_PAGES, this.physicalPages + Math.ceil(this.physicalPages / GROWTH_FRACTION))
+    this.file.truncate(grown * this.pageSizeBytes)
+    this.physicalPages = grown
+  }
+
+  datasync(): void {
+    this.file.datasync()
+  }
+
+  close(): void {
+    this.file.close()
+  }
+}

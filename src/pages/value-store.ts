@@ -1,0 +1,204 @@
+/**
+ * Value bytes on pages: appends values to value pages (through the buffer pool), writes large values
+ * to overflow runs, reads them back by handle, and counts live records per value page so that a page
+ * whose records are all dead is freed.
+ *
+ * Copy-on-write: records are only appended to the current append page, which is always a page
+ * allocated since the last checkpoint. `seal()` (at a checkpoint) ends it, so a page the durable
+ * state references is never written again.
+ */
+
+import { ErrorCode, StoreError, assert } from '../errors.js'
+import type { BufferPool } from './buffer-pool.js'
+import type { FreeSpace } from './free-space.js'
+import { NO_PAGE, PAGE_HEADER_BYTES, PageType } from './page-format.js'
+import { sealPage } from './page-header.js'
+import type { PageFile, PageWrite } from './page-file.js'
+import {
+  OVERFLOW_FLAG,
+  VALUE_RECORD_HEADER_BYTES,
+  appendRecord,
+  decodeStub,
+  encodeStub,
+  handleIsOverflow,
+  handleOffset,
+  handlePage,
+  initValuePage,
+  inlineValueMaxBytes,
+  makeHandle,
+  overflowPagesFor,
+  recordAt,
+  valuePageRoom,
+  type OverflowStub,
+} from './value-page.js'
+
+export class ValueStore {
+  readonly inlineMaxBytes: number
+  /** Live records per value page, indexed by page id. */
+  private live: Uint32Array = new Uint32Array(64)
+  private appendPage = NO_PAGE
+  private appendFrame = -1
+  valuePages = 0
+  overflowPages = 0
+
+  constructor(
+    private readonly file: PageFile,
+    private readonly pool: BufferPool,
+    private readonly free: FreeSpace,
+  ) {
+    this.inlineMaxBytes = inlineValueMaxBytes(file.pageSizeBytes)
+  }
+
+  /** At open: counts one live record at `handle` (called once per stored value). */
+  countLive(handle: number): void {
+    const pageId = handlePage(handle)
+    this.ensureLive(pageId)
+    if (this.live[pageId]!++ === 0) this.valuePages++
+  }
+
+  /** At open: counts the overflow pages behind every overflow handle (their stubs are read). */
+  countOverflow(handle: number): void {
+    this.overflowPages += this.stub(handle).pageCount
+  }
+
+  liveRecords(pageId: number): number {
+    return pageId < this.live.length ? this.live[pageId]! : 0
+  }
+
+  /** Stores `value` and returns its handle (one live record). */
+  append(value: Uint8Array): number {
+    if (value.byteLength > this.inlineMaxBytes) return this.appendOverflow(value)
+    return this.appendRecord(value.byteLength, value)
+  }
+
+  private appendRecord(word: number, payload: Uint8Array): number {
+    const need = VALUE_RECORD_HEADER_BYTES + payload.byteLength
+    if (this.appendPage === NO_PAGE || valuePageRoom(this.pool.page(this.appendFrame)) < need) this.startAppendPage()
+    const page = this.pool.page(this.appendFrame)
+    const offset = appendRecord(page, word, payload)
+    this.pool.markDirty(this.appendFrame)
+    const pageId = this.appendPage
+    this.live[pageId]!++
+    return makeHandle(pageId, offset, (word & OVERFLOW_FLAG) !== 0)
+  }
+
+  private startAppendPage(): void {
+    this.endAppendPage()
+    const pageId = this.free.allocate()
+    this.ensureLive(pageId)
+    assert(this.live[pageId] === 0, `new value page ${pageId} has live records`)
+    const frame = this.pool.create(pageId)
+    const page = this.pool.page(frame)
+    page[4] = PageType.VALUE
+    initValuePage(page)
+    this.appendPage = pageId
+    this.appendFrame = frame
+    this.valuePages++
+  }
+
+  private endAppendPage(): void {
+    if (this.appendPage === NO_PAGE) return
+    const pageId = this.appendPage
+    this.pool.unpin(this.appendFrame)
+    this.appendPage = NO_PAGE
+    this.appendFrame = -1
+    if (this.live[pageId] === 0) this.freeValuePage(pageId)
+  }
+
+  /** Ends the append page: the next value starts a new page (at a checkpoint: copy-on-write). */
+  seal(): void {
+    this.endAppendPage()
+  }
+
+  private appendOverflow(value: Uint8Array): number {
+    const size = this.file.pageSizeBytes
+    const count = overflowPagesFor(value.byteLength, size)
+    const first = this.free.allocateRun(count)
+    const room = size - PAGE_HEADER_BYTES
+    const writes: PageWrite[] = []
+    for (let i = 0; i < count; i++) {
+      const page = new Uint8Array(size)
+      page.set(value.subarray(i * room, Math.min(value.byteLength, (i + 1) * room)), PAGE_HEADER_BYTES)
+      sealPage(page, { type: PageType.OVERFLOW, pageId: first + i, lsn: 0 })
+      writes.push({ pageId: first + i, page })
+    }
+    try {
+      this.file.writePages(writes)
+    } catch (error) {
+      for (let i = 0; i < count; i++) this.free.release(first + i)
+      throw error
+    }
+    this.overflowPages += count
+    const stub = encodeStub({ firstPageId: first, pageCount: count, valueBytes: value.byteLength })
+    return this.appendRecord((OVERFLOW_FLAG | stub.byteLength) >>> 0, stub)
+  }
+
+  /** A copy of the value behind `handle`. */
+  read(handle: number): Uint8Array {
+    if (handleIsOverflow(handle)) return this.readOverflow(this.stub(handle))
+    const pageId = handlePage(handle)
+    const offset = handleOffset(handle)
+    const page = this.pool.peek(pageId, PageType.VALUE)
+    const word = recordAt(page, offset, this.where(pageId))
+    if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
+    const start = offset + VALUE_RECORD_HEADER_BYTES
+    return page.slice(start, start + word)
+  }
+
+  private stub(handle: number): OverflowStub {
+    const pageId = handlePage(handle)
+    const offset = handleOffset(handle)
+    const page = this.pool.peek(pageId, PageType.VALUE)
+    const word = recordAt(page, offset, this.where(pageId))
+    const stub = decodeStub(page, offset + VALUE_RECORD_HEADER_BYTES)
+    const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
+    if ((word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: bad overflow record at byte ${offset}`)
+    }
+    return stub
+  }
+
+  private readOverflow(stub: OverflowStub): Uint8Array {
+    const size = this.file.pageSizeBytes
+    const run = new Uint8Array(stub.pageCount * size)
+    this.file.readRun(stub.firstPageId, stub.pageCount, run, PageType.OVERFLOW)
+    const out = new Uint8Array(stub.valueBytes)
+    const room = size - PAGE_HEADER_BYTES
+    for (let i = 0; i < stub.pageCount; i++) {
+      const part = Math.min(room, stub.valueBytes - i * room)
+      out.set(run.subarray(i * size + PAGE_HEADER_BYTES, i * size + PAGE_HEADER_BYTES + part), i * room)
+    }
+    return out
+  }
+
+  /** The record behind `handle` is dead (overwritten or deleted); frees what no longer holds a live record. */
+  release(handle: number): void {
+    const pageId = handlePage(handle)
+    if (handleIsOverflow(handle)) {
+      const stub = this.stub(handle)
+      for (let i = 0; i < stub.pageCount; i++) this.free.release(stub.firstPageId + i)
+      this.overflowPages -= stub.pageCount
+    }
+    assert(this.live[pageId]! > 0, `release of a dead record on page ${pageId}`)
+    if (--this.live[pageId]! === 0 && pageId !== this.appendPage) this.freeValuePage(pageId)
+  }
+
+  private freeValuePage(pageId: number): void {
+    this.pool.discard(pageId)
+    this.free.release(pageId)
+    this.valuePages--
+  }
+
+  private ensureLive(pageId: number): void {
+    if (pageId < this.live.length) return
+    let length = this.live.length
+    while (length <= pageId) length *= 2
+    const grown = new Uint32Array(length)
+    grown.set(this.live)
+    this.live = grown
+  }
+
+  private where(pageId: number): string {
+    return `${this.file.path}: page ${pageId} at offset ${this.file.offsetOf(pageId)}`
+  }
+}

@@ -1,0 +1,85 @@
+/** Public option, operation and statistics types of the store (the `open()` API). */
+
+import type { AlexStats } from '../alex/api.js'
+
+/**
+ * How far a write is made durable before its promise resolves.
+ * - 'fsync': the data reaches stable storage (survives power loss).
+ * - 'os': the bytes are handed to the operating system (survive a process kill).
+ * - 'none': nothing is forced; the last moments may be lost, but nothing is ever corrupted.
+ * Until the write-ahead log lands, writes become durable at `close()` (a checkpoint), which syncs
+ * according to this level.
+ */
+export type Durability = 'fsync' | 'os' | 'none'
+
+export interface OpenOptions {
+  /** Page size of a new store: a power of two from 4096 to 1048576. An existing store keeps its own
+   *  size; passing a different one is an INVALID_ARGUMENT error. Default 16384. */
+  pageSizeBytes?: number
+  /** Budget of the buffer pool in bytes (rounded down to whole pages, at least 8 pages). Default 64 MiB. */
+  cacheBytes?: number
+  /** Default 'fsync'. */
+  durability?: Durability
+  /** Opens an existing store for reading only (a shared lock: several read-only opens may coexist,
+   *  never with a writer). Writes fail with READ_ONLY. Default false. */
+  readOnly?: boolean
+}
+
+export type BatchOperation =
+  | { type: 'put'; key: number; value: Uint8Array }
+  | { type: 'del'; key: number }
+
+/** Bounds for `range`: at most one of gte/gt and one of lte/lt; `limit` counts returned entries. */
+export interface RangeOptions {
+  gte?: number
+  gt?: number
+  lte?: number
+  lt?: number
+  reverse?: boolean
+  limit?: number
+}
+
+export interface BufferPoolStats {
+  pageSizeBytes: number
+  /** Frames the budget allows, and how many hold a page now. */
+  frames: number
+  residentPages: number
+  dirtyPages: number
+  pinnedPages: number
+  hits: number
+  misses: number
+  evictions: number
+  pagesRead: number
+  bytesRead: number
+  pagesWritten: number
+  bytesWritten: number
+  /** Positioned write calls; fewer than pagesWritten when adjacent dirty pages were coalesced. */
+  writeCalls: number
+}
+
+export interface PageCounts {
+  /** Pages in the file's used part (the meta pages included). */
+  total: number
+  meta: number
+  leaf: number
+  value: number
+  overflow: number
+  model: number
+  freeList: number
+  /** Reusable now, and freed since the last checkpoint (reusable after the next one). */
+  free: number
+  pendingFree: number
+}
+
+export interface StoreStats {
+  records: number
+  pageSizeBytes: number
+  pages: PageCounts
+  /** Size of the page file. */
+  bytesOnDisk: number
+  /** Checkpoints written since open, and the generation of the newest durable meta page. */
+  checkpoints: number
+  generation: number
+  bufferPool: BufferPoolStats
+  index: AlexStats
+}

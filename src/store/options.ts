@@ -1,0 +1,46 @@
+/** Checking `open()` options: unknown names and bad values are INVALID_ARGUMENT, before any file is touched. */
+
+import { ErrorCode, StoreError, describeValue } from '../errors.js'
+import { PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, isValidPageSize } from '../pages/page-format.js'
+import type { Durability, OpenOptions } from './api.js'
+
+/** Default page size: chosen by `npm run bench:store -- --page-sizes` (docs/FORMAT.md has the figures). */
+export const DEFAULT_PAGE_SIZE_BYTES = 16384
+export const DEFAULT_CACHE_BYTES = 64 << 20
+export const DEFAULT_DURABILITY: Durability = 'fsync'
+
+const OPTION_NAMES = new Set(['pageSizeBytes', 'cacheBytes', 'durability', 'readOnly'])
+const DURABILITIES = new Set<unknown>(['fsync', 'os', 'none'])
+
+export interface CheckedOptions {
+  /** undefined: the store's own size, or the default for a new store. */
+  pageSizeBytes: number | undefined
+  cacheBytes: number
+  durability: Durability
+  readOnly: boolean
+}
+
+function invalid(message: string): StoreError {
+  return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
+}
+
+export function checkOpenOptions(options: unknown): CheckedOptions {
+  if (options === undefined) return { pageSizeBytes: undefined, cacheBytes: DEFAULT_CACHE_BYTES, durability: DEFAULT_DURABILITY, readOnly: false }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(`options must be an object, got ${describeValue(options)}`)
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${JSON.stringify(name)} (known: ${[...OPTION_NAMES].join(', ')})`)
+  }
+  const o = options as OpenOptions
+  if (o.pageSizeBytes !== undefined && !isValidPageSize(o.pageSizeBytes)) {
+    throw invalid(`pageSizeBytes must be a power of two in [${PAGE_SIZE_MIN_BYTES}, ${PAGE_SIZE_MAX_BYTES}], got ${describeValue(o.pageSizeBytes)}`)
+  }
+  const cacheBytes = o.cacheBytes ?? DEFAULT_CACHE_BYTES
+  if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+    throw invalid(`cacheBytes must be a non-negative integer, got ${describeValue(o.cacheBytes)}`)
+  }
+  const durability = o.durability ?? DEFAULT_DURABILITY
+  if (!DURABILITIES.has(durability)) throw invalid(`durability must be 'fsync', 'os' or 'none', got ${describeValue(o.durability)}`)
+  const readOnly = o.readOnly ?? false
+  if (typeof readOnly !== 'boolean') throw invalid(`readOnly must be a boolean, got ${describeValue(o.readOnly)}`)
+  return { pageSizeBytes: o.pageSizeBytes, cacheBytes, durability, readOnly }
+}
