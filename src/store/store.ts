@@ -37,6 +37,16 @@ export const DATA_FILE_NAME = 'data.lsp'
 /** Leaf pages are written at a checkpoint in batches of at most this many bytes. */
 const CHECKPOINT_BATCH_BYTES = 16 << 20
 
+/** A batch into an empty store at least this long, all puts with ascending keys, is bulk-loaded. */
+const BULK_LOAD_MIN_OPERATIONS = 1024
+
+function isBulkLoadable(keys: Float64Array, isPut: Uint8Array): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    if (isPut[i] !== 1 || (i > 0 && !(keys[i]! > keys[i - 1]!))) return false
+  }
+  return true
+}
+
 function invalid(message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
 }
@@ -78,7 +88,7 @@ export class Store {
   private readonly values: ValueStore
   private readonly file: PageFile
   private readonly free: FreeSpace
-  private readonly index: AlexIndex<number>
+  private index: AlexIndex<number>
   private storedLeafIds = new Set<number>()
   private treePages: number[]
   private freeListPages: number[]
@@ -260,6 +270,12 @@ export class Store {
     } catch (error) {
       for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
+    }
+    if (this.index.size === 0 && n >= BULK_LOAD_MIN_OPERATIONS && isBulkLoadable(keys, isPut)) {
+      // Into an empty store, ascending puts: build the index top-down (ALEX bulk load) instead of
+      // inserting key by key.
+      this.index = AlexIndex.bulkLoad<number>(keys, handles, { maxDataNodeSlots: leafCapacityMax(this.file.pageSizeBytes) })
+      return
     }
     for (let i = 0; i < n; i++) {
       if (isPut[i] === 1) this.install(keys[i]!, handles[i]!)
