@@ -275,6 +275,12 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   /** Inserts `key` or overwrites its value. */
   set(key: number, value: V): this {
+    this.upsert(key, value)
+    return this
+  }
+
+  /** Inserts or overwrites, as `set`, and returns the value `key` had before (undefined if absent). */
+  upsert(key: number, value: V): V | undefined {
     const k = checkKey(key)
     if (!this.root.isLeaf && !this.expandingRoot) this.noteDomain(k)
     for (let attempt = 0; ; attempt++) {
@@ -293,9 +299,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         if (result === InsertResult.EXPANDED) this.events.expansions++
         this.count++
         this.version++
-        return this
+        return undefined
       }
-      if (result === InsertResult.UPDATED) return this
+      if (result === InsertResult.UPDATED) {
+        const previous = node.replaced
+        node.replaced = undefined
+        return previous
+      }
       this.version++
       this.adapt(node, parent, k, result, path.slice())
     }

@@ -105,6 +105,8 @@ export class DataNode<V> implements LinearModel {
   leafId = -1
   /** Keys, values or model changed since the leaf store last took the image. */
   dirty = true
+  /** The value an UPDATED insert overwrote, for the index to hand back (then cleared). */
+  replaced: V | undefined = undefined
 
   // Counters over the node's life (the index sums them for stats)...
   searches = 0
@@ -313,6 +315,7 @@ export class DataNode<V> implements LinearModel {
     this.dirty = true
     let u = this.upperBound(key)
     if (u > 0 && this.keys[u - 1] === key) {
+      this.replaced = this.values[u - 1]
       this.values[u - 1] = value
       return InsertResult.UPDATED
     }

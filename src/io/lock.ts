@@ -25,8 +25,12 @@ export function lockDirectory(dir: string, shared = false): DirectoryLock {
   const lockPath = path.join(dir, LOCK_FILE_NAME)
   let fd: number
   try {
-    fd = fs.openSync(lockPath, shared ? 'r' : 'a')
+    fd = fs.openSync(lockPath, shared ? fs.constants.O_RDONLY | fs.constants.O_CREAT : 'a', 0o644)
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    // A read-only open of a store on a read-only file system without a LOCK file: no writer can be
+    // holding a lock there either (it would have had to create the file).
+    if (shared && (code === 'EROFS' || code === 'EACCES')) return { release(): void {} }
     throw ioError(error, lockPath, 'open')
   }
   try {

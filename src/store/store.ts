@@ -284,8 +284,7 @@ export class Store {
   }
 
   private install(key: number, handle: number): void {
-    const old = this.index.get(key)
-    this.index.set(key, handle)
+    const old = this.index.upsert(key, handle)
     if (old !== undefined) this.values.release(old)
   }
 
