@@ -53,6 +53,9 @@ export class BufferPool {
   /** Allocated frames that hold no page (after a discard). */
   private readonly emptyFrames: number[] = []
   private dirtyCount = 0
+  /** Counts evictions, discards and clears: a page reference taken from `peek` is still that page's
+   *  bytes while this number is unchanged. */
+  reassignments = 0
 
   constructor(
     private readonly file: PageFile,
@@ -150,6 +153,7 @@ export class BufferPool {
     this.framePage[frame] = NO_PAGE
     this.unlink(frame)
     this.emptyFrames.push(frame)
+    this.reassignments++
   }
 
   /** Seals and writes every dirty frame, in page order, adjacent pages in one write. */
@@ -178,6 +182,7 @@ export class BufferPool {
     this.pins.fill(0)
     this.pages.length = 0
     this.emptyFrames.length = 0
+    this.reassignments++
     this.head = -1
     this.tail = -1
   }
@@ -213,6 +218,7 @@ export class BufferPool {
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
     if (this.dirty[f] === 1) this.flush()
     this.counters.evictions++
+    this.reassignments++
     this.frameOf.delete(this.framePage[f]!)
     this.framePage[f] = NO_PAGE
     this.unlink(f)

@@ -26,6 +26,8 @@ export class FreeSpace {
     free: readonly number[],
     /** One past the highest page in use. */
     public frontier: number,
+    /** Called with the new frontier whenever it moves (the page file grows to cover it). */
+    private readonly onGrow: (frontier: number) => void = () => {},
   ) {
     assert(frontier >= FIRST_DATA_PAGE_ID, `frontier ${frontier}`)
     this.free = [...free].sort((a, b) => b - a)
@@ -69,6 +71,7 @@ export class FreeSpace {
   private grow(count: number): number {
     const first = this.frontier
     if (first + count - 1 > PAGE_ID_MAX) throw new StoreError(ErrorCode.NO_SPACE, `the page file is full (${PAGE_ID_MAX + 1} pages)`)
+    this.onGrow(first + count)
     this.frontier += count
     return first
   }

@@ -89,19 +89,24 @@ export function appendRecord(page: Uint8Array, word: number, payload: Uint8Array
 }
 
 /**
- * The record at `offset` of a checked value page: its word, and the payload's start. Throws
- * CORRUPTION (naming `where`) if the record does not lie inside the page's used part.
+ * The word of the record at `offset` of a checked value page. Throws CORRUPTION (naming `where`,
+ * a string or a function that builds one, called only on failure) if the record does not lie inside
+ * the page's used part.
  */
-export function recordAt(page: Uint8Array, offset: number, where: string): number {
+export function recordAt(page: Uint8Array, offset: number, where: string | (() => string)): number {
   const end = readU32(page, ValueOffset.END)
   if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > end || end > page.byteLength) {
-    throw new StoreError(ErrorCode.CORRUPTION, `${where}: no value record at byte ${offset} (records end at ${end})`)
+    throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: no value record at byte ${offset} (records end at ${end})`)
   }
   const word = readU32(page, offset)
   if (offset + VALUE_RECORD_HEADER_BYTES + (word & ~OVERFLOW_FLAG) > end) {
-    throw new StoreError(ErrorCode.CORRUPTION, `${where}: value record at byte ${offset} runs past the records' end`)
+    throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: value record at byte ${offset} runs past the records' end`)
   }
   return word
+}
+
+function describe(where: string | (() => string)): string {
+  return typeof where === 'string' ? where : where()
 }
 
 export interface OverflowStub {

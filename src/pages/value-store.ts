@@ -40,6 +40,9 @@ export class ValueStore {
   private appendFrame = -1
   valuePages = 0
   overflowPages = 0
+  private lastPageId = NO_PAGE
+  private lastPage: Uint8Array | null = null
+  private lastReassignments = -1
 
   constructor(
     private readonly file: PageFile,
@@ -138,8 +141,15 @@ export class ValueStore {
     if (handleIsOverflow(handle)) return this.readOverflow(this.stub(handle))
     const pageId = handlePage(handle)
     const offset = handleOffset(handle)
-    const page = this.pool.peek(pageId, PageType.VALUE)
-    const word = recordAt(page, offset, this.where(pageId))
+    // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
+    let page = this.lastPage
+    if (pageId !== this.lastPageId || this.pool.reassignments !== this.lastReassignments || page === null) {
+      page = this.pool.peek(pageId, PageType.VALUE)
+      this.lastPage = page
+      this.lastPageId = pageId
+      this.lastReassignments = this.pool.reassignments
+    }
+    const word = recordAt(page, offset, () => this.where(pageId))
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
     const start = offset + VALUE_RECORD_HEADER_BYTES
     return page.slice(start, start + word)
@@ -149,7 +159,7 @@ export class ValueStore {
     const pageId = handlePage(handle)
     const offset = handleOffset(handle)
     const page = this.pool.peek(pageId, PageType.VALUE)
-    const word = recordAt(page, offset, this.where(pageId))
+    const word = recordAt(page, offset, () => this.where(pageId))
     const stub = decodeStub(page, offset + VALUE_RECORD_HEADER_BYTES)
     const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
     if ((word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {

@@ -132,7 +132,7 @@ export class Store {
         const file = new PageFile(raw, pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
         const pieces: Pieces = {
           file,
-          free: new FreeSpace([], FIRST_DATA_PAGE_ID),
+          free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
           index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }),
           treePages: [],
           freeListPages: [],
@@ -196,14 +196,13 @@ export class Store {
   range(options?: RangeOptions): RangeIterable {
     if (this.closed) throw closedError()
     const { bounds, limit } = checkRangeOptions(options)
-    // Validate the bounds now (the index checks them when an iterator is made).
-    this.index.keys(bounds).return?.()
-    return new RangeIterable(this, bounds, limit)
+    // The index checks the bounds when it makes an iterator: make the first one now.
+    return new RangeIterable(this, bounds, limit, this.index.entries(bounds))
   }
 
   /** @internal */
-  iterate(bounds: AlexRange, limit: number): Iterator<[number, Uint8Array]> {
-    const entries = this.index.entries(bounds)
+  iterate(bounds: AlexRange, limit: number, made?: Iterator<[number, number]>): Iterator<[number, Uint8Array]> {
+    const entries = made ?? this.index.entries(bounds)
     let left = limit
     return {
       next: (): IteratorResult<[number, Uint8Array]> => {
@@ -490,14 +489,22 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
     private readonly store: Store,
     private readonly bounds: AlexRange,
     private readonly limit: number,
+    /** The index iterator made when the range was checked; the first iteration uses it. */
+    private first: Iterator<[number, number]> | undefined,
   ) {}
 
+  private iterate(): Iterator<[number, Uint8Array]> {
+    const made = this.first
+    this.first = undefined
+    return this.store.iterate(this.bounds, this.limit, made)
+  }
+
   [Symbol.iterator](): Iterator<[number, Uint8Array]> {
-    return this.store.iterate(this.bounds, this.limit)
+    return this.iterate()
   }
 
   [Symbol.asyncIterator](): AsyncIterator<[number, Uint8Array]> {
-    const inner = this.store.iterate(this.bounds, this.limit)
+    const inner = this.iterate()
     return {
       next: async () => inner.next(),
       return: async () => inner.return?.() ?? { done: true, value: undefined },
@@ -569,7 +576,7 @@ function loadPieces(file: PageFile, meta: Meta): Pieces {
   }
   return {
     file,
-    free: new FreeSpace(freePages, meta.pageCount),
+    free: new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier)),
     index,
     treePages: tree.pageIds,
     freeListPages,
@@ -600,14 +607,19 @@ const RANGE_OPTION_NAMES = new Set(['gte', 'gt', 'lte', 'lt', 'reverse', 'limit'
 function checkRangeOptions(options: unknown): { bounds: AlexRange; limit: number } {
   if (options === undefined) return { bounds: {}, limit: Infinity }
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(`range options must be an object, got ${describeValue(options)}`)
-  for (const name of Object.keys(options)) {
+  const bounds: Record<string, unknown> = {}
+  let limit = Infinity
+  for (const name in options) {
+    if (!Object.hasOwn(options, name)) continue
+    const value = (options as Record<string, unknown>)[name]
     if (!RANGE_OPTION_NAMES.has(name)) throw invalid(`unknown range option ${JSON.stringify(name)} (known: ${[...RANGE_OPTION_NAMES].join(', ')})`)
+    if (value === undefined) continue
+    if (name === 'limit') {
+      if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) throw invalid(`range limit must be a non-negative integer, got ${describeValue(value)}`)
+      limit = value
+    } else {
+      bounds[name] = value
+    }
   }
-  const { limit, ...rest } = options as RangeOptions
-  if (limit !== undefined && !(typeof limit === 'number' && Number.isInteger(limit) && limit >= 0)) {
-    throw invalid(`range limit must be a non-negative integer, got ${describeValue(limit)}`)
-  }
-  const bounds: AlexRange = {}
-  for (const [name, value] of Object.entries(rest)) if (value !== undefined) (bounds as Record<string, unknown>)[name] = value
-  return { bounds, limit: limit ?? Infinity }
+  return { bounds: bounds as AlexRange, limit }
 }
