@@ -20,7 +20,24 @@ export interface StorageFile {
   truncate(size: number): void
   /** Makes written data durable (fdatasync: data and the metadata needed to read it). */
   datasync(): void
+  /** `datasync` off the event loop (libuv's thread pool), so writers can queue the next group. */
+  datasyncAsync(): Promise<void>
   close(): void
+}
+
+/**
+ * Every directory operation the engine makes, so that a fault-injecting implementation can stand in
+ * for the real one (test/crash). Errors are typed as in `openFile`.
+ */
+export interface FileSystem {
+  openFile(path: string, options?: OpenOptions): StorageFile
+  /** Names in a directory (not paths), sorted. */
+  list(dir: string): string[]
+  exists(path: string): boolean
+  mkdir(dir: string): void
+  remove(path: string): void
+  rename(from: string, to: string): void
+  syncDirectory(dir: string): void
 }
 
 export interface OpenOptions {
@@ -127,6 +144,12 @@ class RealFile implements StorageFile {
     }
   }
 
+  datasyncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.fd, (error) => (error ? reject(ioError(error, this.path, 'fdatasync')) : resolve()))
+    })
+  }
+
   close(): void {
     if (this.fd < 0) return
     const fd = this.fd
@@ -150,4 +173,23 @@ export function syncDirectory(dir: string): void {
   } finally {
     if (fd >= 0) fs.closeSync(fd)
   }
+}
+
+function wrap<T>(operation: string, path: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw ioError(error, path, operation)
+  }
+}
+
+/** The real file system (positioned fs calls on descriptors). */
+export const realFileSystem: FileSystem = {
+  openFile,
+  list: (dir) => wrap('list', dir, () => fs.readdirSync(dir).sort()),
+  exists: (path) => fs.existsSync(path),
+  mkdir: (dir) => wrap('mkdir', dir, () => void fs.mkdirSync(dir, { recursive: true })),
+  remove: (path) => wrap('remove', path, () => fs.rmSync(path, { force: true })),
+  rename: (from, to) => wrap('rename', from, () => fs.renameSync(from, to)),
+  syncDirectory,
 }

@@ -1,0 +1,76 @@
+/**
+ * The payload of a BATCH record: the operations of one `put`, `del` or `batch`, applied atomically
+ * on replay. Little-endian:
+ *   @0  4  operation count
+ *   then per operation: u8 kind (1 put, 2 del), f64 key, and for a put: u32 value bytes, the bytes.
+ */
+
+import { ErrorCode, StoreError } from '../errors.js'
+
+export const OpKind = { PUT: 1, DEL: 2 } as const
+
+export function batchRecordBytes(count: number, valueBytes: number, puts: number): number {
+  return 4 + count * 9 + puts * 4 + valueBytes
+}
+
+/** Writes one batch record into `out` (exactly batchRecordBytes long). */
+export function encodeBatchRecord(
+  out: Uint8Array,
+  keys: Float64Array,
+  isPut: Uint8Array,
+  values: readonly (Uint8Array | undefined)[],
+): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  view.setUint32(0, keys.length, true)
+  let at = 4
+  for (let i = 0; i < keys.length; i++) {
+    view.setUint8(at, isPut[i] === 1 ? OpKind.PUT : OpKind.DEL)
+    view.setFloat64(at + 1, keys[i]!, true)
+    at += 9
+    if (isPut[i] === 1) {
+      const value = values[i]!
+      view.setUint32(at, value.byteLength, true)
+      out.set(value, at + 4)
+      at += 4 + value.byteLength
+    }
+  }
+}
+
+/**
+ * Calls `put(key, value)` / `del(key)` for each operation of a batch record (value is a view into
+ * `payload`). Throws CORRUPTION naming `where` if the payload is malformed: a record that passed its
+ * CRC but does not parse is damage the checksum could not see, or a bug.
+ */
+export function decodeBatchRecord(
+  payload: Uint8Array,
+  where: string,
+  put: (key: number, value: Uint8Array) => void,
+  del: (key: number) => void,
+): void {
+  const fail = (what: string): never => {
+    throw new StoreError(ErrorCode.CORRUPTION, `${where}: batch record: ${what}`)
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
+  if (payload.byteLength < 4) fail('shorter than its count')
+  const count = view.getUint32(0, true)
+  let at = 4
+  for (let i = 0; i < count; i++) {
+    if (at + 9 > payload.byteLength) fail(`operation ${i} runs past the end`)
+    const kind = view.getUint8(at)
+    const key = view.getFloat64(at + 1, true)
+    if (!Number.isFinite(key)) fail(`operation ${i} has key ${key}`)
+    at += 9
+    if (kind === OpKind.PUT) {
+      if (at + 4 > payload.byteLength) fail(`operation ${i} runs past the end`)
+      const length = view.getUint32(at, true)
+      if (at + 4 + length > payload.byteLength) fail(`operation ${i}'s value runs past the end`)
+      put(key, payload.subarray(at + 4, at + 4 + length))
+      at += 4 + length
+    } else if (kind === OpKind.DEL) {
+      del(key)
+    } else {
+      fail(`operation ${i} has kind ${kind}`)
+    }
+  }
+  if (at !== payload.byteLength) fail(`${payload.byteLength - at} bytes after the last operation`)
+}

@@ -1,0 +1,248 @@
+/**
+ * The WAL reader: walks the segments in LSN order and hands every valid record to a visitor, and
+ * decides where the log ends.
+ *
+ * Validity of a fragment: its CRC matches; it lies inside its block and the file; its type continues
+ * the record being assembled (FULL or FIRST to start one, MIDDLE or LAST to go on); its LSN is the
+ * next one (LSNs have no gaps); its group LSN is at most its LSN.
+ *
+ * The end of the log. At the first invalid fragment (a "bad spot") reading stops, and every later
+ * block start (in this segment and the later ones) is examined, since a fragment always starts a
+ * block. If no valid fragment follows, the log has a torn or zero-filled tail: it ends at the last
+ * good record. If the valid fragments that follow all belong to one write group in the same segment,
+ * the bad spot is inside the last group, which the writer never synced before a crash (the writer
+ * syncs group k before writing group k + 1): also a torn tail, and that group is dropped. Anything
+ * else is a bad record followed by good ones: CORRUPTION naming the segment and offset, unless
+ * `salvage` is set, which ends the log at the bad spot and reports the bytes it dropped.
+ */
+
+import path from 'node:path'
+import { ErrorCode, StoreError } from '../errors.js'
+import { crc32 } from '../io/checksum.js'
+import type { FileSystem } from '../io/file.js'
+import {
+  FRAGMENT_HEADER_BYTES,
+  FragmentOffset,
+  FragmentType,
+  RecordType,
+  WAL_BLOCK_BYTES,
+  parseSegmentName,
+} from './wal-format.js'
+
+export interface WalSegmentInfo {
+  name: string
+  firstLsn: number
+}
+
+export interface WalReadResult {
+  /** Segments found, oldest first. */
+  segments: WalSegmentInfo[]
+  /** LSN of the last valid record (0 when the log holds none). */
+  lastLsn: number
+  /** Where the valid log ends: a segment and the byte offset just past its last good record. */
+  end: { segment: string; offset: number } | null
+  /** Bytes after the end that were dropped (a torn tail, or more with `salvage`). */
+  droppedBytes: number
+  /** Why reading stopped before the end of the files, if it did. */
+  stoppedBecause: string | null
+}
+
+const RECORD_TYPES = new Set<number>(Object.values(RecordType))
+
+interface Header {
+  length: number
+  fragmentType: number
+  recordType: number
+  recordBytes: number
+  lsn: number
+  groupLsn: number
+}
+
+/** The header at `pos` if the fragment there is intact (CRC, bounds), else null. */
+function parseFragment(data: Uint8Array, pos: number): Header | null {
+  const blockLeft = WAL_BLOCK_BYTES - (pos % WAL_BLOCK_BYTES)
+  if (blockLeft < FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES > data.length) return null
+  const view = new DataView(data.buffer, data.byteOffset + pos, FRAGMENT_HEADER_BYTES)
+  const length = view.getUint32(FragmentOffset.LENGTH, true)
+  if (length > blockLeft - FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES + length > data.length) return null
+  const crc = crc32(data.subarray(pos + 4, pos + FRAGMENT_HEADER_BYTES + length))
+  if (crc !== view.getUint32(FragmentOffset.CRC, true)) return null
+  return {
+    length,
+    fragmentType: view.getUint8(FragmentOffset.FRAGMENT_TYPE),
+    recordType: view.getUint8(FragmentOffset.RECORD_TYPE),
+    recordBytes: view.getUint32(FragmentOffset.RECORD_BYTES, true),
+    lsn: view.getFloat64(FragmentOffset.LSN, true),
+    groupLsn: view.getFloat64(FragmentOffset.GROUP_LSN, true),
+  }
+}
+
+export function listSegments(fs: FileSystem, dir: string): WalSegmentInfo[] {
+  if (!fs.exists(dir)) return []
+  const segments: WalSegmentInfo[] = []
+  for (const name of fs.list(dir)) {
+    const firstLsn = parseSegmentName(name)
+    if (firstLsn !== undefined) segments.push({ name, firstLsn })
+  }
+  return segments.sort((a, b) => a.firstLsn - b.firstLsn)
+}
+
+function readWhole(fs: FileSystem, file: string): Uint8Array {
+  const handle = fs.openFile(file, { readOnly: true })
+  try {
+    const size = handle.size()
+    const data = new Uint8Array(size)
+    const got = handle.read(data, 0, size, 0)
+    return data.subarray(0, got)
+  } finally {
+    handle.close()
+  }
+}
+
+/**
+ * Reads the log in `dir`, calling `visit` for every valid record in LSN order (the payload view is
+ * valid only during the call).
+ */
+export function readWal(
+  fs: FileSystem,
+  dir: string,
+  salvage: boolean,
+  visit: (lsn: number, type: number, payload: Uint8Array) => void,
+): WalReadResult {
+  const segments = listSegments(fs, dir)
+  const result: WalReadResult = { segments, lastLsn: 0, end: null, droppedBytes: 0, stoppedBecause: null }
+  let expectedLsn = segments.length > 0 ? segments[0]!.firstLsn : 1
+  let lastGroupLsn = 0
+  for (let s = 0; s < segments.length; s++) {
+    const segment = segments[s]!
+    const file = path.join(dir, segment.name)
+    const data = readWhole(fs, file)
+    if (segment.firstLsn !== expectedLsn && data.length > 0) {
+      const what = `segment ${segment.name} starts at LSN ${segment.firstLsn}, but the log before it ends at ${expectedLsn - 1}`
+      if (!salvage) throw new StoreError(ErrorCode.CORRUPTION, `${file}: ${what}`)
+    }
+    let pos = 0
+    let recordStart = 0
+    let assembling: { type: number; lsn: number; bytes: number; parts: Uint8Array[]; got: number } | null = null
+    let bad: string | null = null
+    while (pos < data.length) {
+      const blockLeft = WAL_BLOCK_BYTES - (pos % WAL_BLOCK_BYTES)
+      if (blockLeft < FRAGMENT_HEADER_BYTES) {
+        pos += blockLeft
+        continue
+      }
+      const header = parseFragment(data, pos)
+      if (header === null) {
+        bad = allZero(data, pos) ? 'zero-filled tail' : `bad fragment (checksum or length) at offset ${pos}`
+        break
+      }
+      const starts = header.fragmentType === FragmentType.FULL || header.fragmentType === FragmentType.FIRST
+      if (assembling === null ? !starts : starts || header.lsn !== assembling.lsn) {
+        bad = `fragment type ${header.fragmentType} out of sequence at offset ${pos}`
+        break
+      }
+      if (assembling === null && (header.lsn !== expectedLsn || !(header.groupLsn <= header.lsn) || !RECORD_TYPES.has(header.recordType))) {
+        bad = `record at offset ${pos} has LSN ${header.lsn} (group ${header.groupLsn}, type ${header.recordType}); expected LSN ${expectedLsn}`
+        break
+      }
+      const payload = data.subarray(pos + FRAGMENT_HEADER_BYTES, pos + FRAGMENT_HEADER_BYTES + header.length)
+      if (assembling === null) recordStart = pos
+      pos += FRAGMENT_HEADER_BYTES + header.length
+      if (header.fragmentType === FragmentType.FULL) {
+        if (header.recordBytes !== header.length) {
+          bad = `record at offset ${recordStart} declares ${header.recordBytes} bytes, holds ${header.length}`
+          pos = recordStart
+          break
+        }
+        visit(header.lsn, header.recordType, payload)
+      } else if (header.fragmentType === FragmentType.FIRST) {
+        assembling = { type: header.recordType, lsn: header.lsn, bytes: header.recordBytes, parts: [payload], got: header.length }
+        continue
+      } else {
+        assembling!.parts.push(payload)
+        assembling!.got += header.length
+        if (header.fragmentType === FragmentType.MIDDLE) continue
+        const record = assembling!
+        assembling = null
+        if (record.got !== record.bytes) {
+          bad = `record at offset ${recordStart} declares ${record.bytes} bytes, holds ${record.got}`
+          pos = recordStart
+          break
+        }
+        const whole = new Uint8Array(record.bytes)
+        let at = 0
+        for (const part of record.parts) {
+          whole.set(part, at)
+          at += part.byteLength
+        }
+        visit(record.lsn, record.type, whole)
+      }
+      result.lastLsn = header.lsn
+      lastGroupLsn = header.groupLsn
+      expectedLsn = header.lsn + 1
+      result.end = { segment: segment.name, offset: pos }
+      recordStart = pos
+    }
+    if (bad === null && assembling !== null) bad = `record at offset ${recordStart} is cut off by the end of the segment`
+    if (bad === null) {
+      if (result.end === null || result.end.segment !== segment.name) result.end = { segment: segment.name, offset: 0 }
+      continue
+    }
+    // A bad spot at recordStart: torn tail, or corruption?
+    const badAt = recordStart
+    const later = laterFragments(fs, dir, segments, s, data, badAt)
+    const groups = new Set(later.map((f) => f.groupLsn))
+    const sameSegment = later.every((f) => f.segment === segment.name)
+    const torn = later.length === 0 || (groups.size === 1 && sameSegment && [...groups][0]! >= lastGroupLsn)
+    result.end = { segment: segment.name, offset: badAt }
+    result.droppedBytes = data.length - badAt + laterBytes(fs, dir, segments, s)
+    result.stoppedBecause = `${segment.name}: ${bad}`
+    if (!torn && !salvage) {
+      throw new StoreError(
+        ErrorCode.CORRUPTION,
+        `${file}: ${bad}, followed by ${later.length} valid fragment(s) (first in ${later[0]!.segment} at offset ${later[0]!.offset}): a damaged record in the middle of the log`,
+      )
+    }
+    return result
+  }
+  return result
+}
+
+function allZero(data: Uint8Array, from: number): boolean {
+  const end = Math.min(data.length, from + FRAGMENT_HEADER_BYTES)
+  for (let i = from; i < end; i++) if (data[i] !== 0) return false
+  return true
+}
+
+interface LaterFragment {
+  segment: string
+  offset: number
+  groupLsn: number
+}
+
+/** Valid fragments at block starts after `badAt` in segment `s`, and in every later segment. */
+function laterFragments(fs: FileSystem, dir: string, segments: WalSegmentInfo[], s: number, data: Uint8Array, badAt: number): LaterFragment[] {
+  const found: LaterFragment[] = []
+  const scan = (bytes: Uint8Array, from: number, name: string): void => {
+    for (let pos = from; pos < bytes.length; pos += WAL_BLOCK_BYTES) {
+      const header = parseFragment(bytes, pos)
+      if (header !== null) found.push({ segment: name, offset: pos, groupLsn: header.groupLsn })
+    }
+  }
+  scan(data, (Math.floor(badAt / WAL_BLOCK_BYTES) + 1) * WAL_BLOCK_BYTES, segments[s]!.name)
+  for (let t = s + 1; t < segments.length; t++) scan(readWhole(fs, path.join(dir, segments[t]!.name)), 0, segments[t]!.name)
+  return found
+}
+
+function laterBytes(fs: FileSystem, dir: string, segments: WalSegmentInfo[], s: number): number {
+  let bytes = 0
+  for (let t = s + 1; t < segments.length; t++) {
+    const file = fs.openFile(path.join(dir, segments[t]!.name), { readOnly: true })
+    try {
+      bytes += file.size()
+    } finally {
+      file.close()
+    }
+  }
+  return bytes
+}

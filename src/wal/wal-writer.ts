@@ -1,0 +1,308 @@
+/**
+ * The WAL writer: frames records into block-aligned fragments (wal-format.ts) and writes them with
+ * group commit.
+ *
+ * `append` encodes a record into the group being formed and returns its LSN at once; `durable(lsn)`
+ * resolves once that record is as durable as the level asks. Every record appended before the group
+ * starts flushing goes out in one write and one fdatasync, so N writers in flight cost about one sync.
+ *
+ * Invariants:
+ *   1. LSNs are consecutive; records reach the file in LSN order; a group is one positioned write.
+ *   2. At level 'fsync', group k + 1 is not written before group k's fdatasync returned, so after a
+ *      power loss only the last group can be torn or partly present (the reader relies on it).
+ *   3. A record never spans segments; a new segment file is created and its directory synced before
+ *      its first write.
+ *   4. After a failed write or sync the writer is failed: every queued and later record is rejected
+ *      (with code IO, or NO_SPACE) and nothing more is written, since a retried fsync can falsely
+ *      succeed. The failed group's bytes are cut off the segment if the file allows it.
+ */
+
+import path from 'node:path'
+import { ErrorCode, StoreError, assert } from '../errors.js'
+import { crc32 } from '../io/checksum.js'
+import type { FileSystem, StorageFile } from '../io/file.js'
+import {
+  FRAGMENT_HEADER_BYTES,
+  FragmentOffset,
+  FragmentType,
+  WAL_BLOCK_BYTES,
+  segmentName,
+  type RecordType,
+} from './wal-format.js'
+
+export type WalDurability = 'fsync' | 'os' | 'none'
+
+export interface WalWriterOptions {
+  dir: string
+  fs: FileSystem
+  durability: WalDurability
+  /** A new segment starts once the current one holds this many bytes. */
+  segmentBytes: number
+  /** LSN of the next record. */
+  nextLsn: number
+}
+
+interface Segment {
+  firstLsn: number
+  file: StorageFile
+  /** Bytes written to the file. */
+  size: number
+}
+
+/** A growable byte buffer for the group being formed. */
+class GroupBuffer {
+  bytes = new Uint8Array(64 * 1024)
+  length = 0
+  reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return
+    let size = this.bytes.length * 2
+    while (size < this.length + extra) size *= 2
+    const grown = new Uint8Array(size)
+    grown.set(this.bytes.subarray(0, this.length))
+    this.bytes = grown
+  }
+}
+
+interface Waiter {
+  lsn: number
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+export class WalWriter {
+  private readonly dir: string
+  private readonly fs: FileSystem
+  private readonly durability: WalDurability
+  private readonly segmentBytes: number
+  private segment: Segment | null = null
+  /** Closed segments, oldest first, still on disk. */
+  readonly segments: { firstLsn: number; name: string }[] = []
+  private nextLsn: number
+  private group = new GroupBuffer()
+  private groupFirstLsn = 0
+  /** Segment offset the group being formed starts at (its block alignment depends on it). */
+  private groupStart = 0
+  private groupNewSegment = false
+  private groupWaiters: Waiter[] = []
+  private flushing: Promise<void> | null = null
+  private scheduled = false
+  private lastDurableLsn: number
+  private failure: StoreError | null = null
+  /** Bytes written since the last `resetWrittenBytes` (the checkpoint trigger reads it). */
+  writtenBytes = 0
+  groups = 0
+  syncs = 0
+
+  constructor(options: WalWriterOptions, existing: { firstLsn: number; name: string }[]) {
+    this.dir = options.dir
+    this.fs = options.fs
+    this.durability = options.durability
+    this.segmentBytes = options.segmentBytes
+    this.nextLsn = options.nextLsn
+    this.lastDurableLsn = options.nextLsn - 1
+    this.segments.push(...existing)
+    // Recovery leaves the old segments as they are (a torn tail cut off); writing starts a new one.
+    this.groupNewSegment = true
+  }
+
+  get lastLsn(): number {
+    return this.nextLsn - 1
+  }
+
+  /** The last LSN known durable at the writer's level. */
+  get durableLsn(): number {
+    return this.lastDurableLsn
+  }
+
+  get failed(): StoreError | null {
+    return this.failure
+  }
+
+  /**
+   * Encodes a record into the group being formed. Returns its LSN and a promise that resolves when
+   * the record is durable at the writer's level (at once for 'none'), or rejects if its group failed.
+   * Throws (encoding nothing) if the writer has failed.
+   */
+  append(type: RecordType, payload: Uint8Array): { lsn: number; done: Promise<void> } {
+    if (this.failure !== null) throw this.failure
+    const lsn = this.nextLsn++
+    if (this.group.length === 0) {
+      this.groupFirstLsn = lsn
+      if (!this.groupNewSegment && this.segment !== null && this.segment.size >= this.segmentBytes) this.groupNewSegment = true
+      this.groupStart = this.groupNewSegment || this.segment === null ? 0 : this.segment.size
+    }
+    this.encode(type, lsn, payload)
+    this.schedule()
+    if (this.durability === 'none') return { lsn, done: Promise.resolve() }
+    const done = new Promise<void>((resolve, reject) => this.groupWaiters.push({ lsn, resolve, reject }))
+    return { lsn, done }
+  }
+
+  private encode(type: RecordType, lsn: number, payload: Uint8Array): void {
+    const group = this.group
+    let offset = 0
+    let first = true
+    // Worst case: one header per block the payload touches, plus the padding of each block.
+    group.reserve(payload.byteLength + (Math.ceil(payload.byteLength / (WAL_BLOCK_BYTES - FRAGMENT_HEADER_BYTES)) + 2) * (FRAGMENT_HEADER_BYTES * 2))
+    for (;;) {
+      const position = this.groupStart + group.length
+      const left = WAL_BLOCK_BYTES - (position % WAL_BLOCK_BYTES)
+      if (left < FRAGMENT_HEADER_BYTES) {
+        group.bytes.fill(0, group.length, group.length + left)
+        group.length += left
+        continue
+      }
+      const room = left - FRAGMENT_HEADER_BYTES
+      const length = Math.min(room, payload.byteLength - offset)
+      const last = offset + length === payload.byteLength
+      const fragmentType = first ? (last ? FragmentType.FULL : FragmentType.FIRST) : last ? FragmentType.LAST : FragmentType.MIDDLE
+      const at = group.length
+      const bytes = group.bytes
+      const view = new DataView(bytes.buffer, bytes.byteOffset + at, FRAGMENT_HEADER_BYTES)
+      view.setUint32(FragmentOffset.LENGTH, length, true)
+      view.setUint8(FragmentOffset.FRAGMENT_TYPE, fragmentType)
+      view.setUint8(FragmentOffset.RECORD_TYPE, type)
+      view.setUint16(FragmentOffset.RESERVED, 0, true)
+      view.setUint32(FragmentOffset.RECORD_BYTES, first ? payload.byteLength : 0, true)
+      view.setFloat64(FragmentOffset.LSN, lsn, true)
+      view.setFloat64(FragmentOffset.GROUP_LSN, this.groupFirstLsn, true)
+      bytes.set(payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
+      const crc = crc32(bytes.subarray(at + 4, at + FRAGMENT_HEADER_BYTES + length))
+      view.setUint32(FragmentOffset.CRC, crc, true)
+      group.length += FRAGMENT_HEADER_BYTES + length
+      offset += length
+      first = false
+      if (last) return
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing !== null) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      if (this.flushing === null) this.flushing = this.flushLoop()
+    })
+  }
+
+  /** Writes groups until none is waiting. One runs at a time. */
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.group.length > 0 && this.failure === null) await this.flushGroup()
+    } finally {
+      this.flushing = null
+    }
+  }
+
+  private async flushGroup(): Promise<void> {
+    const bytes = this.group.bytes.subarray(0, this.group.length)
+    const lastLsn = this.nextLsn - 1
+    const newSegment = this.groupNewSegment
+    const firstLsn = this.groupFirstLsn
+    const waiters = this.groupWaiters
+    // The next group forms in a fresh buffer while this one is written.
+    this.group = new GroupBuffer()
+    this.groupWaiters = []
+    this.groupNewSegment = false
+    let segment = this.segment
+    let start = 0
+    try {
+      if (newSegment || segment === null) segment = this.startSegment(firstLsn)
+      start = segment.size
+      assert(start === this.groupStart || newSegment, 'group encoded for another offset')
+      segment.file.write(bytes, 0, bytes.byteLength, start)
+      segment.size += bytes.byteLength
+      this.writtenBytes += bytes.byteLength
+      this.groups++
+      if (this.durability === 'fsync') {
+        await segment.file.datasyncAsync()
+        this.syncs++
+      }
+    } catch (error) {
+      this.fail(error, segment, start, waiters)
+      return
+    }
+    this.lastDurableLsn = lastLsn
+    for (const waiter of waiters) waiter.resolve()
+  }
+
+  private startSegment(firstLsn: number): Segment {
+    if (this.segment !== null) {
+      this.segments.push({ firstLsn: this.segment.firstLsn, name: segmentName(this.segment.firstLsn) })
+      this.segment.file.close()
+      this.segment = null
+    }
+    const name = segmentName(firstLsn)
+    const file = this.fs.openFile(path.join(this.dir, name), { create: true })
+    try {
+      file.truncate(0)
+      if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
+    } catch (error) {
+      file.close()
+      throw error
+    }
+    this.segment = { firstLsn, file, size: 0 }
+    return this.segment
+  }
+
+  private fail(error: unknown, segment: Segment | null, start: number, waiters: Waiter[]): void {
+    const cause = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, `WAL write: ${String(error)}`, { cause: error })
+    this.failure = new StoreError(
+      cause.code === ErrorCode.NO_SPACE ? ErrorCode.NO_SPACE : ErrorCode.IO,
+      `the write-ahead log failed (${cause.message}); writes are refused until the store is reopened`,
+      { cause },
+    )
+    // Cut the failed group off, so that a record whose write was rejected is not replayed.
+    if (segment !== null) {
+      try {
+        segment.file.truncate(start)
+        segment.size = start
+        if (this.durability === 'fsync') segment.file.datasync()
+      } catch {
+        // The file refuses even that: replay may find the rejected records (docs/RECOVERY.md).
+      }
+    }
+    for (const waiter of waiters) waiter.reject(this.failure)
+    for (const waiter of this.groupWaiters) waiter.reject(this.failure)
+    this.groupWaiters = []
+    this.group = new GroupBuffer()
+  }
+
+  /** Waits for every appended record to be written (and synced, at level 'fsync'). */
+  async drain(): Promise<void> {
+    while (this.flushing !== null || this.group.length > 0 || this.scheduled) {
+      if (this.flushing === null && this.group.length > 0 && !this.scheduled) this.flushing = this.flushLoop()
+      if (this.flushing !== null) await this.flushing
+      else await new Promise<void>((resolve) => setImmediate(resolve))
+      if (this.failure !== null) throw this.failure
+    }
+  }
+
+  /**
+   * Removes (or archives) the closed segments that hold only records below `redoLsn`: those the
+   * durable checkpoint no longer needs. Returns the names removed.
+   */
+  release(redoLsn: number, archiveDir: string | null): string[] {
+    const removed: string[] = []
+    while (this.segments.length > 0) {
+      const next = this.segments.length > 1 ? this.segments[1]!.firstLsn : this.segment?.firstLsn ?? Infinity
+      if (next > redoLsn) break
+      const { name } = this.segments.shift()!
+      const from = path.join(this.dir, name)
+      if (archiveDir !== null) {
+        this.fs.mkdir(archiveDir)
+        this.fs.rename(from, path.join(archiveDir, name))
+      } else {
+        this.fs.remove(from)
+      }
+      removed.push(name)
+    }
+    if (removed.length > 0 && this.durability === 'fsync') this.fs.syncDirectory(this.dir)
+    return removed
+  }
+
+  close(): void {
+    this.segment?.file.close()
+    this.segment = null
+  }
+}
