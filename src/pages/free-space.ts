@@ -2,9 +2,12 @@
  * Free-space accounting: which pages may be written now.
  *
  * Rules (the copy-on-write half of crash safety; store.ts does the checkpoint):
- *   1. A page the last durable checkpoint references is never written before the next checkpoint
- *      commits. Such a page, once freed, waits in `pending` and becomes reusable only at `commit()`,
- *      which the store calls after the new meta page is durable.
+ *   1. A page the last durable checkpoint references is never written before a checkpoint that no
+ *      longer references it commits. Such a page, once freed, waits in `pending`. A checkpoint starts
+ *      with `beginCheckpoint()`, which moves `pending` to `committing` (pages the checkpoint being
+ *      written does not reference); pages freed while it is written go to `pending` again (the new
+ *      checkpoint may reference them). `commit()`, after the new meta page is durable, makes
+ *      `committing` reusable; `abortCheckpoint()` puts it back into `pending`.
  *   2. `free` holds pages the durable checkpoint does not reference; they may be written at once.
  *   3. Pages at or past `frontier` have never been used; allocation takes them after `free` runs out.
  *   4. Every page id below `frontier`, other than the two meta pages, is exactly one of: in use, in
@@ -20,6 +23,7 @@ export class FreeSpace {
   /** Reusable pages, sorted descending so that `pop()` takes the lowest. */
   private free: number[]
   private pending: number[] = []
+  private committing: number[] = []
   private freeSet: Set<number>
 
   constructor(
@@ -39,7 +43,7 @@ export class FreeSpace {
   }
 
   get pendingCount(): number {
-    return this.pending.length
+    return this.pending.length + this.committing.length
   }
 
   /** A page that may be written now (rule 2 or 3). */
@@ -76,30 +80,62 @@ export class FreeSpace {
     return first
   }
 
-  /** Frees a page the durable checkpoint may reference: reusable after the next commit (rule 1). */
+  /** Frees a page a durable checkpoint may reference: reusable after a later checkpoint commits (rule 1). */
   release(pageId: number): void {
     assert(pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `release of page ${pageId}`)
     this.pending.push(pageId)
   }
 
-  /** Every page free after the next commit: free and pending, ascending. */
-  freeAfterCommit(): number[] {
-    const all = this.free.concat(this.pending)
-    return all.sort((a, b) => a - b)
+  /** While a checkpoint is captured: frees a page that checkpoint does not reference. */
+  releaseAtCommit(pageId: number): void {
+    assert(pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `release of page ${pageId}`)
+    this.committing.push(pageId)
   }
 
-  /** The new checkpoint is durable: pending pages become reusable. */
+  beginCheckpoint(): void {
+    assert(this.committing.length === 0, 'a checkpoint is already being written')
+    this.committing = this.pending
+    this.pending = []
+  }
+
+  /** Every page free once the checkpoint being written commits: free and committing, ascending. */
+  freeAfterCommit(): number[] {
+    return this.free.concat(this.committing).sort((a, b) => a - b)
+  }
+
+  /** The checkpoint is durable: the pages it no longer references become reusable. */
   commit(): void {
-    for (const page of this.pending) {
+    for (const page of this.committing) {
       assert(!this.freeSet.has(page), `page ${page} freed twice`)
       this.freeSet.add(page)
       this.free.push(page)
     }
-    this.pending = []
+    this.committing = []
+    this.free.sort((a, b) => b - a)
+  }
+
+  /** The checkpoint failed: its pages wait for the next one. */
+  abortCheckpoint(): void {
+    this.pending = this.committing.concat(this.pending)
+    this.committing = []
+  }
+
+  /** At open: pages nothing references (leaked by a crash between checkpoints) are free at once. */
+  addFreePages(pageIds: readonly number[]): void {
+    for (const pageId of pageIds) {
+      assert(!this.freeSet.has(pageId) && pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `adding page ${pageId} to the free list`)
+      this.freeSet.add(pageId)
+      this.free.push(pageId)
+    }
     this.free.sort((a, b) => b - a)
   }
 
   isFree(pageId: number): boolean {
     return this.freeSet.has(pageId)
+  }
+
+  /** Pages waiting for a checkpoint (pending and committing), for checks. */
+  waiting(): number[] {
+    return this.pending.concat(this.committing)
   }
 }

@@ -39,12 +39,22 @@ export class PageFile {
   readonly counters: PageFileCounters = { pagesRead: 0, bytesRead: 0, pagesWritten: 0, bytesWritten: 0, writeCalls: 0 }
   /** Pages the file has room for (its size in pages, rounded down). */
   private physicalPages: number
+  /**
+   * Read-only stores keep pages "written" by log replay here instead of in the file, and read them
+   * back from here first (null for writable stores).
+   */
+  private overlay: Map<number, Uint8Array> | null = null
 
   constructor(
     readonly file: StorageFile,
     readonly pageSizeBytes: number,
   ) {
     this.physicalPages = Math.floor(file.size() / pageSizeBytes)
+  }
+
+  /** From now on, writes go to memory and the file is never written (a read-only store's replay). */
+  writeToMemory(): void {
+    this.overlay ??= new Map()
   }
 
   get path(): string {
@@ -72,6 +82,14 @@ export class PageFile {
   readRun(firstPageId: number, count: number, into: Uint8Array, type: PageType): void {
     const size = this.pageSizeBytes
     assert(into.byteLength === count * size, `read buffer of ${into.byteLength} bytes for ${count} pages`)
+    if (this.overlay !== null && this.overlay.has(firstPageId)) {
+      for (let i = 0; i < count; i++) {
+        const page = this.overlay.get(firstPageId + i)
+        assert(page !== undefined, `page ${firstPageId + i} of an overlay run is missing`)
+        into.set(page, i * size)
+      }
+      return
+    }
     const got = this.file.read(into, 0, into.byteLength, firstPageId * size)
     this.counters.pagesRead += count
     this.counters.bytesRead += got
@@ -116,6 +134,10 @@ export class PageFile {
       assert(write.pageId >= 0 && write.pageId <= PAGE_ID_MAX, `page id ${write.pageId}`)
       highest = Math.max(highest, write.pageId)
     }
+    if (this.overlay !== null) {
+      for (const write of writes) this.overlay.set(write.pageId, write.page.slice())
+      return
+    }
     this.reserve(highest + 1)
     let start = 0
     while (start < writes.length) {
@@ -134,7 +156,7 @@ export class PageFile {
 
   /** Makes sure the file holds at least `pages` pages, growing it by an extent if it must grow. */
   reserve(pages: number): void {
-    if (pages <= this.physicalPages) return
+    if (pages <= this.physicalPages || this.overlay !== null) return
     const grown = Math.max(pages, this.physicalPages + GROWTH_MIN_PAGES, this.physicalPages + Math.ceil(this.physicalPages / GROWTH_FRACTION))
     this.file.truncate(grown * this.pageSizeBytes)
     this.physicalPages = grown
@@ -142,6 +164,10 @@ export class PageFile {
 
   datasync(): void {
     this.file.datasync()
+  }
+
+  datasyncAsync(): Promise<void> {
+    return this.file.datasyncAsync()
   }
 
   close(): void {

@@ -59,9 +59,9 @@ export class ValueStore {
     if (this.live[pageId]!++ === 0) this.valuePages++
   }
 
-  /** At open: counts the overflow pages behind every overflow handle (their stubs are read). */
-  countOverflow(handle: number): void {
-    this.overflowPages += this.stub(handle).pageCount
+  /** The run of overflow pages behind an overflow handle (its stub is read). */
+  overflowRun(handle: number): OverflowStub {
+    return this.stub(handle)
   }
 
   liveRecords(pageId: number): number {

@@ -23,6 +23,17 @@ export interface OpenOptions {
   /** Opens an existing store for reading only (a shared lock: several read-only opens may coexist,
    *  never with a writer). Writes fail with READ_ONLY. Default false. */
   readOnly?: boolean
+  /** Size at which the write-ahead log starts a new segment file. Default 64 MiB; at least 64 KiB. */
+  walSegmentBytes?: number
+  /** A checkpoint starts once this many bytes were logged since the last one. Default 128 MiB. */
+  checkpointWalBytes?: number
+  /** A checkpoint starts this long after the last one if anything was written. Default 5 minutes. */
+  checkpointIntervalMs?: number
+  /** Move WAL segments a checkpoint no longer needs to `wal/archive/` instead of deleting them. */
+  walArchive?: boolean
+  /** 'strict' (default): a damaged record in the middle of the log fails `open` with CORRUPTION.
+   *  'salvage': the log ends at the damage instead; stats().recovery says how many bytes were dropped. */
+  walRecovery?: 'strict' | 'salvage'
 }
 
 export type BatchOperation =
@@ -82,4 +93,32 @@ export interface StoreStats {
   generation: number
   bufferPool: BufferPoolStats
   index: AlexStats
+  wal: WalStats
+  recovery: RecoveryStats
+}
+
+export interface WalStats {
+  /** Last LSN appended, last known durable, and last applied to the index. */
+  lastLsn: number
+  durableLsn: number
+  appliedLsn: number
+  /** Segment files on disk (the current one included). */
+  segments: number
+  /** Group-commit writes and fdatasyncs since open. */
+  groups: number
+  syncs: number
+  /** Log bytes written since the last checkpoint started (the size trigger compares this). */
+  bytesSinceCheckpoint: number
+}
+
+export interface RecoveryStats {
+  /** Records replayed from the log at open, and how long replay took. */
+  replayedRecords: number
+  replayMs: number
+  /** Bytes at the log's end dropped at open (a torn tail; more with walRecovery 'salvage'). */
+  droppedBytes: number
+  /** Why the log's reading stopped before the end of its files, if it did. */
+  stoppedBecause: string | null
+  /** Pages allocated after the last checkpoint that nothing referenced, freed at open. */
+  leakedPages: number
 }

@@ -9,7 +9,21 @@ export const DEFAULT_PAGE_SIZE_BYTES = 16384
 export const DEFAULT_CACHE_BYTES = 64 << 20
 export const DEFAULT_DURABILITY: Durability = 'fsync'
 
-const OPTION_NAMES = new Set(['pageSizeBytes', 'cacheBytes', 'durability', 'readOnly'])
+export const DEFAULT_WAL_SEGMENT_BYTES = 64 << 20
+export const DEFAULT_CHECKPOINT_WAL_BYTES = 128 << 20
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5 * 60_000
+
+const OPTION_NAMES = new Set([
+  'pageSizeBytes',
+  'cacheBytes',
+  'durability',
+  'readOnly',
+  'walSegmentBytes',
+  'checkpointWalBytes',
+  'checkpointIntervalMs',
+  'walArchive',
+  'walRecovery',
+])
 const DURABILITIES = new Set<unknown>(['fsync', 'os', 'none'])
 
 export interface CheckedOptions {
@@ -18,6 +32,19 @@ export interface CheckedOptions {
   cacheBytes: number
   durability: Durability
   readOnly: boolean
+  walSegmentBytes: number
+  checkpointWalBytes: number
+  checkpointIntervalMs: number
+  walArchive: boolean
+  walRecovery: 'strict' | 'salvage'
+}
+
+function positiveInteger(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw invalid(`${name} must be an integer >= ${min}, got ${describeValue(value)}`)
+  }
+  return value
 }
 
 function invalid(message: string): StoreError {
@@ -25,7 +52,7 @@ function invalid(message: string): StoreError {
 }
 
 export function checkOpenOptions(options: unknown): CheckedOptions {
-  if (options === undefined) return { pageSizeBytes: undefined, cacheBytes: DEFAULT_CACHE_BYTES, durability: DEFAULT_DURABILITY, readOnly: false }
+  if (options === undefined) options = {}
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(`options must be an object, got ${describeValue(options)}`)
   for (const name of Object.keys(options)) {
     if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${JSON.stringify(name)} (known: ${[...OPTION_NAMES].join(', ')})`)
@@ -42,5 +69,19 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   if (!DURABILITIES.has(durability)) throw invalid(`durability must be 'fsync', 'os' or 'none', got ${describeValue(o.durability)}`)
   const readOnly = o.readOnly ?? false
   if (typeof readOnly !== 'boolean') throw invalid(`readOnly must be a boolean, got ${describeValue(o.readOnly)}`)
-  return { pageSizeBytes: o.pageSizeBytes, cacheBytes, durability, readOnly }
+  const walArchive = o.walArchive ?? false
+  if (typeof walArchive !== 'boolean') throw invalid(`walArchive must be a boolean, got ${describeValue(o.walArchive)}`)
+  const walRecovery = o.walRecovery ?? 'strict'
+  if (walRecovery !== 'strict' && walRecovery !== 'salvage') throw invalid(`walRecovery must be 'strict' or 'salvage', got ${describeValue(o.walRecovery)}`)
+  return {
+    pageSizeBytes: o.pageSizeBytes,
+    cacheBytes,
+    durability,
+    readOnly,
+    walSegmentBytes: positiveInteger(o.walSegmentBytes, 'walSegmentBytes', DEFAULT_WAL_SEGMENT_BYTES, 64 * 1024),
+    checkpointWalBytes: positiveInteger(o.checkpointWalBytes, 'checkpointWalBytes', DEFAULT_CHECKPOINT_WAL_BYTES, 64 * 1024),
+    checkpointIntervalMs: positiveInteger(o.checkpointIntervalMs, 'checkpointIntervalMs', DEFAULT_CHECKPOINT_INTERVAL_MS, 1),
+    walArchive,
+    walRecovery,
+  }
 }

@@ -1,41 +1,46 @@
 /**
- * The store: `open(dir, options)` and the `Store` it returns. It alone orders pages (checkpoints)
- * and owns the pieces: the ALEX index (keys -> value handles, fully in memory), leaf pages (one per
- * data node, written copy-on-write at checkpoints), value pages and overflow runs (through the buffer
- * pool), the tree image and free list (chains), and the two meta pages.
+ * The store: `open(dir, options)` and the `Store` it returns. It alone orders pages and log: writes
+ * go to the write-ahead log first, checkpoints write pages copy-on-write and then let old log
+ * segments go, and `open` loads the newest checkpoint and replays the log after it.
  *
- * Reading the source: `open` -> `openExisting` / `createNew`; writes are `put`/`del`/`batch`, which
- * append value bytes first (the only step that can fail) and then change the index; `checkpoint`
- * makes everything durable in numbered steps (see its comment); `range` is a RangeIterable.
+ * Reading the source: `open` -> `Store.openLocked` (create, or `load.ts` + `recover`); a write
+ * (`put`/`del`/`batch` -> `write`) checks every operation, stores the value bytes (the only step that
+ * can fail before logging), appends one BATCH record to the log, and changes the index once the
+ * record is durable (`applyDurable`), so that no reader ever sees a write the log could still lose;
+ * `checkpoint` (checkpoint.ts) captures the changed pages synchronously and writes them while writers
+ * go on; `range` returns a RangeIterable.
  *
- * Durability until the write-ahead log exists: a write is durable once a checkpoint has run after
- * it, which `close()` does. A crash loses the writes since the last checkpoint, never more, and never
- * leaves a torn state: the meta page switch is atomic and nothing it references is overwritten.
+ * Invariants:
+ *   1. The index holds exactly the records with LSN <= appliedLsn, applied in LSN order.
+ *   2. A checkpoint's redo LSN is appliedLsn + 1 at its capture; every record from there on stays in
+ *      the log until a later checkpoint commits.
+ *   3. Once the log or a checkpoint fails to write or sync, every later write is refused (IO or
+ *      NO_SPACE) until the store is reopened; reads go on.
  */
 
-import fs from 'node:fs'
 import path from 'node:path'
 import { AlexIndex } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
-import { openFile, syncDirectory } from '../io/file.js'
+import { realFileSystem, type FileSystem } from '../io/file.js'
 import { lockDirectory, type DirectoryLock } from '../io/lock.js'
 import { BufferPool } from '../pages/buffer-pool.js'
-import { chainPagesFor, encodeChain, readChain } from '../pages/chain-page.js'
 import { FreeSpace } from '../pages/free-space.js'
-import { decodeLeafPage, encodeLeafPage, leafCapacityMax } from '../pages/leaf-page.js'
-import { FIRST_DATA_PAGE_ID, decodeMetaPage, encodeMetaPage, type Meta } from '../pages/meta-page.js'
-import { NO_PAGE, PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, PageType } from '../pages/page-format.js'
-import { sealPage } from '../pages/page-header.js'
-import { PageFile, type PageWrite } from '../pages/page-file.js'
+import { leafCapacityMax } from '../pages/leaf-page.js'
+import { FIRST_DATA_PAGE_ID } from '../pages/meta-page.js'
+import { PageFile } from '../pages/page-file.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
-import type { BatchOperation, Durability, OpenOptions, RangeOptions, StoreStats } from './api.js'
-import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions } from './options.js'
+import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord } from '../wal/batch-record.js'
+import { RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME } from '../wal/wal-format.js'
+import { readWal } from '../wal/wal-reader.js'
+import { WalWriter } from '../wal/wal-writer.js'
+import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
+import { Checkpointer } from './checkpoint.js'
+import { loadPieces, readNewestMeta, type Pieces } from './load.js'
+import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
-/** Leaf pages are written at a checkpoint in batches of at most this many bytes. */
-const CHECKPOINT_BATCH_BYTES = 16 << 20
 
 /** A batch into an empty store at least this long, all puts with ascending keys, is bulk-loaded. */
 const BULK_LOAD_MIN_OPERATIONS = 1024
@@ -53,83 +58,92 @@ function invalid(message: string): StoreError {
 
 /** Opens (creating if needed, unless read-only) the store in directory `dir`. */
 export async function open(dir: string, options?: OpenOptions): Promise<Store> {
+  return openWithFileSystem(dir, options, realFileSystem)
+}
+
+/** `open` over another file system (the crash suite's fault-injecting one). */
+export async function openWithFileSystem(dir: string, options: OpenOptions | undefined, fs: FileSystem): Promise<Store> {
   if (typeof dir !== 'string' || dir.length === 0) throw invalid(`dir must be a non-empty string, got ${describeValue(dir)}`)
   const checked = checkOpenOptions(options)
   if (!checked.readOnly) {
-    try {
-      fs.mkdirSync(dir, { recursive: true })
-    } catch (error) {
-      throw new StoreError(ErrorCode.IO, `create directory ${dir}: ${String(error)}`, { cause: error })
-    }
-  } else if (!fs.existsSync(path.join(dir, DATA_FILE_NAME))) {
+    fs.mkdir(dir)
+  } else if (!fs.exists(path.join(dir, DATA_FILE_NAME))) {
     throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is missing)`)
   }
   const lock = lockDirectory(dir, checked.readOnly)
   try {
-    return Store.openLocked(dir, checked.pageSizeBytes, checked.cacheBytes, checked.durability, checked.readOnly, lock)
+    return await Store.openLocked(dir, checked, lock, fs)
   } catch (error) {
     lock.release()
     throw error
   }
 }
 
-interface Pieces {
-  file: PageFile
-  free: FreeSpace
-  index: AlexIndex<number>
-  treePages: number[]
-  freeListPages: number[]
-  generation: number
+/** A write waiting for its log record to become durable. */
+interface PendingWrite {
+  lsn: number
+  keys: Float64Array
+  isPut: Uint8Array
+  handles: Float64Array
 }
 
 export class Store {
   private closed = false
+  private closing: Promise<void> | null = null
   private readonly pool: BufferPool
   private readonly values: ValueStore
   private readonly file: PageFile
   private readonly free: FreeSpace
   private index: AlexIndex<number>
-  private storedLeafIds = new Set<number>()
-  private treePages: number[]
-  private freeListPages: number[]
-  private generation: number
-  private checkpoints = 0
+  private readonly checkpointer: Checkpointer
+  private wal: WalWriter | null = null
+  private appliedLsn: number
+  private readonly pending: PendingWrite[] = []
+  private failure: StoreError | null = null
+  private timer: ReturnType<typeof setInterval> | null = null
+  private writesSinceCheckpoint = 0
+  readonly recovery: RecoveryStats = { replayedRecords: 0, replayMs: 0, droppedBytes: 0, stoppedBecause: null, leakedPages: 0 }
 
   private constructor(
     readonly dir: string,
     pieces: Pieces,
-    cacheBytes: number,
-    private readonly durability: Durability,
-    readonly readOnly: boolean,
+    private readonly options: CheckedOptions,
     private readonly lock: DirectoryLock,
+    private readonly fs: FileSystem,
   ) {
     this.file = pieces.file
     this.free = pieces.free
     this.index = pieces.index
-    this.treePages = pieces.treePages
-    this.freeListPages = pieces.freeListPages
-    this.generation = pieces.generation
-    this.pool = new BufferPool(this.file, cacheBytes)
+    this.appliedLsn = pieces.redoLsn - 1
+    this.pool = new BufferPool(this.file, options.cacheBytes)
     this.values = new ValueStore(this.file, this.pool, this.free)
+    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, pieces, options.durability)
+  }
+
+  get readOnly(): boolean {
+    return this.options.readOnly
+  }
+
+  private get durability(): Durability {
+    return this.options.durability
+  }
+
+  private get walDir(): string {
+    return path.join(this.dir, WAL_DIR_NAME)
   }
 
   /** @internal Opens the page file of a locked directory (open() has checked the options). */
-  static openLocked(
-    dir: string,
-    pageSizeBytes: number | undefined,
-    cacheBytes: number,
-    durability: Durability,
-    readOnly: boolean,
-    lock: DirectoryLock,
-  ): Store {
+  static async openLocked(dir: string, options: CheckedOptions, lock: DirectoryLock, fs: FileSystem): Promise<Store> {
     const filePath = path.join(dir, DATA_FILE_NAME)
-    const raw = openFile(filePath, { create: !readOnly, readOnly })
+    const readOnly = options.readOnly
+    const raw = fs.openFile(filePath, { create: !readOnly, readOnly })
+    let store: Store | null = null
     try {
       const size = raw.size()
       if (size === 0) {
         // A new store (or one whose creation never reached its first checkpoint: nothing was durable).
         if (readOnly) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
-        const file = new PageFile(raw, pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
+        const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
         const pieces: Pieces = {
           file,
           free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
@@ -137,41 +151,151 @@ export class Store {
           treePages: [],
           freeListPages: [],
           generation: 0,
+          redoLsn: 1,
         }
-        const store = new Store(dir, pieces, cacheBytes, durability, readOnly, lock)
-        store.checkpointNow()
-        if (durability === 'fsync') syncDirectory(dir)
-        return store
+        // A leftover log without a checkpoint cannot belong to this (empty) page file.
+        for (const name of fs.exists(path.join(dir, WAL_DIR_NAME)) ? fs.list(path.join(dir, WAL_DIR_NAME)) : []) {
+          if (name.endsWith('.wal')) fs.remove(path.join(dir, WAL_DIR_NAME, name))
+        }
+        store = new Store(dir, pieces, options, lock, fs)
+        await store.checkpointer.run(store.index, store.appliedLsn + 1)
+        if (options.durability === 'fsync') fs.syncDirectory(dir)
+      } else {
+        const meta = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
+        if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
+          throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
+        }
+        if (size < meta.pageCount * meta.pageSizeBytes) {
+          throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
+        }
+        const file = new PageFile(raw, meta.pageSizeBytes)
+        if (readOnly) file.writeToMemory()
+        store = new Store(dir, loadPieces(file, meta), options, lock, fs)
+        store.countStoredPages()
+        store.recover()
       }
-      const meta = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
-      if (pageSizeBytes !== undefined && pageSizeBytes !== meta.pageSizeBytes) {
-        throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${pageSizeBytes} was asked for`)
-      }
-      if (size < meta.pageCount * meta.pageSizeBytes) {
-        throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
-      }
-      const file = new PageFile(raw, meta.pageSizeBytes)
-      const store = new Store(dir, loadPieces(file, meta), cacheBytes, durability, readOnly, lock)
-      store.countStoredPages()
+      if (!readOnly) store.startLog()
       return store
     } catch (error) {
+      store?.wal?.close()
       raw.close()
       throw error
     }
   }
 
-  /** After loading: live records per value page, overflow pages, and the set of stored leaf pages. */
+  /**
+   * After loading: live records per value page, overflow pages, stored leaf pages; then every page
+   * below the page count that nothing references and the free list does not hold is freed (a crash
+   * after pages were allocated, before the checkpoint that would have referenced them).
+   */
   private countStoredPages(): void {
+    const used = new Uint8Array(this.free.frontier)
+    used[0] = 1
+    used[1] = 1
+    for (const page of this.checkpointer.treePages) used[page] = 1
+    for (const page of this.checkpointer.freeListPages) used[page] = 1
     for (const leaf of this.index.leaves()) {
-      this.storedLeafIds.add(leaf.leafId)
+      this.checkpointer.storedLeafIds.add(leaf.leafId)
+      used[leaf.leafId] = 1
       const values = leaf.values
       for (let s = 0; s < leaf.capacity; s++) {
         const handle = values[s]
         if (handle === undefined) continue
         this.values.countLive(handle)
-        if (handleIsOverflow(handle)) this.values.countOverflow(handle)
+        if (handleIsOverflow(handle)) {
+          const run = this.values.overflowRun(handle)
+          this.values.overflowPages += run.pageCount
+          for (let p = run.firstPageId; p < run.firstPageId + run.pageCount; p++) used[p] = 1
+        }
       }
     }
+    for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
+      if (this.values.liveRecords(page) > 0) used[page] = 1
+    }
+    const leaked: number[] = []
+    for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
+      if (used[page] === 0 && !this.free.isFree(page)) leaked.push(page)
+    }
+    this.free.addFreePages(leaked)
+    this.recovery.leakedPages = leaked.length
+  }
+
+  /** Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only). */
+  private recover(): void {
+    const started = performance.now()
+    const redoLsn = this.appliedLsn + 1
+    let firstSeen = 0
+    const result = readWal(this.fs, this.walDir, this.options.walRecovery === 'salvage', (lsn, type, payload) => {
+      if (firstSeen === 0) firstSeen = lsn
+      if (lsn < redoLsn) return
+      if (type !== RecordType.BATCH) return
+      decodeBatchRecord(
+        payload,
+        `${this.walDir}: record ${lsn}`,
+        (key, value) => this.install(key, this.values.append(value)),
+        (key) => this.remove(key),
+      )
+      this.appliedLsn = lsn
+      this.recovery.replayedRecords++
+    })
+    const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
+    if (logStart > redoLsn || (firstSeen > redoLsn)) {
+      throw new StoreError(
+        ErrorCode.CORRUPTION,
+        `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (generation ${this.checkpointer.generation}) needs it from LSN ${redoLsn}`,
+      )
+    }
+    this.appliedLsn = Math.max(this.appliedLsn, result.lastLsn)
+    this.recovery.droppedBytes = result.droppedBytes
+    this.recovery.stoppedBecause = result.stoppedBecause
+    this.recovery.replayMs = performance.now() - started
+    if (this.readOnly) return
+    if (result.end !== null) this.cutLogAt(result.end, result.segments.map((s) => s.name))
+    // Segments that start past the last record hold nothing valid (a crash right after creating
+    // one): the writer's next segment may take the same name, so they go now.
+    const kept: { firstLsn: number; name: string }[] = []
+    for (const segment of result.segments) {
+      if (result.end !== null && segment.name > result.end.segment) continue
+      if (segment.firstLsn > this.appliedLsn) this.fs.remove(path.join(this.walDir, segment.name))
+      else kept.push({ firstLsn: segment.firstLsn, name: segment.name })
+    }
+    this.segmentsAtOpen = kept
+  }
+
+  private segmentsAtOpen: { firstLsn: number; name: string }[] = []
+
+  /** Makes the log end at `end`: truncates that segment there and removes the segments after it. */
+  private cutLogAt(end: { segment: string; offset: number }, names: string[]): void {
+    const segmentPath = path.join(this.walDir, end.segment)
+    const file = this.fs.openFile(segmentPath, {})
+    try {
+      if (file.size() !== end.offset) {
+        file.truncate(end.offset)
+        file.datasync()
+      }
+    } finally {
+      file.close()
+    }
+    let removed = false
+    for (const name of names) {
+      if (name > end.segment) {
+        this.fs.remove(path.join(this.walDir, name))
+        removed = true
+      }
+    }
+    if (removed) this.fs.syncDirectory(this.walDir)
+  }
+
+  private startLog(): void {
+    this.fs.mkdir(this.walDir)
+    this.wal = new WalWriter(
+      { dir: this.walDir, fs: this.fs, durability: this.durability, segmentBytes: this.options.walSegmentBytes, nextLsn: this.appliedLsn + 1 },
+      this.segmentsAtOpen,
+    )
+    this.timer = setInterval(() => {
+      if (this.writesSinceCheckpoint > 0) this.startCheckpoint()
+    }, this.options.checkpointIntervalMs)
+    this.timer.unref()
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -228,58 +352,136 @@ export class Store {
 
   // ---- writes -------------------------------------------------------------------------------
 
-  async put(key: number, value: Uint8Array): Promise<void> {
-    this.checkWritable()
-    const k = keyOf(key)
-    checkValue(value, 'value')
-    const handle = this.values.append(value)
-    this.install(k, handle)
-  }
-
-  async del(key: number): Promise<void> {
-    this.checkWritable()
-    this.remove(keyOf(key))
-  }
-
-  /** Applies every operation or none: all are checked, then all value bytes stored, then the index changed. */
-  async batch(operations: readonly BatchOperation[]): Promise<void> {
-    this.checkWritable()
-    if (!Array.isArray(operations)) throw invalid(`batch takes an array of operations, got ${describeValue(operations)}`)
-    const n = operations.length
-    const keys = new Float64Array(n)
-    const isPut = new Uint8Array(n)
-    for (let i = 0; i < n; i++) {
-      const op: unknown = operations[i]
-      if (op === null || typeof op !== 'object') throw invalid(`batch[${i}] must be an operation object, got ${describeValue(op)}`)
-      const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown }
-      keys[i] = keyOf(key as number, `batch[${i}].key`)
-      if (type === 'put') {
-        checkValue(value, `batch[${i}].value`)
-        isPut[i] = 1
-      } else if (type !== 'del') {
-        throw invalid(`batch[${i}].type must be 'put' or 'del', got ${describeValue(type)}`)
-      }
+  /** Stores `value` under `key`. Resolves once durable at the store's level (at once for 'none'). */
+  put(key: number, value: Uint8Array): Promise<void> {
+    try {
+      this.checkWritable()
+      const k = keyOf(key)
+      checkValue(value, 'value')
+      return this.write(Float64Array.of(k), Uint8Array.of(1), [value])
+    } catch (error) {
+      return Promise.reject(error)
     }
+  }
+
+  del(key: number): Promise<void> {
+    try {
+      this.checkWritable()
+      return this.write(Float64Array.of(keyOf(key)), Uint8Array.of(0), [undefined])
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Applies every operation or none, after a crash too: one log record holds them all. */
+  batch(operations: readonly BatchOperation[]): Promise<void> {
+    try {
+      this.checkWritable()
+      if (!Array.isArray(operations)) throw invalid(`batch takes an array of operations, got ${describeValue(operations)}`)
+      const n = operations.length
+      const keys = new Float64Array(n)
+      const isPut = new Uint8Array(n)
+      const values: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(n)
+      for (let i = 0; i < n; i++) {
+        const op: unknown = operations[i]
+        if (op === null || typeof op !== 'object') throw invalid(`batch[${i}] must be an operation object, got ${describeValue(op)}`)
+        const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown }
+        keys[i] = keyOf(key as number, `batch[${i}].key`)
+        if (type === 'put') {
+          checkValue(value, `batch[${i}].value`)
+          isPut[i] = 1
+          values[i] = value
+        } else if (type !== 'del') {
+          throw invalid(`batch[${i}].type must be 'put' or 'del', got ${describeValue(type)}`)
+        }
+      }
+      if (n === 0) return Promise.resolve()
+      return this.write(keys, isPut, values)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /**
+   * The write path: value bytes to value pages (the only fallible step before the log), one BATCH
+   * record to the log, and the index changed once the record is durable (at once for 'none').
+   */
+  private write(keys: Float64Array, isPut: Uint8Array, values: readonly (Uint8Array | undefined)[]): Promise<void> {
+    const n = keys.length
     const handles = new Float64Array(n)
     let stored = 0
+    let valueBytes = 0
+    let puts = 0
     try {
       for (; stored < n; stored++) {
-        if (isPut[stored] === 1) handles[stored] = this.values.append((operations[stored] as { value: Uint8Array }).value)
+        if (isPut[stored] !== 1) continue
+        const value = values[stored]!
+        handles[stored] = this.values.append(value)
+        valueBytes += value.byteLength
+        puts++
       }
     } catch (error) {
       for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
     }
-    if (this.index.size === 0 && n >= BULK_LOAD_MIN_OPERATIONS && isBulkLoadable(keys, isPut)) {
-      // Into an empty store, ascending puts: build the index top-down (ALEX bulk load) instead of
-      // inserting key by key.
+    const payload = new Uint8Array(batchRecordBytes(n, valueBytes, puts))
+    encodeBatchRecord(payload, keys, isPut, values)
+    let logged: { lsn: number; done: Promise<void> }
+    try {
+      logged = this.wal!.append(RecordType.BATCH, payload)
+    } catch (error) {
+      for (let i = 0; i < n; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
+      throw error
+    }
+    const write: PendingWrite = { lsn: logged.lsn, keys, isPut, handles }
+    this.writesSinceCheckpoint++
+    if (this.durability === 'none') {
+      this.apply(write)
+      this.maybeCheckpoint()
+      return logged.done
+    }
+    this.pending.push(write)
+    return logged.done.then(
+      () => {
+        this.applyDurable(write.lsn)
+        this.maybeCheckpoint()
+      },
+      (error: unknown) => {
+        this.dropPending(error)
+        throw error
+      },
+    )
+  }
+
+  /** Applies, in LSN order, every pending write up to `lsn` (their records are durable). */
+  private applyDurable(lsn: number): void {
+    const pending = this.pending
+    let i = 0
+    while (i < pending.length && pending[i]!.lsn <= lsn) this.apply(pending[i++]!)
+    if (i > 0) pending.splice(0, i)
+  }
+
+  private apply(write: PendingWrite): void {
+    const { keys, isPut, handles } = write
+    if (keys.length >= BULK_LOAD_MIN_OPERATIONS && this.index.size === 0 && isBulkLoadable(keys, isPut)) {
+      // Into an empty store, ascending puts: build the index top-down (ALEX bulk load).
       this.index = AlexIndex.bulkLoad<number>(keys, handles, { maxDataNodeSlots: leafCapacityMax(this.file.pageSizeBytes) })
-      return
+    } else {
+      for (let i = 0; i < keys.length; i++) {
+        if (isPut[i] === 1) this.install(keys[i]!, handles[i]!)
+        else this.remove(keys[i]!)
+      }
     }
-    for (let i = 0; i < n; i++) {
-      if (isPut[i] === 1) this.install(keys[i]!, handles[i]!)
-      else this.remove(keys[i]!)
+    this.appliedLsn = write.lsn
+  }
+
+  /** The log failed: writes not yet durable are dropped (their value records released). */
+  private dropPending(error: unknown): void {
+    if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
+    for (const write of this.pending) {
+      for (let i = 0; i < write.keys.length; i++) if (write.isPut[i] === 1) this.values.release(write.handles[i]!)
     }
+    this.pending.length = 0
   }
 
   private install(key: number, handle: number): void {
@@ -297,122 +499,40 @@ export class Store {
   private checkWritable(): void {
     if (this.closed) throw closedError()
     if (this.readOnly) throw new StoreError(ErrorCode.READ_ONLY, `store ${this.dir} was opened read-only`)
+    if (this.failure !== null) throw this.failure
+    const walFailure = this.wal?.failed ?? null
+    if (walFailure !== null) throw walFailure
   }
 
-  // ---- checkpoint ---------------------------------------------------------------------------
+  // ---- checkpoints --------------------------------------------------------------------------
 
-  /** Makes every write so far durable (at the store's durability level). */
+  /** Writes a checkpoint now (waiting for one already running first) and lets old log segments go. */
   async checkpoint(): Promise<void> {
     this.checkWritable()
-    this.checkpointNow()
+    await this.checkpointer.idle()
+    await this.runCheckpoint()
   }
 
-  /**
-   * The checkpoint, in order (a crash at any step leaves the previous checkpoint intact, because
-   * nothing it references is written before step 7 and the meta page of step 6 goes to the other slot):
-   *   1. end the append page and write every dirty value page (coalesced);
-   *   2. write every changed leaf to a newly allocated page (copy-on-write; coalesced); the old page
-   *      and the pages of leaves the index retired wait for step 7 to be reused;
-   *   3. write the tree image chain to new pages;
-   *   4. write the free-list chain (taking pages that are free in the durable state);
-   *   5. extend the file to the page count, and fdatasync (durability 'fsync');
-   *   6. write the meta page with generation + 1 into slot (generation + 1) % 2, and fdatasync;
-   *   7. commit: pages freed since the last checkpoint become reusable.
-   */
-  private checkpointNow(): void {
-    const size = this.file.pageSizeBytes
-    // 1.
-    this.values.seal()
-    this.pool.flush()
-    // 2.
-    this.writeDirtyLeaves()
-    // 3.
-    const tree = this.index.encodeTree()
-    const treePages = this.allocatePages(chainPagesFor(tree.byteLength, size))
-    this.file.writePages(encodeChain(tree, treePages, PageType.MODEL, size))
-    for (const page of this.treePages) this.free.release(page)
-    this.treePages = treePages
-    // 4.
-    for (const page of this.freeListPages) this.free.release(page)
-    const listPages = this.allocatePages(chainPagesFor(4 * (this.free.freeCount + this.free.pendingCount), size))
-    const entries = this.free.freeAfterCommit()
-    const stream = new Uint8Array(4 * entries.length)
-    const streamView = new DataView(stream.buffer)
-    for (let i = 0; i < entries.length; i++) streamView.setUint32(4 * i, entries[i]!, true)
-    this.file.writePages(encodeChain(stream, listPages, PageType.FREE_LIST, size))
-    this.freeListPages = listPages
-    // 5.
-    this.file.reserve(this.free.frontier)
-    if (this.durability === 'fsync') this.file.datasync()
-    // 6.
-    const generation = this.generation + 1
-    const meta: Meta = {
-      pageSizeBytes: size,
-      pageCount: this.free.frontier,
-      generation,
-      records: this.index.size,
-      treeHead: treePages[0]!,
-      freeListHead: listPages[0]!,
-      treeBytes: tree.byteLength,
-      freeListEntries: entries.length,
-      redoLsn: 0,
-    }
-    this.file.writePages([{ pageId: generation % 2, page: encodeMetaPage(meta) }])
-    if (this.durability === 'fsync') this.file.datasync()
-    // 7.
-    this.generation = generation
-    this.free.commit()
-    this.checkpoints++
+  private maybeCheckpoint(): void {
+    if (this.wal !== null && this.wal.writtenBytes >= this.options.checkpointWalBytes) this.startCheckpoint()
   }
 
-  private allocatePages(count: number): number[] {
-    const pages: number[] = []
-    for (let i = 0; i < count; i++) pages.push(this.free.allocate())
-    return pages
+  /** Starts a checkpoint in the background unless one is running; a failure fails the store. */
+  private startCheckpoint(): void {
+    if (this.checkpointer.running || this.closed || this.failure !== null) return
+    this.runCheckpoint().catch(() => {})
   }
 
-  private writeDirtyLeaves(): void {
-    const size = this.file.pageSizeBytes
-    const live = new Set<number>()
-    let batch: PageWrite[] = []
-    let leaves: { leafId: number; dirty: boolean }[] = []
-    const flush = (): void => {
-      this.file.writePages(batch)
-      // Only now do the leaves name their new pages: a failed write leaves them dirty.
-      for (let i = 0; i < leaves.length; i++) {
-        const leaf = leaves[i]!
-        if (leaf.leafId >= 0) {
-          this.free.release(leaf.leafId)
-          this.storedLeafIds.delete(leaf.leafId)
-        }
-        leaf.leafId = batch[i]!.pageId
-        leaf.dirty = false
-        live.add(leaf.leafId)
-        this.storedLeafIds.add(leaf.leafId)
-      }
-      batch = []
-      leaves = []
-    }
-    for (const leaf of this.index.leaves()) {
-      if (!leaf.dirty && leaf.leafId >= 0) {
-        live.add(leaf.leafId)
-        continue
-      }
-      const pageId = this.free.allocate()
-      const page = new Uint8Array(size)
-      encodeLeafPage(page, leaf)
-      sealPage(page, { type: PageType.DATA, pageId, lsn: 0 })
-      batch.push({ pageId, page })
-      leaves.push(leaf)
-      if (batch.length * size >= CHECKPOINT_BATCH_BYTES) flush()
-    }
-    flush()
-    // Leaves the index retired (split, merged, rebuilt) since the last checkpoint.
-    for (const id of this.storedLeafIds) {
-      if (!live.has(id)) {
-        this.free.release(id)
-        this.storedLeafIds.delete(id)
-      }
+  private async runCheckpoint(): Promise<void> {
+    const redoLsn = this.appliedLsn + 1
+    if (this.wal !== null) this.wal.writtenBytes = 0
+    this.writesSinceCheckpoint = 0
+    try {
+      await this.checkpointer.run(this.index, redoLsn)
+      this.wal?.release(redoLsn, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
+    } catch (error) {
+      if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
+      throw error
     }
   }
 
@@ -428,17 +548,27 @@ export class Store {
       pages: {
         total: this.free.frontier,
         meta: 2,
-        leaf: this.storedLeafIds.size,
+        leaf: this.checkpointer.storedLeafIds.size,
         value: this.values.valuePages,
         overflow: this.values.overflowPages,
-        model: this.treePages.length,
-        freeList: this.freeListPages.length,
+        model: this.checkpointer.treePages.length,
+        freeList: this.checkpointer.freeListPages.length,
         free: this.free.freeCount,
         pendingFree: this.free.pendingCount,
       },
       bytesOnDisk: this.file.sizeBytes(),
-      checkpoints: this.checkpoints,
-      generation: this.generation,
+      checkpoints: this.checkpointer.checkpoints,
+      generation: this.checkpointer.generation,
+      wal: {
+        lastLsn: this.wal?.lastLsn ?? this.appliedLsn,
+        durableLsn: this.wal?.durableLsn ?? this.appliedLsn,
+        appliedLsn: this.appliedLsn,
+        segments: this.wal === null ? 0 : this.wal.segments.length + 1,
+        groups: this.wal?.groups ?? 0,
+        syncs: this.wal?.syncs ?? 0,
+        bytesSinceCheckpoint: this.wal?.writtenBytes ?? 0,
+      },
+      recovery: { ...this.recovery },
       bufferPool: {
         pageSizeBytes: this.file.pageSizeBytes,
         frames: this.pool.frames,
@@ -458,24 +588,39 @@ export class Store {
     }
   }
 
-  /** Writes a checkpoint (unless read-only), then releases the file and the lock. Closing twice is harmless. */
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    try {
-      if (!this.readOnly) this.checkpointNow()
-    } finally {
+  /**
+   * Waits for every write in flight, writes a final checkpoint (unless read-only or failed), then
+   * releases the log, the page file and the lock. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.closeOnce()
+    return this.closing
+  }
+
+  private async closeOnce(): Promise<void> {
+    let firstError: unknown = null
+    const attempt = async (step: () => unknown): Promise<void> => {
       try {
-        this.pool.clear()
-      } catch {
-        // Dirty pages left by a failed checkpoint are dropped: the durable state is the previous one.
-      }
-      try {
-        this.file.close()
-      } finally {
-        this.lock.release()
+        await step()
+      } catch (error) {
+        firstError ??= error
       }
     }
+    if (this.timer !== null) clearInterval(this.timer)
+    if (this.wal !== null) await attempt(() => this.wal!.drain())
+    await this.checkpointer.idle()
+    if (!this.readOnly && this.failure === null && this.wal?.failed === null) await attempt(() => this.runCheckpoint())
+    this.closed = true
+    this.pending.length = 0
+    await attempt(() => this.wal?.close())
+    try {
+      this.pool.clear()
+    } catch {
+      // Dirty pages left by a failed write: the durable state is the last checkpoint plus the log.
+    }
+    await attempt(() => this.file.close())
+    await attempt(() => this.lock.release())
+    if (firstError !== null) throw firstError
   }
 
   get isClosed(): boolean {
@@ -509,78 +654,6 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
       next: async () => inner.next(),
       return: async () => inner.return?.() ?? { done: true, value: undefined },
     }
-  }
-}
-
-// ---- opening an existing store ------------------------------------------------------------------
-
-/** Reads both meta pages (finding the page size) and returns the valid one with the higher generation. */
-function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): Meta {
-  const found: Meta[] = []
-  const errors: string[] = []
-  // Page 0 names its own size; if it is damaged, try page 1 at every possible size.
-  const probe = new Uint8Array(64)
-  read(probe, 0)
-  const claimed = new DataView(probe.buffer).getUint32(40, true)
-  const sizes: number[] = []
-  if (claimed >= PAGE_SIZE_MIN_BYTES && claimed <= PAGE_SIZE_MAX_BYTES && (claimed & (claimed - 1)) === 0) sizes.push(claimed)
-  for (let s = PAGE_SIZE_MIN_BYTES; s <= PAGE_SIZE_MAX_BYTES; s *= 2) if (!sizes.includes(s)) sizes.push(s)
-  for (const pageId of [0, 1]) {
-    for (const size of sizes) {
-      const page = new Uint8Array(size)
-      if (read(page, pageId * size) < size) continue
-      try {
-        found.push(decodeMetaPage(page, pageId, file))
-        break
-      } catch (error) {
-        if (size === claimed) errors.push((error as Error).message)
-      }
-    }
-  }
-  if (found.length === 0) throw new StoreError(ErrorCode.CORRUPTION, `${file}: no valid meta page (${errors.join('; ') || 'none found'})`)
-  if (found.length === 2 && found[0]!.pageSizeBytes !== found[1]!.pageSizeBytes) {
-    throw new StoreError(ErrorCode.CORRUPTION, `${file}: the meta pages disagree on the page size`)
-  }
-  return found.reduce((a, b) => (b.generation > a.generation ? b : a))
-}
-
-function loadPieces(file: PageFile, meta: Meta): Pieces {
-  const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
-  let freePages: number[] = []
-  let freeListPages: number[] = []
-  if (meta.freeListHead !== NO_PAGE) {
-    const list = readChain(file, meta.freeListHead, 4 * meta.freeListEntries, PageType.FREE_LIST, meta.pageCount)
-    const view = new DataView(list.stream.buffer)
-    for (let i = 0; i < meta.freeListEntries; i++) freePages.push(view.getUint32(4 * i, true))
-    freeListPages = list.pageIds
-  }
-  const seen = new Set<number>()
-  for (const page of freePages) {
-    if (page < FIRST_DATA_PAGE_ID || page >= meta.pageCount || seen.has(page)) {
-      throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: free list names page ${page} (twice, or outside [2, ${meta.pageCount}))`)
-    }
-    seen.add(page)
-  }
-  const scratch = new Uint8Array(file.pageSizeBytes)
-  const loadLeaf = (leafId: number) => {
-    const where = `${file.path}: page ${leafId} at offset ${file.offsetOf(leafId)}`
-    if (leafId < FIRST_DATA_PAGE_ID || leafId >= meta.pageCount || seen.has(leafId)) {
-      throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
-    }
-    file.readPage(leafId, scratch, PageType.DATA)
-    return decodeLeafPage(scratch, where)
-  }
-  const index = AlexIndex.restore<number>(tree.stream, loadLeaf, { maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }, `${file.path} (generation ${meta.generation})`)
-  if (index.size !== meta.records) {
-    throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
-  }
-  return {
-    file,
-    free: new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier)),
-    index,
-    treePages: tree.pageIds,
-    freeListPages,
-    generation: meta.generation,
   }
 }
 

@@ -35,9 +35,7 @@ const MODEL_PAGE = 5
 
 function copyStore(from: string): string {
   const to = tempDir()
-  for (const name of fs.readdirSync(from)) {
-    fs.copyFileSync(path.join(from, name), path.join(to, name))
-  }
+  fs.cpSync(from, to, { recursive: true })
   return to
 }
 

@@ -263,7 +263,7 @@ async function runOps(config: Config, durability: Durability, backgroundCount: n
           db = await open(dir, openOptions(config, durability, op.explicitPageSize))
           if (db.stats().pageSizeBytes !== config.pageSizeBytes) fail(`reopened with page size ${db.stats().pageSizeBytes}`)
           expectStoreEquals(db, model, `after ${log.length} ops, reopen`)
-          check(pageAccountingDiff(db))
+          check(pageAccountingDiff(db, true))
           break
         }
       }
@@ -292,12 +292,13 @@ async function runOps(config: Config, durability: Durability, backgroundCount: n
  * Every page below the used size is exactly one of meta, leaf, value, overflow, model, free list,
  * free or pending-free (api.ts PageCounts), and the file is at least that long.
  */
-function pageAccountingDiff(db: Store): string {
+function pageAccountingDiff(db: Store, justOpened = false): string {
   const stats = db.stats()
   const p = stats.pages
   const sum = p.meta + p.leaf + p.value + p.overflow + p.model + p.freeList + p.free + p.pendingFree
   if (sum !== p.total) return `stats().pages parts sum to ${sum}, total is ${p.total}: ${JSON.stringify(p)}`
-  if (stats.bytesOnDisk < p.total * stats.pageSizeBytes) return `bytesOnDisk ${stats.bytesOnDisk} < ${p.total} pages`
+  // Between checkpoints pages may be allocated that are not written yet; right after open, not.
+  if (justOpened && stats.bytesOnDisk < p.total * stats.pageSizeBytes) return `bytesOnDisk ${stats.bytesOnDisk} < ${p.total} pages`
   return ''
 }
 
@@ -448,7 +449,7 @@ describe('long seeded random walks (hand-rolled op lists, growing and shrinking)
   // fill, die and are reused after checkpoints; the free list grows and shrinks across ~40 reopens.
   const SEEDS = process.env.FC_SEED !== undefined ? [Number(process.env.FC_SEED)] : [1, 2, 3]
   for (const seed of SEEDS) {
-    it(`seed ${seed}: 4000 ops through an 8-frame pool of 4 KiB pages`, async () => {
+    it(`seed ${seed}: 3000 ops through an 8-frame pool of 4 KiB pages`, async () => {
       const rng = new Rng(seed)
       const dir = makeTempDir('learned-storage-model-walk-')
       const model = new Model()
@@ -456,7 +457,7 @@ describe('long seeded random walks (hand-rolled op lists, growing and shrinking)
       const options: OpenOptions = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, durability: 'none' }
       const drawKey = (): number => {
         const pick = rng.int(10)
-        if (pick < 6) return rng.int(4000) * 0.5 - 500
+        if (pick < 6) return rng.int(2000) * 0.5 - 300
         if (pick < 9) return (rng.float() - 0.5) * 1e4
         return (rng.float() - 0.5) * 10 ** (rng.int(60) - 30)
       }
@@ -468,9 +469,9 @@ describe('long seeded random walks (hand-rolled op lists, growing and shrinking)
       let db: Store | undefined
       try {
         db = await open(dir, options)
-        for (let step = 0; step < 4000; step++) {
+        for (let step = 0; step < 3000; step++) {
           // Phases: grow (puts dominate), then shrink (deletes dominate), twice.
-          const shrinking = Math.floor(step / 1000) % 2 === 1
+          const shrinking = Math.floor(step / 750) % 2 === 1
           const r = rng.int(100)
           const store: Store = db
           if (r < (shrinking ? 15 : 40)) {
@@ -520,7 +521,7 @@ describe('long seeded random walks (hand-rolled op lists, growing and shrinking)
             if (highKind === 1) range.lte = Math.max(a, b)
             if (highKind === 2) range.lt = Math.max(a, b)
             if (rng.int(2) === 0) range.reverse = true
-            if (rng.int(3) === 0) range.limit = rng.int(50)
+            if (rng.int(6) !== 0) range.limit = rng.int(100) // one in six unlimited (can span everything)
             log.push(`${step} range(${JSON.stringify(range)})`)
             const bad = entriesDiff(collect(store.range(range)), model.range(range))
             if (bad !== '') fail(`range(${JSON.stringify(range)}): ${bad}`)
@@ -535,7 +536,7 @@ describe('long seeded random walks (hand-rolled op lists, growing and shrinking)
             db = undefined
             db = await open(dir, options)
             expectStoreEquals(db, model, `seed ${seed}, step ${step}, reopen`)
-            const bad = pageAccountingDiff(db)
+            const bad = pageAccountingDiff(db, true)
             if (bad !== '') fail(bad)
           }
         }

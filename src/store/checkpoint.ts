@@ -1,0 +1,181 @@
+/**
+ * Checkpoints: copy-on-write page images of the index, made durable by a meta-page switch.
+ *
+ * A checkpoint runs in two parts. The capture (synchronous, so no write interleaves) seals the value
+ * pages, encodes every changed leaf into a newly allocated page, encodes the tree image and the free
+ * list, and decides the meta page. The write (asynchronous: writers go on meanwhile) puts those pages
+ * on disk, syncs, writes the meta page, syncs again, and only then lets the pages the new checkpoint
+ * no longer references be reused.
+ *
+ * Order of writes (a crash at any step leaves the previous checkpoint whole; docs/RECOVERY.md):
+ *   1. end the value page being filled; write every dirty value page (coalesced);
+ *   2. write every changed leaf to a newly allocated page; the old page, and the pages of leaves the
+ *      index retired, become reusable at step 7;
+ *   3. write the tree image chain to new pages;
+ *   4. write the free-list chain (on pages free in the durable state);
+ *   5. extend the file to the page count; fdatasync (durability 'fsync');
+ *   6. write the meta page, generation + 1, into slot (generation + 1) % 2; fdatasync;
+ *   7. commit: the pages freed by step 2-4 become reusable.
+ * Invariant: between capture and step 7, no page the durable meta page references is written, and no
+ * page captured for the new checkpoint is reused (pages freed meanwhile wait in FreeSpace.pending).
+ */
+
+import type { AlexIndex } from '../alex/alex-index.js'
+import { assert } from '../errors.js'
+import type { BufferPool } from '../pages/buffer-pool.js'
+import { chainPagesFor, encodeChain } from '../pages/chain-page.js'
+import type { FreeSpace } from '../pages/free-space.js'
+import { encodeLeafPage } from '../pages/leaf-page.js'
+import { encodeMetaPage, type Meta } from '../pages/meta-page.js'
+import { PageType } from '../pages/page-format.js'
+import { sealPage } from '../pages/page-header.js'
+import type { PageFile, PageWrite } from '../pages/page-file.js'
+import type { ValueStore } from '../pages/value-store.js'
+import type { Durability } from './api.js'
+import type { Pieces } from './load.js'
+
+/** Captured pages are written in batches of at most this many bytes, yielding between batches. */
+const WRITE_BATCH_BYTES = 16 << 20
+
+export class Checkpointer {
+  treePages: number[]
+  freeListPages: number[]
+  /** Leaf pages written and not yet freed (the durable ones and those captured since). */
+  storedLeafIds = new Set<number>()
+  generation: number
+  checkpoints = 0
+  private current: Promise<void> | null = null
+
+  constructor(
+    private readonly file: PageFile,
+    private readonly pool: BufferPool,
+    private readonly values: ValueStore,
+    private readonly free: FreeSpace,
+    pieces: Pieces,
+    private readonly durability: Durability,
+  ) {
+    this.treePages = pieces.treePages
+    this.freeListPages = pieces.freeListPages
+    this.generation = pieces.generation
+  }
+
+  get running(): boolean {
+    return this.current !== null
+  }
+
+  /** Resolves when no checkpoint is running (never rejects). */
+  async idle(): Promise<void> {
+    while (this.current !== null) await this.current.catch(() => {})
+  }
+
+  /** Captures and writes a checkpoint of `index` whose log replay starts at `redoLsn`. */
+  run(index: AlexIndex<number>, redoLsn: number): Promise<void> {
+    assert(this.current === null, 'two checkpoints at once')
+    let captured: { writes: PageWrite[]; meta: Meta }
+    try {
+      captured = this.capture(index, redoLsn)
+    } catch (error) {
+      this.free.abortCheckpoint()
+      return Promise.reject(error)
+    }
+    const done = this.write(captured.writes, captured.meta).finally(() => {
+      this.current = null
+    })
+    this.current = done
+    return done
+  }
+
+  private capture(index: AlexIndex<number>, redoLsn: number): { writes: PageWrite[]; meta: Meta } {
+    const size = this.file.pageSizeBytes
+    this.free.beginCheckpoint()
+    // 1.
+    this.values.seal()
+    this.pool.flush()
+    // 2.
+    const writes: PageWrite[] = []
+    const live = new Set<number>()
+    for (const leaf of index.leaves()) {
+      if (!leaf.dirty && leaf.leafId >= 0) {
+        live.add(leaf.leafId)
+        continue
+      }
+      const pageId = this.free.allocate()
+      const page = new Uint8Array(size)
+      encodeLeafPage(page, leaf)
+      sealPage(page, { type: PageType.DATA, pageId, lsn: redoLsn - 1 })
+      writes.push({ pageId, page })
+      if (leaf.leafId >= 0) {
+        this.free.releaseAtCommit(leaf.leafId)
+        this.storedLeafIds.delete(leaf.leafId)
+      }
+      leaf.leafId = pageId
+      leaf.dirty = false
+      live.add(pageId)
+      this.storedLeafIds.add(pageId)
+    }
+    for (const id of this.storedLeafIds) {
+      if (!live.has(id)) {
+        this.free.releaseAtCommit(id)
+        this.storedLeafIds.delete(id)
+      }
+    }
+    // 3.
+    const tree = index.encodeTree()
+    const treePages = this.allocate(chainPagesFor(tree.byteLength, size))
+    writes.push(...encodeChain(tree, treePages, PageType.MODEL, size))
+    for (const page of this.treePages) this.free.releaseAtCommit(page)
+    this.treePages = treePages
+    // 4.
+    for (const page of this.freeListPages) this.free.releaseAtCommit(page)
+    const listPages = this.allocate(chainPagesFor(4 * (this.free.freeCount + this.free.pendingCount), size))
+    const entries = this.free.freeAfterCommit()
+    const stream = new Uint8Array(4 * entries.length)
+    const view = new DataView(stream.buffer)
+    for (let i = 0; i < entries.length; i++) view.setUint32(4 * i, entries[i]!, true)
+    writes.push(...encodeChain(stream, listPages, PageType.FREE_LIST, size))
+    this.freeListPages = listPages
+    const meta: Meta = {
+      pageSizeBytes: size,
+      pageCount: this.free.frontier,
+      generation: this.generation + 1,
+      records: index.size,
+      treeHead: treePages[0]!,
+      freeListHead: listPages[0]!,
+      treeBytes: tree.byteLength,
+      freeListEntries: entries.length,
+      redoLsn,
+    }
+    return { writes, meta }
+  }
+
+  private allocate(count: number): number[] {
+    const pages: number[] = []
+    for (let i = 0; i < count; i++) pages.push(this.free.allocate())
+    return pages
+  }
+
+  private async write(writes: PageWrite[], meta: Meta): Promise<void> {
+    try {
+      // 2-4, in batches, letting writers run between them.
+      writes.sort((a, b) => a.pageId - b.pageId)
+      const perBatch = Math.max(1, Math.floor(WRITE_BATCH_BYTES / this.file.pageSizeBytes))
+      for (let i = 0; i < writes.length; i += perBatch) {
+        this.file.writePages(writes.slice(i, i + perBatch))
+        if (i + perBatch < writes.length) await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+      // 5.
+      this.file.reserve(meta.pageCount)
+      if (this.durability === 'fsync') await this.file.datasyncAsync()
+      // 6.
+      this.file.writePages([{ pageId: meta.generation % 2, page: encodeMetaPage(meta) }])
+      if (this.durability === 'fsync') await this.file.datasyncAsync()
+    } catch (error) {
+      this.free.abortCheckpoint()
+      throw error
+    }
+    // 7.
+    this.generation = meta.generation
+    this.free.commit()
+    this.checkpoints++
+  }
+}

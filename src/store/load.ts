@@ -1,0 +1,96 @@
+/**
+ * Opening a checkpoint: the newest valid meta page, the tree image and leaves, the free list, and the
+ * pages a crash between checkpoints left allocated but unreferenced (freed at once).
+ */
+
+import { AlexIndex } from '../alex/alex-index.js'
+import { ErrorCode, StoreError } from '../errors.js'
+import { readChain } from '../pages/chain-page.js'
+import { FreeSpace } from '../pages/free-space.js'
+import { decodeLeafPage, leafCapacityMax } from '../pages/leaf-page.js'
+import { FIRST_DATA_PAGE_ID, decodeMetaPage, type Meta } from '../pages/meta-page.js'
+import { NO_PAGE, PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, PageType } from '../pages/page-format.js'
+import type { PageFile } from '../pages/page-file.js'
+
+export interface Pieces {
+  file: PageFile
+  free: FreeSpace
+  index: AlexIndex<number>
+  treePages: number[]
+  freeListPages: number[]
+  generation: number
+  /** The next LSN the checkpoint does not hold: WAL replay starts there. */
+  redoLsn: number
+}
+
+/** Reads both meta pages (finding the page size) and returns the valid one with the higher generation. */
+export function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): Meta {
+  const found: Meta[] = []
+  const errors: string[] = []
+  // Page 0 names its own size; if it is damaged, try page 1 at every possible size.
+  const probe = new Uint8Array(64)
+  read(probe, 0)
+  const claimed = new DataView(probe.buffer).getUint32(40, true)
+  const sizes: number[] = []
+  if (claimed >= PAGE_SIZE_MIN_BYTES && claimed <= PAGE_SIZE_MAX_BYTES && (claimed & (claimed - 1)) === 0) sizes.push(claimed)
+  for (let s = PAGE_SIZE_MIN_BYTES; s <= PAGE_SIZE_MAX_BYTES; s *= 2) if (!sizes.includes(s)) sizes.push(s)
+  for (const pageId of [0, 1]) {
+    for (const size of sizes) {
+      const page = new Uint8Array(size)
+      if (read(page, pageId * size) < size) continue
+      try {
+        found.push(decodeMetaPage(page, pageId, file))
+        break
+      } catch (error) {
+        if (size === claimed) errors.push((error as Error).message)
+      }
+    }
+  }
+  if (found.length === 0) throw new StoreError(ErrorCode.CORRUPTION, `${file}: no valid meta page (${errors.join('; ') || 'none found'})`)
+  if (found.length === 2 && found[0]!.pageSizeBytes !== found[1]!.pageSizeBytes) {
+    throw new StoreError(ErrorCode.CORRUPTION, `${file}: the meta pages disagree on the page size`)
+  }
+  return found.reduce((a, b) => (b.generation > a.generation ? b : a))
+}
+
+export function loadPieces(file: PageFile, meta: Meta): Pieces {
+  const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
+  let freePages: number[] = []
+  let freeListPages: number[] = []
+  if (meta.freeListHead !== NO_PAGE) {
+    const list = readChain(file, meta.freeListHead, 4 * meta.freeListEntries, PageType.FREE_LIST, meta.pageCount)
+    const view = new DataView(list.stream.buffer)
+    for (let i = 0; i < meta.freeListEntries; i++) freePages.push(view.getUint32(4 * i, true))
+    freeListPages = list.pageIds
+  }
+  const seen = new Set<number>()
+  for (const page of freePages) {
+    if (page < FIRST_DATA_PAGE_ID || page >= meta.pageCount || seen.has(page)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: free list names page ${page} (twice, or outside [2, ${meta.pageCount}))`)
+    }
+    seen.add(page)
+  }
+  const scratch = new Uint8Array(file.pageSizeBytes)
+  const loadLeaf = (leafId: number) => {
+    const where = `${file.path}: page ${leafId} at offset ${file.offsetOf(leafId)}`
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= meta.pageCount || seen.has(leafId)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
+    }
+    file.readPage(leafId, scratch, PageType.DATA)
+    return decodeLeafPage(scratch, where)
+  }
+  const index = AlexIndex.restore<number>(tree.stream, loadLeaf, { maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }, `${file.path} (generation ${meta.generation})`)
+  if (index.size !== meta.records) {
+    throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
+  }
+  return {
+    file,
+    free: new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier)),
+    index,
+    treePages: tree.pageIds,
+    freeListPages,
+    generation: meta.generation,
+    redoLsn: Math.max(1, meta.redoLsn),
+  }
+}
+
