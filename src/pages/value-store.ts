@@ -64,6 +64,11 @@ export class ValueStore {
     return this.stub(handle)
   }
 
+  /** The page values are appended to now, or -1. */
+  get appendPageId(): number {
+    return this.appendPage === NO_PAGE ? -1 : this.appendPage
+  }
+
   liveRecords(pageId: number): number {
     return pageId < this.live.length ? this.live[pageId]! : 0
   }

@@ -37,6 +37,7 @@ import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
 import { Checkpointer } from './checkpoint.js'
+import { checkStore, type CheckReport } from './check.js'
 import { loadPieces, readNewestMeta, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
@@ -536,7 +537,30 @@ export class Store {
     }
   }
 
-  // ---- statistics and closing ---------------------------------------------------------------
+  // ---- statistics, checks and closing -------------------------------------------------------
+
+  /**
+   * Verifies the whole store (check.ts): index invariants, that every page is either referenced or
+   * free, every page checksum, every value. Returns a report; throws CORRUPTION on damage. Reads
+   * every page: for tests, tools and occasional audits, not hot paths.
+   */
+  async check(): Promise<CheckReport> {
+    if (this.closed) throw closedError()
+    // A checkpoint being written has pages allocated that are not on disk yet.
+    await this.checkpointer.idle()
+    if (this.closed) throw closedError()
+    return checkStore({
+      file: this.file,
+      pool: this.pool,
+      free: this.free,
+      values: this.values,
+      index: this.index,
+      leafPages: this.checkpointer.storedLeafIds,
+      treePages: this.checkpointer.treePages,
+      freeListPages: this.checkpointer.freeListPages,
+    })
+  }
+
 
   stats(): StoreStats {
     if (this.closed) throw closedError()
