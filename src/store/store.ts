@@ -37,6 +37,7 @@ import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
 import { Checkpointer } from './checkpoint.js'
+import { SnapshotCursor, Snapshots } from './snapshot.js'
 import { checkStore, type CheckReport } from './check.js'
 import { loadPieces, readNewestMeta, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
@@ -100,6 +101,7 @@ export class Store {
   private wal: WalWriter | null = null
   private appliedLsn: number
   private readonly pending: PendingWrite[] = []
+  private readonly snapshots: Snapshots
   private failure: StoreError | null = null
   private timer: ReturnType<typeof setInterval> | null = null
   private writesSinceCheckpoint = 0
@@ -118,6 +120,7 @@ export class Store {
     this.appliedLsn = pieces.redoLsn - 1
     this.pool = new BufferPool(this.file, options.cacheBytes)
     this.values = new ValueStore(this.file, this.pool, this.free)
+    this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, pieces, options.durability)
   }
 
@@ -328,26 +331,30 @@ export class Store {
   /** @internal */
   iterate(bounds: AlexRange, limit: number, made?: Iterator<[number, number]>): Iterator<[number, Uint8Array]> {
     const entries = made ?? this.index.entries(bounds)
-    let left = limit
+    const cursor = new SnapshotCursor(
+      {
+        next: () => {
+          const step = entries.next()
+          return step.done === true ? undefined : step.value
+        },
+        return: () => void entries.return?.(),
+      },
+      limit,
+    )
+    this.snapshots.add(cursor)
+    const finish = (): IteratorResult<[number, Uint8Array]> => {
+      this.snapshots.end(cursor.ticket)
+      return { done: true, value: undefined }
+    }
     return {
       next: (): IteratorResult<[number, Uint8Array]> => {
         if (this.closed) throw closedError()
-        if (left <= 0) return { done: true, value: undefined }
-        const step = entries.next()
-        if (step.done === true) {
-          left = 0
-          return { done: true, value: undefined }
-        }
-        left--
-        const entry = step.value as unknown as [number, Uint8Array | number]
-        entry[1] = this.values.read(entry[1] as number)
-        return { done: false, value: entry as [number, Uint8Array] }
+        const entry = cursor.next()
+        if (entry === undefined) return finish()
+        const value = this.values.read(entry[1])
+        return { done: false, value: [entry[0], value] }
       },
-      return: (): IteratorResult<[number, Uint8Array]> => {
-        left = 0
-        entries.return?.()
-        return { done: true, value: undefined }
-      },
+      return: finish,
     }
   }
 
@@ -463,6 +470,7 @@ export class Store {
   }
 
   private apply(write: PendingWrite): void {
+    this.snapshots.freeze()
     const { keys, isPut, handles } = write
     if (keys.length >= BULK_LOAD_MIN_OPERATIONS && this.index.size === 0 && isBulkLoadable(keys, isPut)) {
       // Into an empty store, ascending puts: build the index top-down (ALEX bulk load).
@@ -487,14 +495,14 @@ export class Store {
 
   private install(key: number, handle: number): void {
     const old = this.index.upsert(key, handle)
-    if (old !== undefined) this.values.release(old)
+    if (old !== undefined) this.snapshots.release(old)
   }
 
   private remove(key: number): void {
     const old = this.index.get(key)
     if (old === undefined) return
     this.index.delete(key)
-    this.values.release(old)
+    this.snapshots.release(old)
   }
 
   private checkWritable(): void {
