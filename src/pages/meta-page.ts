@@ -13,7 +13,7 @@
  *   @68   4  first page of the free-list chain (FREE_LIST), NO_PAGE when there is none
  *   @72   8  tree image bytes (f64)
  *   @80   8  free-list entries (f64)
- *   @88   8  redo LSN (f64): where WAL replay starts; 0 until the WAL exists
+ *   @88   8  redo LSN (f64): the first log record the checkpoint does not hold; replay starts there
  *   then zeros to the end of the page.
  */
 

@@ -7,8 +7,7 @@ import type { AlexStats } from '../alex/api.js'
  * - 'fsync': the data reaches stable storage (survives power loss).
  * - 'os': the bytes are handed to the operating system (survive a process kill).
  * - 'none': nothing is forced; the last moments may be lost, but nothing is ever corrupted.
- * Until the write-ahead log lands, writes become durable at `close()` (a checkpoint), which syncs
- * according to this level.
+ * Every write goes to the write-ahead log first; checkpoints sync pages at the same level.
  */
 export type Durability = 'fsync' | 'os' | 'none'
 
