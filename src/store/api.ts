@@ -13,7 +13,8 @@ export type Durability = 'fsync' | 'os' | 'none'
 
 export interface OpenOptions {
   /** Page size of a new store: a power of two from 4096 to 1048576. An existing store keeps its own
-   *  size; passing a different one is an INVALID_ARGUMENT error. Default 16384. */
+   *  size; passing a different one is an INVALID_ARGUMENT error. Default 65536 (chosen by measurement:
+   *  docs/FORMAT.md). */
   pageSizeBytes?: number
   /** Budget of the buffer pool in bytes (rounded down to whole pages, at least 8 pages). Default 64 MiB. */
   cacheBytes?: number

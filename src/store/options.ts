@@ -5,7 +5,7 @@ import { PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, isValidPageSize } from '../pa
 import type { Durability, OpenOptions } from './api.js'
 
 /** Default page size: chosen by `npm run bench:store -- --page-sizes` (docs/FORMAT.md has the figures). */
-export const DEFAULT_PAGE_SIZE_BYTES = 16384
+export const DEFAULT_PAGE_SIZE_BYTES = 65536
 export const DEFAULT_CACHE_BYTES = 64 << 20
 export const DEFAULT_DURABILITY: Durability = 'fsync'
 

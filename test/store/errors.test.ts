@@ -616,10 +616,10 @@ describe('open() options', () => {
     let db: Store | undefined
     try {
       db = await open(dir, {})
-      expect(db.stats().pageSizeBytes).toBe(16384)
+      expect(db.stats().pageSizeBytes).toBe(65536)
       await db.close()
       db = await open(dir)
-      expect(db.stats().pageSizeBytes).toBe(16384)
+      expect(db.stats().pageSizeBytes).toBe(65536)
     } finally {
       await closeQuietly(db)
     }
