@@ -7,8 +7,10 @@
  * numbers: it lays them out in a page, byte for byte, and reads them back.
  *
  * The index side of the seam is `AlexIndex.leaves()` (every leaf, in key order, with its id and a
- * dirty mark), `AlexIndex.encodeTree()` (the model nodes above the leaves, naming leaves by id) and
- * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader).
+ * dirty mark), `AlexIndex.encodeTree()` (the model nodes above the leaves, naming leaves by id),
+ * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader) and
+ * `AlexIndex.prefetchRange()` (what a scan will read, found by the models, handed to `prefetch`).
+ * The page side is `LeafStore`, implemented by src/pages/page-leaf-store.ts.
  */
 
 /** A data node as stored: model, slot count, occupancy bitmap, keys (gaps included) and values. */
@@ -44,6 +46,13 @@ export interface StoredLeaf<V> extends LeafImage<V> {
 export interface LeafStore<V> {
   /** Stores a leaf image and returns its new id (never overwriting the image behind an older id). */
   storeLeaf(leaf: LeafImage<V>): number
+  /** Stores many leaves at once (bulk load, checkpoint): ids in the same order, written together. */
+  storeLeaves(leaves: Iterable<LeafImage<V>>): number[]
   /** Reads back the image stored under `leafId`. */
   loadLeaf(leafId: number): LeafImage<V>
+  /**
+   * A scan is about to read these values (the index found them with its models: the leaves and slots
+   * a key range covers). The store may fetch whatever they need, in as few reads as it can.
+   */
+  prefetch(values: ArrayLike<V>, count: number): void
 }

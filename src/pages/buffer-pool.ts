@@ -103,6 +103,40 @@ export class BufferPool {
     return this.pages[this.load(pageId, type)]!
   }
 
+  isResident(pageId: number): boolean {
+    return this.frameOf.has(pageId)
+  }
+
+  /**
+   * Reads pages that are not resident, ascending `pageIds`, each run of adjacent ids with one
+   * positioned read, and installs them (checked) without pinning. At most half the frames are used,
+   * so a read-ahead never evicts what it just read. Returns the pages read.
+   */
+  readAhead(pageIds: readonly number[], type: PageType): number {
+    const limit = Math.min(pageIds.length, Math.floor(this.frames / 2))
+    const size = this.pageSizeBytes
+    let read = 0
+    let start = 0
+    while (start < limit) {
+      let end = start + 1
+      while (end < limit && pageIds[end] === pageIds[end - 1]! + 1) end++
+      const first = pageIds[start]!
+      const count = end - start
+      const run = new Uint8Array(count * size)
+      this.file.readRun(first, count, run, type)
+      for (let i = 0; i < count; i++) {
+        if (this.frameOf.has(first + i)) continue
+        const frame = this.takeFrame()
+        this.pages[frame]!.set(run.subarray(i * size, (i + 1) * size))
+        this.install(frame, first + i)
+        this.counters.misses++
+        read++
+      }
+      start = end
+    }
+    return read
+  }
+
   /** Frame of page `pageId` (read and checked as `type` on a miss), pinned: `unpin` it when done. */
   fetch(pageId: number, type: PageType): number {
     let frame = this.frameOf.get(pageId)

@@ -25,11 +25,10 @@ import { assert } from '../errors.js'
 import type { BufferPool } from '../pages/buffer-pool.js'
 import { chainPagesFor, encodeChain } from '../pages/chain-page.js'
 import type { FreeSpace } from '../pages/free-space.js'
-import { encodeLeafPage } from '../pages/leaf-page.js'
 import { encodeMetaPage, type Meta } from '../pages/meta-page.js'
 import { PageType } from '../pages/page-format.js'
-import { sealPage } from '../pages/page-header.js'
 import type { PageFile, PageWrite } from '../pages/page-file.js'
+import type { PageLeafStore } from '../pages/page-leaf-store.js'
 import type { ValueStore } from '../pages/value-store.js'
 import type { Durability } from './api.js'
 import type { Pieces } from './load.js'
@@ -51,6 +50,7 @@ export class Checkpointer {
     private readonly pool: BufferPool,
     private readonly values: ValueStore,
     private readonly free: FreeSpace,
+    private readonly leafStore: PageLeafStore,
     pieces: Pieces,
     private readonly durability: Durability,
   ) {
@@ -88,22 +88,19 @@ export class Checkpointer {
   private capture(index: AlexIndex<number>, redoLsn: number): { writes: PageWrite[]; meta: Meta } {
     const size = this.file.pageSizeBytes
     this.free.beginCheckpoint()
+    this.leafStore.takeWrites()
     // 1.
     this.values.seal()
     this.pool.flush()
     // 2.
-    const writes: PageWrite[] = []
     const live = new Set<number>()
+    this.leafStore.lsn = redoLsn - 1
     for (const leaf of index.leaves()) {
       if (!leaf.dirty && leaf.leafId >= 0) {
         live.add(leaf.leafId)
         continue
       }
-      const pageId = this.free.allocate()
-      const page = new Uint8Array(size)
-      encodeLeafPage(page, leaf)
-      sealPage(page, { type: PageType.DATA, pageId, lsn: redoLsn - 1 })
-      writes.push({ pageId, page })
+      const pageId = this.leafStore.storeLeaf(leaf)
       if (leaf.leafId >= 0) {
         this.free.releaseAtCommit(leaf.leafId)
         this.storedLeafIds.delete(leaf.leafId)
@@ -113,6 +110,7 @@ export class Checkpointer {
       live.add(pageId)
       this.storedLeafIds.add(pageId)
     }
+    const writes: PageWrite[] = this.leafStore.takeWrites()
     for (const id of this.storedLeafIds) {
       if (!live.has(id)) {
         this.free.releaseAtCommit(id)

@@ -7,7 +7,8 @@ import { AlexIndex } from '../alex/alex-index.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import { readChain } from '../pages/chain-page.js'
 import { FreeSpace } from '../pages/free-space.js'
-import { decodeLeafPage, leafCapacityMax } from '../pages/leaf-page.js'
+import { leafCapacityMax } from '../pages/leaf-page.js'
+import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { FIRST_DATA_PAGE_ID, decodeMetaPage, type Meta } from '../pages/meta-page.js'
 import { NO_PAGE, PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, PageType } from '../pages/page-format.js'
 import type { PageFile } from '../pages/page-file.js'
@@ -70,15 +71,8 @@ export function loadPieces(file: PageFile, meta: Meta): Pieces {
     }
     seen.add(page)
   }
-  const scratch = new Uint8Array(file.pageSizeBytes)
-  const loadLeaf = (leafId: number) => {
-    const where = `${file.path}: page ${leafId} at offset ${file.offsetOf(leafId)}`
-    if (leafId < FIRST_DATA_PAGE_ID || leafId >= meta.pageCount || seen.has(leafId)) {
-      throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
-    }
-    file.readPage(leafId, scratch, PageType.DATA)
-    return decodeLeafPage(scratch, where)
-  }
+  const leafStore = new PageLeafStore(file, new FreeSpace(freePages, meta.pageCount), null, () => meta.pageCount)
+  const loadLeaf = (leafId: number) => leafStore.loadLeaf(leafId)
   const index = AlexIndex.restore<number>(tree.stream, loadLeaf, { maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }, `${file.path} (generation ${meta.generation})`)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)

@@ -29,6 +29,7 @@ import { FreeSpace } from '../pages/free-space.js'
 import { leafCapacityMax } from '../pages/leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from '../pages/meta-page.js'
 import { PageFile } from '../pages/page-file.js'
+import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord } from '../wal/batch-record.js'
@@ -43,6 +44,9 @@ import { loadPieces, readNewestMeta, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
+
+/** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
+const PREFETCH_ENTRIES = 256
 
 /** A batch into an empty store at least this long, all puts with ascending keys, is bulk-loaded. */
 const BULK_LOAD_MIN_OPERATIONS = 1024
@@ -98,6 +102,7 @@ export class Store {
   private readonly free: FreeSpace
   private index: AlexIndex<number>
   private readonly checkpointer: Checkpointer
+  private readonly leafStore: PageLeafStore
   private wal: WalWriter | null = null
   private appliedLsn: number
   private readonly pending: PendingWrite[] = []
@@ -121,7 +126,8 @@ export class Store {
     this.pool = new BufferPool(this.file, options.cacheBytes)
     this.values = new ValueStore(this.file, this.pool, this.free)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
-    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, pieces, options.durability)
+    this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier)
+    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.leafStore, pieces, options.durability)
   }
 
   get readOnly(): boolean {
@@ -346,17 +352,49 @@ export class Store {
       this.snapshots.end(cursor.ticket)
       return { done: true, value: undefined }
     }
+    let returned = 0
+    let lastKey: number | undefined
     return {
       next: (): IteratorResult<[number, Uint8Array]> => {
         if (this.closed) throw closedError()
+        if (returned % PREFETCH_ENTRIES === 0 && this.pool.residentPages >= this.pool.frames && !cursor.ticket.frozen) {
+          this.prefetchAfter(bounds, lastKey, Math.min(PREFETCH_ENTRIES, limit - returned))
+        }
         const entry = cursor.next()
         if (entry === undefined) return finish()
+        returned++
+        lastKey = entry[0]
         const value = this.values.read(entry[1])
         return { done: false, value: [entry[0], value] }
       },
       return: finish,
     }
   }
+
+  /**
+   * A scan with a full buffer pool is about to read up to `count` entries after `afterKey`: the index
+   * finds their value handles (its models place the start), and the leaf store reads the value pages
+   * they need that are not resident, adjacent ones in one read.
+   */
+  private prefetchAfter(bounds: AlexRange, afterKey: number | undefined, count: number): void {
+    if (count < 2) return
+    let from: AlexRange = bounds
+    if (afterKey !== undefined) {
+      const { gte: _gte, gt: _gt, lte: _lte, lt: _lt, ...rest } = bounds
+      from = bounds.reverse === true
+        ? { ...rest, ...(bounds.gte !== undefined ? { gte: bounds.gte } : {}), ...(bounds.gt !== undefined ? { gt: bounds.gt } : {}), lt: afterKey }
+        : { ...rest, ...(bounds.lte !== undefined ? { lte: bounds.lte } : {}), ...(bounds.lt !== undefined ? { lt: bounds.lt } : {}), gt: afterKey }
+    }
+    const handles = this.prefetchScratch
+    let n = 0
+    for (const handle of this.index.values(from)) {
+      handles[n++] = handle
+      if (n >= count) break
+    }
+    this.leafStore.prefetch(handles, n)
+  }
+
+  private readonly prefetchScratch = new Float64Array(PREFETCH_ENTRIES)
 
   // ---- writes -------------------------------------------------------------------------------
 

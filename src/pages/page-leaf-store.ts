@@ -1,0 +1,94 @@
+/**
+ * The page layer's side of the seam (src/alex/leaf-store.ts): leaf images to and from leaf pages,
+ * and prefetching the value pages a scan is about to read.
+ *
+ * Leaves are always stored to newly allocated pages (copy-on-write); the pages are written when
+ * `flush` is called (the checkpoint does, coalescing adjacent pages), and `retire` hands an old leaf
+ * page back to free space once the checkpoint being captured no longer references it.
+ */
+
+import type { LeafImage, LeafStore } from '../alex/leaf-store.js'
+import { ErrorCode, StoreError } from '../errors.js'
+import type { BufferPool } from './buffer-pool.js'
+import type { FreeSpace } from './free-space.js'
+import { decodeLeafPage, encodeLeafPage } from './leaf-page.js'
+import { FIRST_DATA_PAGE_ID } from './meta-page.js'
+import { PageType } from './page-format.js'
+import { sealPage } from './page-header.js'
+import type { PageFile, PageWrite } from './page-file.js'
+import { handleIsOverflow, handlePage } from './value-page.js'
+
+/** At most this many value pages are fetched ahead for one scan. */
+const PREFETCH_PAGES_MAX = 64
+
+export class PageLeafStore implements LeafStore<number> {
+  /** Encoded leaves waiting for `flush`. */
+  private writes: PageWrite[] = []
+  private readonly scratch: Uint8Array
+  /** LSN stamped into leaf page headers (the checkpoint's redo LSN - 1). */
+  lsn = 0
+  prefetchedPages = 0
+
+  constructor(
+    private readonly file: PageFile,
+    private readonly free: FreeSpace,
+    /** null while only loading (at open, before the pool exists). */
+    private readonly pool: BufferPool | null,
+    /** Pages below this count are in use (a leaf id beyond is damage). */
+    private readonly pageCount: () => number,
+  ) {
+    this.scratch = new Uint8Array(file.pageSizeBytes)
+  }
+
+  storeLeaf(leaf: LeafImage<number>): number {
+    const pageId = this.free.allocate()
+    const page = new Uint8Array(this.file.pageSizeBytes)
+    encodeLeafPage(page, leaf)
+    sealPage(page, { type: PageType.DATA, pageId, lsn: this.lsn })
+    this.writes.push({ pageId, page })
+    return pageId
+  }
+
+  storeLeaves(leaves: Iterable<LeafImage<number>>): number[] {
+    const ids: number[] = []
+    for (const leaf of leaves) ids.push(this.storeLeaf(leaf))
+    return ids
+  }
+
+  /** The leaves stored since the last call, ready to write (sealed; adjacent ids coalesce). */
+  takeWrites(): PageWrite[] {
+    const writes = this.writes
+    this.writes = []
+    return writes
+  }
+
+  /** Reads and checks a leaf page; the image's arrays are views over a scratch page (copy them). */
+  loadLeaf(leafId: number): LeafImage<number> {
+    const where = `${this.file.path}: page ${leafId} at offset ${this.file.offsetOf(leafId)}`
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= this.pageCount() || this.free.isFree(leafId)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
+    }
+    this.file.readPage(leafId, this.scratch, PageType.DATA)
+    return decodeLeafPage(this.scratch, where)
+  }
+
+  /**
+   * Fetches the value pages behind `count` handles that are not in the buffer pool, reading each run
+   * of adjacent page ids with one positioned read.
+   */
+  prefetch(handles: ArrayLike<number>, count: number): void {
+    const wanted: number[] = []
+    const seen = new Set<number>()
+    for (let i = 0; i < count && wanted.length < PREFETCH_PAGES_MAX; i++) {
+      const handle = handles[i]!
+      if (handleIsOverflow(handle)) continue
+      const page = handlePage(handle)
+      if (seen.has(page) || this.pool === null || this.pool.isResident(page)) continue
+      seen.add(page)
+      wanted.push(page)
+    }
+    if (wanted.length < 2) return
+    wanted.sort((a, b) => a - b)
+    this.prefetchedPages += this.pool!.readAhead(wanted, PageType.VALUE)
+  }
+}
