@@ -249,6 +249,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     for (let leaf: DataNode<V> | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
   }
 
+  /** Counts structure changes so far (expansions, retrains, splits, root expansions, contractions,
+   *  rebuilds): a cheap way to tell that a write changed the tree's shape. */
+  get structureChanges(): number {
+    const e = this.events
+    return e.expansions + e.retrains + e.sidewaysSplits + e.downwardSplits + e.rootExpansions + e.contractions + e.rebuilds
+  }
+
   get size(): number {
     return this.count
   }

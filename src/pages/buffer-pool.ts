@@ -20,6 +20,7 @@
  */
 
 import { assert } from '../errors.js'
+import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { HeaderOffset, NO_PAGE, type PageType } from './page-format.js'
 import { sealPage } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
@@ -250,7 +251,10 @@ export class BufferPool {
     let f = this.tail
     while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
-    if (this.dirty[f] === 1) this.flush()
+    if (this.dirty[f] === 1) {
+      this.flush()
+      killPoint(KILL_POINTS.POOL_EVICT_WRITE)
+    }
     this.counters.evictions++
     this.reassignments++
     this.frameOf.delete(this.framePage[f]!)

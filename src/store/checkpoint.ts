@@ -22,6 +22,7 @@
 
 import type { AlexIndex } from '../alex/alex-index.js'
 import { assert } from '../errors.js'
+import { KILL_POINTS, kill, killPoint, killPointReached } from '../io/kill-point.js'
 import type { BufferPool } from '../pages/buffer-pool.js'
 import { chainPagesFor, encodeChain } from '../pages/chain-page.js'
 import type { FreeSpace } from '../pages/free-space.js'
@@ -164,9 +165,17 @@ export class Checkpointer {
       // 5.
       this.file.reserve(meta.pageCount)
       if (this.durability === 'fsync') await this.file.datasyncAsync()
+      killPoint(KILL_POINTS.CHECKPOINT_AFTER_PAGES)
       // 6.
-      this.file.writePages([{ pageId: meta.generation % 2, page: encodeMetaPage(meta) }])
+      const metaPage = encodeMetaPage(meta)
+      if (killPointReached(KILL_POINTS.CHECKPOINT_META_TORN)) {
+        metaPage.fill(0, metaPage.byteLength >>> 1)
+        this.file.writePages([{ pageId: meta.generation % 2, page: metaPage }])
+        kill()
+      }
+      this.file.writePages([{ pageId: meta.generation % 2, page: metaPage }])
       if (this.durability === 'fsync') await this.file.datasyncAsync()
+      killPoint(KILL_POINTS.CHECKPOINT_AFTER_META)
     } catch (error) {
       this.free.abortCheckpoint()
       throw error

@@ -23,6 +23,7 @@ import { AlexIndex } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import { realFileSystem, type FileSystem } from '../io/file.js'
+import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { lockDirectory, type DirectoryLock } from '../io/lock.js'
 import { BufferPool } from '../pages/buffer-pool.js'
 import { FreeSpace } from '../pages/free-space.js'
@@ -44,6 +45,18 @@ import { loadPieces, readNewestMeta, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
+/** A new page file is built under this suffix and renamed into place. */
+const NEW_FILE_SUFFIX = '.new'
+
+function isMissingOrEmpty(fs: FileSystem, file: string): boolean {
+  if (!fs.exists(file)) return true
+  const handle = fs.openFile(file, { readOnly: true })
+  try {
+    return handle.size() === 0
+  } finally {
+    handle.close()
+  }
+}
 
 /** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
 const PREFETCH_ENTRIES = 256
@@ -146,44 +159,24 @@ export class Store {
   static async openLocked(dir: string, options: CheckedOptions, lock: DirectoryLock, fs: FileSystem): Promise<Store> {
     const filePath = path.join(dir, DATA_FILE_NAME)
     const readOnly = options.readOnly
-    const raw = fs.openFile(filePath, { create: !readOnly, readOnly })
+    if (!readOnly && isMissingOrEmpty(fs, filePath)) await Store.create(dir, options, lock, fs)
+    const raw = fs.openFile(filePath, { readOnly })
     let store: Store | null = null
     try {
       const size = raw.size()
-      if (size === 0) {
-        // A new store (or one whose creation never reached its first checkpoint: nothing was durable).
-        if (readOnly) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
-        const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
-        const pieces: Pieces = {
-          file,
-          free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
-          index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }),
-          treePages: [],
-          freeListPages: [],
-          generation: 0,
-          redoLsn: 1,
-        }
-        // A leftover log without a checkpoint cannot belong to this (empty) page file.
-        for (const name of fs.exists(path.join(dir, WAL_DIR_NAME)) ? fs.list(path.join(dir, WAL_DIR_NAME)) : []) {
-          if (name.endsWith('.wal')) fs.remove(path.join(dir, WAL_DIR_NAME, name))
-        }
-        store = new Store(dir, pieces, options, lock, fs)
-        await store.checkpointer.run(store.index, store.appliedLsn + 1)
-        if (options.durability === 'fsync') fs.syncDirectory(dir)
-      } else {
-        const meta = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
-        if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
-          throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
-        }
-        if (size < meta.pageCount * meta.pageSizeBytes) {
-          throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
-        }
-        const file = new PageFile(raw, meta.pageSizeBytes)
-        if (readOnly) file.writeToMemory()
-        store = new Store(dir, loadPieces(file, meta), options, lock, fs)
-        store.countStoredPages()
-        store.recover()
+      if (size === 0) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
+      const meta = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
+      if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
+        throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
       }
+      if (size < meta.pageCount * meta.pageSizeBytes) {
+        throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
+      }
+      const file = new PageFile(raw, meta.pageSizeBytes)
+      if (readOnly) file.writeToMemory()
+      store = new Store(dir, loadPieces(file, meta), options, lock, fs)
+      store.countStoredPages()
+      store.recover()
       if (!readOnly) store.startLog()
       return store
     } catch (error) {
@@ -191,6 +184,42 @@ export class Store {
       raw.close()
       throw error
     }
+  }
+
+  /**
+   * Creates a new store atomically: the first checkpoint is written to `data.lsp.new`, synced, and
+   * renamed to `data.lsp` (the directory synced), so a crash during creation leaves no store or a
+   * whole one, never a page file without a meta page.
+   */
+  private static async create(dir: string, options: CheckedOptions, lock: DirectoryLock, fs: FileSystem): Promise<void> {
+    const filePath = path.join(dir, DATA_FILE_NAME)
+    const newPath = filePath + NEW_FILE_SUFFIX
+    // A leftover log cannot belong to a page file that never had a checkpoint.
+    const walDir = path.join(dir, WAL_DIR_NAME)
+    for (const name of fs.exists(walDir) ? fs.list(walDir) : []) {
+      if (name.endsWith('.wal')) fs.remove(path.join(walDir, name))
+    }
+    fs.remove(newPath)
+    const raw = fs.openFile(newPath, { create: true })
+    try {
+      const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
+      const pieces: Pieces = {
+        file,
+        free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
+        index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }),
+        treePages: [],
+        freeListPages: [],
+        generation: 0,
+        redoLsn: 1,
+      }
+      const store = new Store(dir, pieces, options, lock, fs)
+      await store.checkpointer.run(store.index, 1)
+      file.datasync()
+    } finally {
+      raw.close()
+    }
+    fs.rename(newPath, filePath)
+    fs.syncDirectory(dir)
   }
 
   /**
@@ -247,6 +276,7 @@ export class Store {
       )
       this.appliedLsn = lsn
       this.recovery.replayedRecords++
+      killPoint(KILL_POINTS.RECOVERY_REPLAY)
     })
     const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
     if (logStart > redoLsn || (firstSeen > redoLsn)) {
@@ -509,6 +539,7 @@ export class Store {
 
   private apply(write: PendingWrite): void {
     this.snapshots.freeze()
+    const structureBefore = this.index.structureChanges
     const { keys, isPut, handles } = write
     if (keys.length >= BULK_LOAD_MIN_OPERATIONS && this.index.size === 0 && isBulkLoadable(keys, isPut)) {
       // Into an empty store, ascending puts: build the index top-down (ALEX bulk load).
@@ -520,6 +551,7 @@ export class Store {
       }
     }
     this.appliedLsn = write.lsn
+    if (this.index.structureChanges !== structureBefore) killPoint(KILL_POINTS.STRUCTURE_CHANGE)
   }
 
   /** The log failed: writes not yet durable are dropped (their value records released). */
@@ -577,6 +609,7 @@ export class Store {
     try {
       await this.checkpointer.run(this.index, redoLsn)
       this.wal?.release(redoLsn, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
+      killPoint(KILL_POINTS.CHECKPOINT_AFTER_RELEASE)
     } catch (error) {
       if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
       throw error

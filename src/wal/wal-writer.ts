@@ -20,6 +20,7 @@
 import path from 'node:path'
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import { crc32 } from '../io/checksum.js'
+import { KILL_POINTS, kill, killPoint, killPointReached } from '../io/kill-point.js'
 import type { FileSystem, StorageFile } from '../io/file.js'
 import {
   FRAGMENT_HEADER_BYTES,
@@ -210,14 +211,20 @@ export class WalWriter {
       if (newSegment || segment === null) segment = this.startSegment(firstLsn)
       start = segment.size
       assert(start === this.groupStart || newSegment, 'group encoded for another offset')
+      if (killPointReached(KILL_POINTS.WAL_WRITE_TORN)) {
+        segment.file.write(bytes, 0, bytes.byteLength >>> 1, start)
+        kill()
+      }
       segment.file.write(bytes, 0, bytes.byteLength, start)
       segment.size += bytes.byteLength
       this.writtenBytes += bytes.byteLength
       this.groups++
+      killPoint(KILL_POINTS.WAL_AFTER_WRITE)
       if (this.durability === 'fsync') {
         await segment.file.datasyncAsync()
         this.syncs++
       }
+      killPoint(KILL_POINTS.WAL_AFTER_SYNC)
     } catch (error) {
       this.fail(error, segment, start, waiters)
       return
@@ -242,6 +249,7 @@ export class WalWriter {
       throw error
     }
     this.segment = { firstLsn, file, size: 0 }
+    killPoint(KILL_POINTS.WAL_SEGMENT_CREATED)
     return this.segment
   }
 
