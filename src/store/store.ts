@@ -119,6 +119,7 @@ export class Store {
   private wal: WalWriter | null = null
   private appliedLsn: number
   private readonly pending: PendingWrite[] = []
+  private payloadScratch = new Uint8Array(4096)
   private readonly snapshots: Snapshots
   private failure: StoreError | null = null
   private timer: ReturnType<typeof setInterval> | null = null
@@ -500,7 +501,10 @@ export class Store {
       for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
     }
-    const payload = new Uint8Array(batchRecordBytes(n, valueBytes, puts))
+    // The record is copied into the log's group buffer at once, so one scratch buffer serves all.
+    const payloadBytes = batchRecordBytes(n, valueBytes, puts)
+    if (this.payloadScratch.byteLength < payloadBytes) this.payloadScratch = new Uint8Array(Math.max(payloadBytes, 2 * this.payloadScratch.byteLength))
+    const payload = this.payloadScratch.subarray(0, payloadBytes)
     encodeBatchRecord(payload, keys, isPut, values)
     let logged: { lsn: number; done: Promise<void> }
     try {

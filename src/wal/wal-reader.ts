@@ -11,7 +11,8 @@
  * block. If no valid fragment follows, the log has a torn or zero-filled tail: it ends at the last
  * good record. If the valid fragments that follow all belong to one write group in the same segment,
  * the bad spot is inside the last group, which the writer never synced before a crash (the writer
- * syncs group k before writing group k + 1): also a torn tail, and that group is dropped. Anything
+ * syncs group k before writing group k + 1): also a torn tail, and that group is dropped. Zeros from
+ * the bad spot to the end of a segment are space the writer filled ahead: the segment ends there. Anything
  * else is a bad record followed by good ones: CORRUPTION naming the segment and offset, unless
  * `salvage` is set, which ends the log at the bad spot and reports the bytes it dropped.
  */
@@ -133,7 +134,7 @@ export function readWal(
       }
       const header = parseFragment(data, pos)
       if (header === null) {
-        bad = allZero(data, pos) ? 'zero-filled tail' : `bad fragment (checksum or length) at offset ${pos}`
+        bad = allZero(data, pos, pos + FRAGMENT_HEADER_BYTES) ? 'zero-filled tail' : `bad fragment (checksum or length) at offset ${pos}`
         break
       }
       const starts = header.fragmentType === FragmentType.FULL || header.fragmentType === FragmentType.FIRST
@@ -188,14 +189,20 @@ export function readWal(
       if (result.end === null || result.end.segment !== segment.name) result.end = { segment: segment.name, offset: 0 }
       continue
     }
-    // A bad spot at recordStart: torn tail, or corruption?
+    // A bad spot at recordStart. Zeros from there to the end of the file are space the writer
+    // filled ahead of the log: the segment simply ends there.
     const badAt = recordStart
+    if (allZero(data, badAt, data.length)) {
+      if (result.end === null || result.end.segment !== segment.name) result.end = { segment: segment.name, offset: badAt }
+      continue
+    }
+    // Torn tail, or corruption?
     const later = laterFragments(fs, dir, segments, s, data, badAt)
     const groups = new Set(later.map((f) => f.groupLsn))
     const sameSegment = later.every((f) => f.segment === segment.name)
     const torn = later.length === 0 || (groups.size === 1 && sameSegment && [...groups][0]! >= lastGroupLsn)
     result.end = { segment: segment.name, offset: badAt }
-    result.droppedBytes = data.length - badAt + laterBytes(fs, dir, segments, s)
+    result.droppedBytes = lastNonZero(data) + 1 - badAt + laterBytes(fs, dir, segments, s)
     result.stoppedBecause = `${segment.name}: ${bad}`
     if (!torn && !salvage) {
       throw new StoreError(
@@ -208,10 +215,16 @@ export function readWal(
   return result
 }
 
-function allZero(data: Uint8Array, from: number): boolean {
-  const end = Math.min(data.length, from + FRAGMENT_HEADER_BYTES)
+function allZero(data: Uint8Array, from: number, to: number): boolean {
+  const end = Math.min(data.length, to)
   for (let i = from; i < end; i++) if (data[i] !== 0) return false
   return true
+}
+
+function lastNonZero(data: Uint8Array): number {
+  let i = data.length - 1
+  while (i >= 0 && data[i] === 0) i--
+  return i
 }
 
 interface LaterFragment {

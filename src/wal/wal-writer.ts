@@ -46,13 +46,25 @@ export interface WalWriterOptions {
 interface Segment {
   firstLsn: number
   file: StorageFile
-  /** Bytes written to the file. */
+  /** Bytes of log written to the file. */
   size: number
+  /** The file's length: zeros past `size`, written ahead so that appends do not grow the file. */
+  allocated: number
 }
+
+/**
+ * Segments are zero-filled this far ahead of the log's end. An append into zero-filled space is an
+ * overwrite, and fdatasync need not commit a new file size: measured on this machine, write +
+ * fdatasync of 15 KB took 102 us into preallocated space against 311 us as an append (60 B: 96 us
+ * against 148 us). The reader treats zeros up to the end of a segment as its end.
+ */
+const PREALLOCATE_BYTES = 4 << 20
+const ZEROS = new Uint8Array(1 << 20)
 
 /** A growable byte buffer for the group being formed. */
 class GroupBuffer {
   bytes = new Uint8Array(64 * 1024)
+  view = new DataView(this.bytes.buffer)
   length = 0
   reserve(extra: number): void {
     if (this.length + extra <= this.bytes.length) return
@@ -61,6 +73,7 @@ class GroupBuffer {
     const grown = new Uint8Array(size)
     grown.set(this.bytes.subarray(0, this.length))
     this.bytes = grown
+    this.view = new DataView(grown.buffer)
   }
 }
 
@@ -159,17 +172,17 @@ export class WalWriter {
       const fragmentType = first ? (last ? FragmentType.FULL : FragmentType.FIRST) : last ? FragmentType.LAST : FragmentType.MIDDLE
       const at = group.length
       const bytes = group.bytes
-      const view = new DataView(bytes.buffer, bytes.byteOffset + at, FRAGMENT_HEADER_BYTES)
-      view.setUint32(FragmentOffset.LENGTH, length, true)
-      view.setUint8(FragmentOffset.FRAGMENT_TYPE, fragmentType)
-      view.setUint8(FragmentOffset.RECORD_TYPE, type)
-      view.setUint16(FragmentOffset.RESERVED, 0, true)
-      view.setUint32(FragmentOffset.RECORD_BYTES, first ? payload.byteLength : 0, true)
-      view.setFloat64(FragmentOffset.LSN, lsn, true)
-      view.setFloat64(FragmentOffset.GROUP_LSN, this.groupFirstLsn, true)
-      bytes.set(payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
+      const view = group.view
+      view.setUint32(at + FragmentOffset.LENGTH, length, true)
+      view.setUint8(at + FragmentOffset.FRAGMENT_TYPE, fragmentType)
+      view.setUint8(at + FragmentOffset.RECORD_TYPE, type)
+      view.setUint16(at + FragmentOffset.RESERVED, 0, true)
+      view.setUint32(at + FragmentOffset.RECORD_BYTES, first ? payload.byteLength : 0, true)
+      view.setFloat64(at + FragmentOffset.LSN, lsn, true)
+      view.setFloat64(at + FragmentOffset.GROUP_LSN, this.groupFirstLsn, true)
+      bytes.set(offset === 0 && length === payload.byteLength ? payload : payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
       const crc = crc32(bytes.subarray(at + 4, at + FRAGMENT_HEADER_BYTES + length))
-      view.setUint32(FragmentOffset.CRC, crc, true)
+      view.setUint32(at + FragmentOffset.CRC, crc, true)
       group.length += FRAGMENT_HEADER_BYTES + length
       offset += length
       first = false
@@ -215,6 +228,7 @@ export class WalWriter {
         segment.file.write(bytes, 0, bytes.byteLength >>> 1, start)
         kill()
       }
+      if (start + bytes.byteLength > segment.allocated) this.preallocate(segment, start + bytes.byteLength)
       segment.file.write(bytes, 0, bytes.byteLength, start)
       segment.size += bytes.byteLength
       this.writtenBytes += bytes.byteLength
@@ -248,9 +262,21 @@ export class WalWriter {
       file.close()
       throw error
     }
-    this.segment = { firstLsn, file, size: 0 }
+    this.segment = { firstLsn, file, size: 0, allocated: 0 }
     killPoint(KILL_POINTS.WAL_SEGMENT_CREATED)
     return this.segment
+  }
+
+  /** Zero-fills the segment up to at least `end`, a chunk ahead (synced with the next group). */
+  private preallocate(segment: Segment, end: number): void {
+    const target = Math.max(end, segment.allocated + Math.min(PREALLOCATE_BYTES, this.segmentBytes))
+    let at = segment.allocated
+    while (at < target) {
+      const length = Math.min(ZEROS.byteLength, target - at)
+      segment.file.write(ZEROS, 0, length, at)
+      at += length
+    }
+    segment.allocated = target
   }
 
   private fail(error: unknown, segment: Segment | null, start: number, waiters: Waiter[]): void {
