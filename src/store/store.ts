@@ -265,16 +265,17 @@ export class Store {
     const started = performance.now()
     const redoLsn = this.appliedLsn + 1
     let firstSeen = 0
-    const result = readWal(this.fs, this.walDir, this.options.walRecovery === 'salvage', (lsn, type, payload) => {
+    const walDir = this.walDir
+    const put = (key: number, value: Uint8Array): void => this.install(key, this.values.append(value))
+    const del = (key: number): void => this.remove(key)
+    let current = 0
+    const where = (): string => `${walDir}: record ${current}`
+    const result = readWal(this.fs, walDir, this.options.walRecovery === 'salvage', (lsn, type, payload) => {
       if (firstSeen === 0) firstSeen = lsn
       if (lsn < redoLsn) return
       if (type !== RecordType.BATCH) return
-      decodeBatchRecord(
-        payload,
-        `${this.walDir}: record ${lsn}`,
-        (key, value) => this.install(key, this.values.append(value)),
-        (key) => this.remove(key),
-      )
+      current = lsn
+      decodeBatchRecord(payload, where, put, del)
       this.appliedLsn = lsn
       this.recovery.replayedRecords++
       killPoint(KILL_POINTS.RECOVERY_REPLAY)

@@ -43,12 +43,12 @@ export function encodeBatchRecord(
  */
 export function decodeBatchRecord(
   payload: Uint8Array,
-  where: string,
+  where: string | (() => string),
   put: (key: number, value: Uint8Array) => void,
   del: (key: number) => void,
 ): void {
   const fail = (what: string): never => {
-    throw new StoreError(ErrorCode.CORRUPTION, `${where}: batch record: ${what}`)
+    throw new StoreError(ErrorCode.CORRUPTION, `${typeof where === 'string' ? where : where()}: batch record: ${what}`)
   }
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
   if (payload.byteLength < 4) fail('shorter than its count')

@@ -59,23 +59,27 @@ interface Header {
   groupLsn: number
 }
 
-/** The header at `pos` if the fragment there is intact (CRC, bounds), else null. */
-function parseFragment(data: Uint8Array, pos: number): Header | null {
+/** One header object reused by every parse (the reader copies what it keeps). */
+const parsed: Header = { length: 0, fragmentType: 0, recordType: 0, recordBytes: 0, lsn: 0, groupLsn: 0 }
+
+/**
+ * The header at `pos` if the fragment there is intact (CRC, bounds), else null. The returned object
+ * is shared: valid until the next call.
+ */
+function parseFragment(data: Uint8Array, view: DataView, pos: number): Header | null {
   const blockLeft = WAL_BLOCK_BYTES - (pos % WAL_BLOCK_BYTES)
   if (blockLeft < FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES > data.length) return null
-  const view = new DataView(data.buffer, data.byteOffset + pos, FRAGMENT_HEADER_BYTES)
-  const length = view.getUint32(FragmentOffset.LENGTH, true)
+  const length = view.getUint32(pos + FragmentOffset.LENGTH, true)
   if (length > blockLeft - FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES + length > data.length) return null
   const crc = crc32(data.subarray(pos + 4, pos + FRAGMENT_HEADER_BYTES + length))
-  if (crc !== view.getUint32(FragmentOffset.CRC, true)) return null
-  return {
-    length,
-    fragmentType: view.getUint8(FragmentOffset.FRAGMENT_TYPE),
-    recordType: view.getUint8(FragmentOffset.RECORD_TYPE),
-    recordBytes: view.getUint32(FragmentOffset.RECORD_BYTES, true),
-    lsn: view.getFloat64(FragmentOffset.LSN, true),
-    groupLsn: view.getFloat64(FragmentOffset.GROUP_LSN, true),
-  }
+  if (crc !== view.getUint32(pos + FragmentOffset.CRC, true)) return null
+  parsed.length = length
+  parsed.fragmentType = view.getUint8(pos + FragmentOffset.FRAGMENT_TYPE)
+  parsed.recordType = view.getUint8(pos + FragmentOffset.RECORD_TYPE)
+  parsed.recordBytes = view.getUint32(pos + FragmentOffset.RECORD_BYTES, true)
+  parsed.lsn = view.getFloat64(pos + FragmentOffset.LSN, true)
+  parsed.groupLsn = view.getFloat64(pos + FragmentOffset.GROUP_LSN, true)
+  return parsed
 }
 
 export function listSegments(fs: FileSystem, dir: string): WalSegmentInfo[] {
@@ -118,6 +122,7 @@ export function readWal(
     const segment = segments[s]!
     const file = path.join(dir, segment.name)
     const data = readWhole(fs, file)
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
     if (segment.firstLsn !== expectedLsn && data.length > 0) {
       const what = `segment ${segment.name} starts at LSN ${segment.firstLsn}, but the log before it ends at ${expectedLsn - 1}`
       if (!salvage) throw new StoreError(ErrorCode.CORRUPTION, `${file}: ${what}`)
@@ -132,7 +137,7 @@ export function readWal(
         pos += blockLeft
         continue
       }
-      const header = parseFragment(data, pos)
+      const header = parseFragment(data, view, pos)
       if (header === null) {
         bad = allZero(data, pos, pos + FRAGMENT_HEADER_BYTES) ? 'zero-filled tail' : `bad fragment (checksum or length) at offset ${pos}`
         break
@@ -237,8 +242,9 @@ interface LaterFragment {
 function laterFragments(fs: FileSystem, dir: string, segments: WalSegmentInfo[], s: number, data: Uint8Array, badAt: number): LaterFragment[] {
   const found: LaterFragment[] = []
   const scan = (bytes: Uint8Array, from: number, name: string): void => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     for (let pos = from; pos < bytes.length; pos += WAL_BLOCK_BYTES) {
-      const header = parseFragment(bytes, pos)
+      const header = parseFragment(bytes, view, pos)
       if (header !== null) found.push({ segment: name, offset: pos, groupLsn: header.groupLsn })
     }
   }
