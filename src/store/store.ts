@@ -294,13 +294,23 @@ export class Store {
     if (this.readOnly) return
     if (result.end !== null) this.cutLogAt(result.end, result.segments.map((s) => s.name))
     // Segments that start past the last record hold nothing valid (a crash right after creating
-    // one): the writer's next segment may take the same name, so they go now.
+    // one): the writer's next segment may take the same name, so they go now. And if the checkpoint
+    // is ahead of the log (at durability 'none' a checkpoint can hold writes the log never got),
+    // every segment holds only records the checkpoint has: they go too, so the log that follows has
+    // no gap in its LSNs.
+    const logBehind = result.lastLsn < this.appliedLsn
     const kept: { firstLsn: number; name: string }[] = []
+    let removed = false
     for (const segment of result.segments) {
       if (result.end !== null && segment.name > result.end.segment) continue
-      if (segment.firstLsn > this.appliedLsn) this.fs.remove(path.join(this.walDir, segment.name))
-      else kept.push({ firstLsn: segment.firstLsn, name: segment.name })
+      if (logBehind || segment.firstLsn > this.appliedLsn) {
+        this.fs.remove(path.join(this.walDir, segment.name))
+        removed = true
+      } else {
+        kept.push({ firstLsn: segment.firstLsn, name: segment.name })
+      }
     }
+    if (removed) this.fs.syncDirectory(this.walDir)
     this.segmentsAtOpen = kept
   }
 
@@ -329,7 +339,11 @@ export class Store {
   }
 
   private startLog(): void {
-    this.fs.mkdir(this.walDir)
+    if (!this.fs.exists(this.walDir)) {
+      this.fs.mkdir(this.walDir)
+      // The new directory's entry must survive a power loss, or so would none of the log.
+      if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
+    }
     this.wal = new WalWriter(
       { dir: this.walDir, fs: this.fs, durability: this.durability, segmentBytes: this.options.walSegmentBytes, nextLsn: this.appliedLsn + 1 },
       this.segmentsAtOpen,

@@ -6,15 +6,19 @@
  * the record being assembled (FULL or FIRST to start one, MIDDLE or LAST to go on); its LSN is the
  * next one (LSNs have no gaps); its group LSN is at most its LSN.
  *
- * The end of the log. At the first invalid fragment (a "bad spot") reading stops, and every later
- * block start (in this segment and the later ones) is examined, since a fragment always starts a
- * block. If no valid fragment follows, the log has a torn or zero-filled tail: it ends at the last
- * good record. If the valid fragments that follow all belong to one write group in the same segment,
- * the bad spot is inside the last group, which the writer never synced before a crash (the writer
- * syncs group k before writing group k + 1): also a torn tail, and that group is dropped. Zeros from
- * the bad spot to the end of a segment are space the writer filled ahead: the segment ends there. Anything
- * else is a bad record followed by good ones: CORRUPTION naming the segment and offset, unless
- * `salvage` is set, which ends the log at the bad spot and reports the bytes it dropped.
+ * The end of the log. At the first invalid fragment (a "bad spot") reading stops, and everything
+ * after it, in this segment and the later ones, is searched for valid fragments (every byte offset
+ * is tried until one parses, then parsing goes on fragment by fragment).
+ *   - Zeros from the bad spot to the end of the segment: space the writer filled ahead; the segment
+ *     ends there.
+ *   - No valid fragment follows: a torn or zero-filled tail; the log ends at the last good record.
+ *   - Every valid fragment that follows belongs to the bad record's own write group (group LSN
+ *     between the last good record's group and the bad record's LSN), in the same segment: the bad
+ *     spot is inside the last group, which was never synced before the crash (the writer syncs group
+ *     k before writing group k + 1); also a torn tail, and that group is dropped.
+ *   - Anything else is a damaged record followed by good ones: CORRUPTION naming the segment and
+ *     offset, unless `salvage` is set, which ends the log at the bad spot and reports the bytes it
+ *     dropped.
  */
 
 import path from 'node:path'
@@ -201,11 +205,12 @@ export function readWal(
       if (result.end === null || result.end.segment !== segment.name) result.end = { segment: segment.name, offset: badAt }
       continue
     }
-    // Torn tail, or corruption?
+    // Torn tail, or corruption? Valid fragments after the bad spot may only belong to the write
+    // group the bad record belongs to (one that started at or before it: group LSN <= its LSN), in
+    // this segment: that group is the last one, never synced. A fragment of a later group means the
+    // damaged group had been synced before it was written.
     const later = laterFragments(fs, dir, segments, s, data, badAt)
-    const groups = new Set(later.map((f) => f.groupLsn))
-    const sameSegment = later.every((f) => f.segment === segment.name)
-    const torn = later.length === 0 || (groups.size === 1 && sameSegment && [...groups][0]! >= lastGroupLsn)
+    const torn = later.every((f) => f.groupLsn <= expectedLsn && f.groupLsn >= lastGroupLsn && f.segment === segment.name)
     result.end = { segment: segment.name, offset: badAt }
     result.droppedBytes = lastNonZero(data) + 1 - badAt + laterBytes(fs, dir, segments, s)
     result.stoppedBecause = `${segment.name}: ${bad}`
@@ -238,17 +243,34 @@ interface LaterFragment {
   groupLsn: number
 }
 
-/** Valid fragments at block starts after `badAt` in segment `s`, and in every later segment. */
+/**
+ * Valid fragments after `badAt` in segment `s` and in every later segment. Every byte offset is
+ * tried until a valid fragment is found, then parsing goes on fragment by fragment (and back to
+ * trying every offset after an invalid one), so fragments in the middle of a block are found too.
+ */
 function laterFragments(fs: FileSystem, dir: string, segments: WalSegmentInfo[], s: number, data: Uint8Array, badAt: number): LaterFragment[] {
   const found: LaterFragment[] = []
   const scan = (bytes: Uint8Array, from: number, name: string): void => {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    for (let pos = from; pos < bytes.length; pos += WAL_BLOCK_BYTES) {
+    let pos = from
+    while (pos + FRAGMENT_HEADER_BYTES <= bytes.length) {
+      // A zero CRC and zero length is never a valid header (zero-filled space): skip it cheaply.
+      if (view.getUint32(pos, true) === 0 && view.getUint32(pos + 4, true) === 0) {
+        pos += 4
+        continue
+      }
       const header = parseFragment(bytes, view, pos)
-      if (header !== null) found.push({ segment: name, offset: pos, groupLsn: header.groupLsn })
+      if (header === null) {
+        pos++
+        continue
+      }
+      found.push({ segment: name, offset: pos, groupLsn: header.groupLsn })
+      pos += FRAGMENT_HEADER_BYTES + header.length
+      const left = WAL_BLOCK_BYTES - (pos % WAL_BLOCK_BYTES)
+      if (left < FRAGMENT_HEADER_BYTES) pos += left
     }
   }
-  scan(data, (Math.floor(badAt / WAL_BLOCK_BYTES) + 1) * WAL_BLOCK_BYTES, segments[s]!.name)
+  scan(data, badAt + 1, segments[s]!.name)
   for (let t = s + 1; t < segments.length; t++) scan(readWhole(fs, path.join(dir, segments[t]!.name)), 0, segments[t]!.name)
   return found
 }
