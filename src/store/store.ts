@@ -345,7 +345,18 @@ export class Store {
       if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
     }
     this.wal = new WalWriter(
-      { dir: this.walDir, fs: this.fs, durability: this.durability, segmentBytes: this.options.walSegmentBytes, nextLsn: this.appliedLsn + 1 },
+      {
+        dir: this.walDir,
+        fs: this.fs,
+        durability: this.durability,
+        segmentBytes: this.options.walSegmentBytes,
+        nextLsn: this.appliedLsn + 1,
+        onDurable: (lsn) => {
+          this.applyDurable(lsn)
+          this.maybeCheckpoint()
+        },
+        onFailure: (error) => this.dropPending(error),
+      },
       this.segmentsAtOpen,
     )
     this.timer = setInterval(() => {
@@ -535,17 +546,9 @@ export class Store {
       this.maybeCheckpoint()
       return logged.done
     }
+    // The writer applies it (onDurable) before the promise resolves, or drops it (onFailure).
     this.pending.push(write)
-    return logged.done.then(
-      () => {
-        this.applyDurable(write.lsn)
-        this.maybeCheckpoint()
-      },
-      (error: unknown) => {
-        this.dropPending(error)
-        throw error
-      },
-    )
+    return logged.done
   }
 
   /** Applies, in LSN order, every pending write up to `lsn` (their records are durable). */

@@ -34,6 +34,10 @@ import {
 export type WalDurability = 'fsync' | 'os' | 'none'
 
 export interface WalWriterOptions {
+  /** Called when records up to `lsn` became durable, before their writers are told. */
+  onDurable?: (lsn: number) => void
+  /** Called once when the writer fails, before any writer is told. */
+  onFailure?: (error: StoreError) => void
   dir: string
   fs: FileSystem
   durability: WalDurability
@@ -107,7 +111,12 @@ export class WalWriter {
   groups = 0
   syncs = 0
 
+  private readonly onDurable: (lsn: number) => void
+  private readonly onFailure: (error: StoreError) => void
+
   constructor(options: WalWriterOptions, existing: { firstLsn: number; name: string }[]) {
+    this.onDurable = options.onDurable ?? (() => {})
+    this.onFailure = options.onFailure ?? (() => {})
     this.dir = options.dir
     this.fs = options.fs
     this.durability = options.durability
@@ -244,6 +253,7 @@ export class WalWriter {
       return
     }
     this.lastDurableLsn = lastLsn
+    this.onDurable(lastLsn)
     for (const waiter of waiters) waiter.resolve()
   }
 
@@ -296,6 +306,7 @@ export class WalWriter {
         // The file refuses even that: replay may find the rejected records (docs/RECOVERY.md).
       }
     }
+    this.onFailure(this.failure)
     for (const waiter of waiters) waiter.reject(this.failure)
     for (const waiter of this.groupWaiters) waiter.reject(this.failure)
     this.groupWaiters = []

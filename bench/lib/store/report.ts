@@ -1,6 +1,7 @@
 /** The store benchmark's tables and target verdicts. */
+import { median } from '../measure.js'
 import { formatBytes, formatCount, formatRate } from '../report.js'
-import type { CacheRunResult, Percentiles, PhaseName, PhaseResult, PoolDelta, TargetResult } from './results.js'
+import type { CacheRunResult, DurableWriteResult, DurableWrites, Percentiles, PhaseName, PhaseResult, PoolDelta, RecoveryResult, TargetResult } from './results.js'
 
 /** Targets with the cache larger than the data (issue: store benchmark). */
 export const STORE_TARGETS = {
@@ -156,4 +157,152 @@ export function formatTargets(targets: readonly TargetResult[], indicativeNote: 
 
 function pad(text: string, width: number): string {
   return text.length >= width ? `${text} ` : text + ' '.repeat(width - text.length)
+}
+
+// ---- the WAL phases: durable writes and recovery ------------------------------------------------
+
+export const WAL_TARGETS = {
+  /** At 'fsync', 256 writers in flight against 1: what group commit must deliver. */
+  groupCommitSpeedupMin: 50,
+  groupCommitWriters: 256,
+  /** Records replayed per second of open() after a kill with the records only in the log. */
+  recoveryRecordsPerSecondMin: 1_000_000,
+  recoveryRecords: 1_000_000,
+} as const
+
+/** puts/s of `writers` writers at `level` over puts/s of 1 writer, or undefined if either is missing. */
+export function writerSpeedup(results: readonly DurableWriteResult[], level: string, writers: number): number | undefined {
+  const one = results.find((r) => r.durability === level && r.writers === 1)
+  const many = results.find((r) => r.durability === level && r.writers === writers)
+  if (one === undefined || many === undefined || !(one.median > 0) || !Number.isFinite(many.median)) return undefined
+  return many.median / one.median
+}
+
+/** The many-writer over the single-writer rate within each repetition (the runs are interleaved). */
+export function pairedSpeedups(results: readonly DurableWriteResult[], level: string, writers: number): number[] {
+  const one = results.find((r) => r.durability === level && r.writers === 1)
+  const many = results.find((r) => r.durability === level && r.writers === writers)
+  if (one === undefined || many === undefined) return []
+  const ratios: number[] = []
+  for (const run of many.runs) {
+    const base = one.runs.find((o) => o.repetition === run.repetition)
+    if (base !== undefined && base.putsPerSecond > 0) ratios.push(run.putsPerSecond / base.putsPerSecond)
+  }
+  return ratios
+}
+
+export function formatDurableWrites(durable: DurableWrites, describe: string): string {
+  const results = durable.results
+  const lines = [`\nDurable single writes — ${describe}`]
+  const raw = durable.rawSync
+  if (raw !== undefined) {
+    lines.push(
+      `  raw disk, same file system: ${formatRate(raw.median)} write(64 B) + fdatasync per second ${raw.samples.length < 2 ? '' : `±${raw.spreadPercent.toFixed(0)}%`} ` +
+        `(latency µs ${formatPercentiles(raw.latencyUs)}), in place in a preallocated file: about what 1 fsync writer can reach`,
+    )
+  }
+  const header = ['level', 'writers', 'puts/s (median ±spread)', 'vs 1 writer', 'puts', 'log writes', 'syncs', 'records/write', 'records/sync', 'latency µs p50 / p99 / p99.9', 'close']
+  const widths = [7, 9, 24, 13, 11, 12, 9, 15, 14, 30, 8]
+  lines.push('  ' + header.map((h, i) => pad(h, widths[i]!)).join(''))
+  for (const r of results) {
+    const speedup = writerSpeedup(results, r.durability, r.writers)
+    const closeMs = median(r.runs.map((run) => run.closeMs))
+    const cells = [
+      r.durability,
+      String(r.writers),
+      r.error !== undefined && r.samples.length === 0 ? 'FAILED' : `${formatRate(r.median)} ${r.samples.length < 2 ? '' : `±${r.spreadPercent.toFixed(0)}%`}`,
+      speedup === undefined ? '-' : `${speedup.toFixed(1)}x`,
+      formatCount(r.puts),
+      formatCount(r.groups),
+      formatCount(r.syncs),
+      Number.isFinite(r.recordsPerGroup) ? r.recordsPerGroup.toFixed(1) : '-',
+      Number.isFinite(r.recordsPerSync) ? r.recordsPerSync.toFixed(1) : '-',
+      formatPercentiles(r.latencyUs),
+      formatMs(closeMs),
+    ]
+    lines.push('  ' + cells.map((c, i) => pad(c, widths[i]!)).join(''))
+  }
+  const writers = WAL_TARGETS.groupCommitWriters
+  const paired = pairedSpeedups(results, 'fsync', writers)
+  if (paired.length > 0) {
+    lines.push(`  fsync ${writers} writers / 1 writer within each repetition: ${paired.map((x) => `${x.toFixed(1)}x`).join(', ')} (median ${median(paired).toFixed(1)}x)`)
+  }
+  for (const r of results) {
+    if (r.error !== undefined) lines.push(`  !! ${r.durability} ${r.writers} writers: FAILED — ${r.error}`)
+    if (r.verification.mismatches > 0) lines.push(`  !! ${r.durability} ${r.writers} writers: ${formatCount(r.verification.mismatches)} of ${formatCount(r.verification.checked)} wrong; first: ${r.verification.firstMismatch ?? '?'}`)
+  }
+  return lines.join('\n')
+}
+
+export function formatRecovery(result: RecoveryResult): string {
+  const lines = [`\nRecovery after a kill — ${formatCount(result.records)} single-put records in the log, no checkpoint after the store's creation`]
+  const child = result.child
+  if (child !== undefined) {
+    lines.push(
+      `  writer child: ${formatRate(child.putsPerSecond)} puts/s at 'os' with ${child.writers} in flight (${child.seconds.toFixed(2)} s, ${formatCount(child.groups)} log writes); ` +
+        `log ${formatBytes(child.walFileBytes)} (${(child.walFileBytes / child.records).toFixed(1)} B/record) in ${child.walSegments} segment(s); ended by ${result.childExit ?? '?'}`,
+    )
+  }
+  if (result.opens.length > 0) {
+    lines.push(
+      `  open() after the kill: ${formatMs(result.openMsMedian)} (median of ${result.opens.length}: ${result.opens.map((o) => formatMs(o.openMs)).join(', ')}), ` +
+        `of which log replay ${formatMs(result.replayMsMedian)}`,
+    )
+    lines.push(`  replay rate: ${formatRate(result.recordsPerSecondByOpen)} records/s by open() wall time, ${formatRate(result.recordsPerSecondByReplay)} records/s by stats().recovery.replayMs`)
+    const first = result.opens[0]!
+    lines.push(
+      `  first open: ${formatCount(first.replayedRecords)} replayed, ${formatCount(first.records)} keys, dropped ${formatBytes(first.droppedBytes)}, leaked pages freed ${formatCount(first.leakedPages)}` +
+        `${first.stoppedBecause === null ? '' : `, log reading stopped because: ${first.stoppedBecause}`}; ` +
+        `JS memory after open ${formatBytes(first.heldAfterOpenBytes)}; close (checkpoint of the replayed records) ${formatMs(first.closeMs)}`,
+    )
+  }
+  if (result.error !== undefined) lines.push(`  !! FAILED — ${result.error}`)
+  for (const v of result.verifications) {
+    if (v.mismatches > 0) lines.push(`  !! ${v.check}: ${formatCount(v.mismatches)} of ${formatCount(v.checked)} wrong; first: ${v.firstMismatch ?? '?'}`)
+  }
+  return lines.join('\n')
+}
+
+export interface WalTarget extends TargetResult {
+  /** How the value is shown: a ratio or a rate. */
+  unit: 'x' | 'records/s'
+}
+
+export function evaluateWalTargets(durableWrites: DurableWrites | undefined, recovery: RecoveryResult | undefined): WalTarget[] {
+  const targets: WalTarget[] = []
+  if (durableWrites !== undefined) {
+    const durable = durableWrites.results
+    const writers = WAL_TARGETS.groupCommitWriters
+    const base = { target: `fsync puts, ${writers} writers >= ${WAL_TARGETS.groupCommitSpeedupMin}x 1 writer`, threshold: WAL_TARGETS.groupCommitSpeedupMin, unit: 'x' as const }
+    const involved = durable.filter((r) => r.durability === 'fsync' && (r.writers === 1 || r.writers === writers))
+    const speedup = writerSpeedup(durable, 'fsync', writers)
+    if (involved.some((r) => r.error !== undefined || r.verification.mismatches > 0)) targets.push({ ...base, verdict: 'n/a', note: 'a run failed or read back wrong values' })
+    else if (speedup === undefined) targets.push({ ...base, verdict: 'n/a', note: `not measured (needs fsync with 1 and ${writers} writers)` })
+    else targets.push({ ...base, value: speedup, verdict: speedup >= base.threshold ? 'PASS' : 'MISS' })
+  }
+  if (recovery !== undefined) {
+    const trusted = recovery.error === undefined && recovery.verifications.every((v) => v.mismatches === 0)
+    for (const [label, value] of [
+      ['open() after kill >= 1M replayed records/s', recovery.recordsPerSecondByOpen],
+      ['  log replay alone (replayMs), same bar', recovery.recordsPerSecondByReplay],
+    ] as const) {
+      const base = { target: label, threshold: WAL_TARGETS.recoveryRecordsPerSecondMin, unit: 'records/s' as const }
+      if (!trusted) targets.push({ ...base, verdict: 'n/a', note: 'the run failed or recovered wrong contents' })
+      else if (!Number.isFinite(value)) targets.push({ ...base, verdict: 'n/a', note: 'not measured' })
+      else targets.push({ ...base, value, verdict: value >= base.threshold ? 'PASS' : 'MISS' })
+    }
+  }
+  return targets
+}
+
+export function formatWalTargets(targets: readonly WalTarget[], recoveryNote: string | undefined): string {
+  if (targets.length === 0) return ''
+  const lines = ['\nTargets, write-ahead log']
+  for (const t of targets) {
+    const note = t.unit === 'records/s' && recoveryNote !== undefined ? ` — ${recoveryNote}` : ''
+    const shown =
+      t.value === undefined ? (t.note ?? 'not measured') : t.unit === 'x' ? `${t.value.toFixed(1)}x (${(t.value / t.threshold).toFixed(2)} of the target)` : `${formatRate(t.value)} records/s (${(t.value / t.threshold).toFixed(2)}x the target)`
+    lines.push(`  ${pad(t.verdict, 6)}${pad(t.target, 48)}${shown}${note}`)
+  }
+  return lines.join('\n')
 }

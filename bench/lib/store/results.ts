@@ -100,3 +100,101 @@ export interface TargetResult {
   verdict: 'PASS' | 'MISS' | 'n/a'
   note?: string
 }
+
+// ---- durable writes and recovery (the WAL phases) -----------------------------------------------
+
+/** One timed run of W writers doing `await put()` on a fresh store at one durability level. */
+export interface DurableWriteRun {
+  repetition: number
+  puts: number
+  seconds: number
+  putsPerSecond: number
+  /** stats().wal deltas over the timed region: group-commit writes and fdatasyncs. */
+  groups: number
+  syncs: number
+  checkpoints: number
+  io?: ProcessIoDelta
+  /** Untimed: close() after the timed region (the final checkpoint). */
+  closeMs: number
+}
+
+export interface DurableWriteResult {
+  durability: 'fsync' | 'os' | 'none'
+  writers: number
+  /** puts/s of each repetition, their median and spread. */
+  samples: number[]
+  median: number
+  spreadPercent: number
+  /** Summed over the repetitions. */
+  puts: number
+  groups: number
+  syncs: number
+  recordsPerGroup: number
+  /** NaN when nothing was synced (levels other than 'fsync'). */
+  recordsPerSync: number
+  /** Per-put latency (call to resolution), all repetitions pooled. */
+  latencyUs: Percentiles
+  runs: DurableWriteRun[]
+  verification: VerificationResult
+  error?: string
+}
+
+/** The disk's own rate: one process looping a 64-byte positioned write + fdatasync (async, as the log does). */
+export interface RawSyncResult {
+  /** Syncs per second of each repetition (measured just before that repetition's runs). */
+  samples: number[]
+  median: number
+  spreadPercent: number
+  latencyUs: Percentiles
+}
+
+export interface DurableWrites {
+  /** Absent when no level is 'fsync'. */
+  rawSync?: RawSyncResult
+  results: DurableWriteResult[]
+}
+
+/** What the writer child reported once every put had resolved (just before it was killed). */
+export interface WalChildReport {
+  records: number
+  writers: number
+  seconds: number
+  putsPerSecond: number
+  lastLsn: number
+  durableLsn: number
+  groups: number
+  checkpoints: number
+  walSegments: number
+  walFileBytes: number
+  dataFileBytes: number
+}
+
+export interface RecoveryOpen {
+  /** 'original' is the killed directory itself; the others are byte copies of it made before any open. */
+  copy: string
+  openMs: number
+  replayedRecords: number
+  replayMs: number
+  droppedBytes: number
+  stoppedBecause: string | null
+  leakedPages: number
+  records: number
+  heldAfterOpenBytes: number
+  /** Untimed: close() after the open (checkpoints the replayed records). */
+  closeMs: number
+}
+
+export interface RecoveryResult {
+  records: number
+  child?: WalChildReport
+  /** How the child ended: 'SIGKILL' when we killed it. */
+  childExit?: string
+  opens: RecoveryOpen[]
+  /** Medians over the opens: records/s by open() wall time and by stats().recovery.replayMs. */
+  openMsMedian: number
+  replayMsMedian: number
+  recordsPerSecondByOpen: number
+  recordsPerSecondByReplay: number
+  verifications: VerificationResult[]
+  error?: string
+}

@@ -108,13 +108,13 @@ export function makeSuitePlans(settings: SuiteSettings): SuitePlans {
 
 const liveDirectories = new Set<string>()
 
-function makeDirectory(): string {
+export function makeDirectory(): string {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'learned-storage-bench-'))
   liveDirectories.add(directory)
   return directory
 }
 
-function removeDirectory(directory: string): void {
+export function removeDirectory(directory: string): void {
   rmSync(directory, { recursive: true, force: true })
   liveDirectories.delete(directory)
 }
@@ -124,7 +124,7 @@ function removeDirectory(directory: string): void {
  * asynchronous I/O, so without this a whole run is one macrotask and a SIGINT handler would only run
  * at its end.
  */
-async function yieldToEventLoop(): Promise<void> {
+export async function yieldToEventLoop(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve))
 }
 
@@ -133,7 +133,7 @@ export function removeLiveDirectories(): void {
   for (const directory of [...liveDirectories]) removeDirectory(directory)
 }
 
-function directoryBytes(directory: string): { sizeBytes: number; allocatedBytes: number } {
+export function directoryBytes(directory: string): { sizeBytes: number; allocatedBytes: number } {
   let sizeBytes = 0
   let allocatedBytes = 0
   for (const entry of readdirSync(directory, { withFileTypes: true, recursive: true })) {
@@ -464,7 +464,7 @@ function addPool(a: PoolDelta, b: PoolDelta): PoolDelta {
 }
 
 /** /proc/self/io (Linux); undefined elsewhere. */
-function processIo(): ProcessIoDelta | undefined {
+export function processIo(): ProcessIoDelta | undefined {
   let text: string
   try {
     text = readFileSync('/proc/self/io', 'utf8')
