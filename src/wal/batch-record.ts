@@ -50,20 +50,27 @@ export function decodeBatchRecord(
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${typeof where === 'string' ? where : where()}: batch record: ${what}`)
   }
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
   if (payload.byteLength < 4) fail('shorter than its count')
-  const count = view.getUint32(0, true)
+  // Records of one segment share its buffer: one DataView serves them all.
+  if (payload.buffer !== viewBuffer) {
+    viewBuffer = payload.buffer
+    cachedView = new DataView(payload.buffer)
+  }
+  const view = cachedView!
+  const base = payload.byteOffset
+  const end = payload.byteLength
+  const count = view.getUint32(base, true)
   let at = 4
   for (let i = 0; i < count; i++) {
-    if (at + 9 > payload.byteLength) fail(`operation ${i} runs past the end`)
-    const kind = view.getUint8(at)
-    const key = view.getFloat64(at + 1, true)
+    if (at + 9 > end) fail(`operation ${i} runs past the end`)
+    const kind = view.getUint8(base + at)
+    const key = view.getFloat64(base + at + 1, true)
     if (!Number.isFinite(key)) fail(`operation ${i} has key ${key}`)
     at += 9
     if (kind === OpKind.PUT) {
-      if (at + 4 > payload.byteLength) fail(`operation ${i} runs past the end`)
-      const length = view.getUint32(at, true)
-      if (at + 4 + length > payload.byteLength) fail(`operation ${i}'s value runs past the end`)
+      if (at + 4 > end) fail(`operation ${i} runs past the end`)
+      const length = view.getUint32(base + at, true)
+      if (at + 4 + length > end) fail(`operation ${i}'s value runs past the end`)
       put(key, payload.subarray(at + 4, at + 4 + length))
       at += 4 + length
     } else if (kind === OpKind.DEL) {
@@ -72,5 +79,8 @@ export function decodeBatchRecord(
       fail(`operation ${i} has kind ${kind}`)
     }
   }
-  if (at !== payload.byteLength) fail(`${payload.byteLength - at} bytes after the last operation`)
+  if (at !== end) fail(`${end - at} bytes after the last operation`)
 }
+
+let viewBuffer: ArrayBufferLike | null = null
+let cachedView: DataView | null = null

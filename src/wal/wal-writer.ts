@@ -64,6 +64,8 @@ interface Segment {
  */
 const PREALLOCATE_BYTES = 4 << 20
 const ZEROS = new Uint8Array(1 << 20)
+/** A group buffer grown past this is dropped after its write instead of being reused. */
+const SPARE_BUFFER_BYTES_MAX = 1 << 20
 
 /** A growable byte buffer for the group being formed. */
 class GroupBuffer {
@@ -97,6 +99,7 @@ export class WalWriter {
   readonly segments: { firstLsn: number; name: string }[] = []
   private nextLsn: number
   private group = new GroupBuffer()
+  private spare: GroupBuffer | null = null
   private groupFirstLsn = 0
   /** Segment offset the group being formed starts at (its block alignment depends on it). */
   private groupStart = 0
@@ -223,8 +226,11 @@ export class WalWriter {
     const newSegment = this.groupNewSegment
     const firstLsn = this.groupFirstLsn
     const waiters = this.groupWaiters
-    // The next group forms in a fresh buffer while this one is written.
-    this.group = new GroupBuffer()
+    // The next group forms in the spare buffer while this one is written.
+    const written = this.group
+    this.group = this.spare ?? new GroupBuffer()
+    this.group.length = 0
+    this.spare = null
     this.groupWaiters = []
     this.groupNewSegment = false
     let segment = this.segment
@@ -239,6 +245,8 @@ export class WalWriter {
       }
       if (start + bytes.byteLength > segment.allocated) this.preallocate(segment, start + bytes.byteLength)
       segment.file.write(bytes, 0, bytes.byteLength, start)
+      // The bytes are in the file: the buffer can take the group after next (unless a huge record grew it).
+      if (written.bytes.byteLength <= SPARE_BUFFER_BYTES_MAX) this.spare = written
       segment.size += bytes.byteLength
       this.writtenBytes += bytes.byteLength
       this.groups++
