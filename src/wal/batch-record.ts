@@ -47,10 +47,7 @@ export function decodeBatchRecord(
   put: (key: number, value: Uint8Array) => void,
   del: (key: number) => void,
 ): void {
-  const fail = (what: string): never => {
-    throw new StoreError(ErrorCode.CORRUPTION, `${typeof where === 'string' ? where : where()}: batch record: ${what}`)
-  }
-  if (payload.byteLength < 4) fail('shorter than its count')
+  if (payload.byteLength < 4) malformed(where, 'shorter than its count')
   // Records of one segment share its buffer: one DataView serves them all.
   if (payload.buffer !== viewBuffer) {
     viewBuffer = payload.buffer
@@ -62,24 +59,28 @@ export function decodeBatchRecord(
   const count = view.getUint32(base, true)
   let at = 4
   for (let i = 0; i < count; i++) {
-    if (at + 9 > end) fail(`operation ${i} runs past the end`)
+    if (at + 9 > end) malformed(where, `operation ${i} runs past the end`)
     const kind = view.getUint8(base + at)
     const key = view.getFloat64(base + at + 1, true)
-    if (!Number.isFinite(key)) fail(`operation ${i} has key ${key}`)
+    if (!Number.isFinite(key)) malformed(where, `operation ${i} has key ${key}`)
     at += 9
     if (kind === OpKind.PUT) {
-      if (at + 4 > end) fail(`operation ${i} runs past the end`)
+      if (at + 4 > end) malformed(where, `operation ${i} runs past the end`)
       const length = view.getUint32(base + at, true)
-      if (at + 4 + length > end) fail(`operation ${i}'s value runs past the end`)
+      if (at + 4 + length > end) malformed(where, `operation ${i}'s value runs past the end`)
       put(key, payload.subarray(at + 4, at + 4 + length))
       at += 4 + length
     } else if (kind === OpKind.DEL) {
       del(key)
     } else {
-      fail(`operation ${i} has kind ${kind}`)
+      malformed(where, `operation ${i} has kind ${kind}`)
     }
   }
-  if (at !== end) fail(`${end - at} bytes after the last operation`)
+  if (at !== end) malformed(where, `${end - at} bytes after the last operation`)
+}
+
+function malformed(where: string | (() => string), what: string): never {
+  throw new StoreError(ErrorCode.CORRUPTION, `${typeof where === 'string' ? where : where()}: batch record: ${what}`)
 }
 
 let viewBuffer: ArrayBufferLike | null = null
