@@ -244,6 +244,20 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     return encodeTree(this.root, this.count)
   }
 
+  /**
+   * Replaces every value of one leaf (from `leaves()`) by `replace(value)`, keeping keys and shape,
+   * and marks the leaf dirty: how the engine moves a leaf's values when its storage is compacted.
+   */
+  replaceLeafValues(leaf: StoredLeaf<V>, replace: (value: V) => V): void {
+    const node = leaf as DataNode<V>
+    assert(node.isLeaf === true, 'replaceLeafValues takes a leaf of this index')
+    const values = node.values
+    for (let slot = node.nextOccupied(0); slot < node.capacity; slot = node.nextOccupied(slot + 1)) {
+      values[slot] = replace(values[slot] as V)
+    }
+    node.dirty = true
+  }
+
   /** Every leaf in key order, for the leaf store to take images of (and set `leafId`, clear `dirty`). */
   *leaves(): IterableIterator<StoredLeaf<V>> {
     for (let leaf: DataNode<V> | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf

@@ -55,4 +55,9 @@ export interface LeafStore<V> {
    * a key range covers). The store may fetch whatever they need, in as few reads as it can.
    */
   prefetch(values: ArrayLike<V>, count: number): void
+  /**
+   * Whether the storage behind this leaf's values is worth compacting now (mostly dead records):
+   * the index then rewrites the leaf's values through the engine (AlexIndex.replaceLeafValues).
+   */
+  shouldCompact(leaf: LeafImage<V>): boolean
 }

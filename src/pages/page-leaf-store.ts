@@ -17,9 +17,12 @@ import { PageType } from './page-format.js'
 import { sealPage } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
 import { handleIsOverflow, handlePage } from './value-page.js'
+import type { ValueStore } from './value-store.js'
 
 /** At most this many value pages are fetched ahead for one scan. */
 const PREFETCH_PAGES_MAX = 64
+/** A leaf is worth compacting when at least this share of the records in its value pages is dead. */
+export const COMPACT_DEAD_FRACTION = 0.5
 
 export class PageLeafStore implements LeafStore<number> {
   /** Encoded leaves waiting for `flush`. */
@@ -36,6 +39,8 @@ export class PageLeafStore implements LeafStore<number> {
     private readonly pool: BufferPool | null,
     /** Pages below this count are in use (a leaf id beyond is damage). */
     private readonly pageCount: () => number,
+    /** null while only loading (at open). */
+    private readonly values: ValueStore | null = null,
   ) {
     this.scratch = new Uint8Array(file.pageSizeBytes)
   }
@@ -90,5 +95,28 @@ export class PageLeafStore implements LeafStore<number> {
     if (wanted.length < 2) return
     wanted.sort((a, b) => a - b)
     this.prefetchedPages += this.pool!.readAhead(wanted, PageType.VALUE)
+  }
+
+  /**
+   * True when at least COMPACT_DEAD_FRACTION of the records in the value pages this leaf's values
+   * live in are dead: rewriting the leaf's values (in key order, into new pages) lets those pages
+   * empty out and be freed once every leaf with records in them has moved.
+   */
+  shouldCompact(leaf: LeafImage<number>): boolean {
+    if (this.values === null || leaf.numKeys === 0) return false
+    const pages = new Set<number>()
+    const handles = leaf.values
+    for (let s = 0; s < leaf.capacity; s++) {
+      const handle = handles[s]
+      if (handle !== undefined) pages.add(handlePage(handle))
+    }
+    let dead = 0
+    let records = 0
+    for (const page of pages) {
+      const g = this.values.garbage(page)
+      dead += g.dead
+      records += g.records
+    }
+    return records > 0 && dead >= COMPACT_DEAD_FRACTION * records
   }
 }

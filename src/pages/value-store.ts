@@ -27,7 +27,9 @@ import {
   inlineValueMaxBytes,
   makeHandle,
   overflowPagesFor,
+  readU32,
   recordAt,
+  ValueOffset,
   valuePageRoom,
   type OverflowStub,
 } from './value-page.js'
@@ -36,6 +38,8 @@ export class ValueStore {
   readonly inlineMaxBytes: number
   /** Live records per value page, indexed by page id. */
   private live: Uint32Array = new Uint32Array(64)
+  /** Records ever appended per value page (0: not known yet; read from the page when asked). */
+  private total: Uint32Array = new Uint32Array(64)
   private appendPage = NO_PAGE
   private appendFrame = -1
   valuePages = 0
@@ -87,6 +91,7 @@ export class ValueStore {
     this.pool.markDirty(this.appendFrame)
     const pageId = this.appendPage
     this.live[pageId]!++
+    this.total[pageId]!++
     return makeHandle(pageId, offset, (word & OVERFLOW_FLAG) !== 0)
   }
 
@@ -95,6 +100,7 @@ export class ValueStore {
     const pageId = this.free.allocate()
     this.ensureLive(pageId)
     assert(this.live[pageId] === 0, `new value page ${pageId} has live records`)
+    this.total[pageId] = 0
     const frame = this.pool.create(pageId)
     const page = this.pool.page(frame)
     page[4] = PageType.VALUE
@@ -199,6 +205,7 @@ export class ValueStore {
   }
 
   private freeValuePage(pageId: number): void {
+    this.total[pageId] = 0
     this.pool.discard(pageId)
     this.free.release(pageId)
     this.valuePages--
@@ -211,6 +218,24 @@ export class ValueStore {
     const grown = new Uint32Array(length)
     grown.set(this.live)
     this.live = grown
+    const grownTotal = new Uint32Array(length)
+    grownTotal.set(this.total)
+    this.total = grownTotal
+  }
+
+  /**
+   * Records in a value page that are dead (overwritten or deleted) and records in all, for the
+   * compaction trigger. The page being filled counts as all live.
+   */
+  garbage(pageId: number): { dead: number; records: number } {
+    if (pageId === this.appendPage || pageId >= this.live.length || this.live[pageId] === 0) return { dead: 0, records: 0 }
+    let records = this.total[pageId]!
+    if (records === 0) {
+      records = readU32(this.pool.peek(pageId, PageType.VALUE), ValueOffset.RECORDS)
+      this.total[pageId] = records
+    }
+    const live = this.live[pageId]!
+    return { dead: Math.max(0, records - live), records: Math.max(records, live) }
   }
 
   private where(pageId: number): string {

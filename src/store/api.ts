@@ -95,6 +95,15 @@ export interface StoreStats {
   index: AlexStats
   wal: WalStats
   recovery: RecoveryStats
+  compaction: CompactionStats
+}
+
+export interface CompactionStats {
+  /** Leaves the compactor looked at and rewrote (their values moved to new pages) since open. */
+  leavesExamined: number
+  leavesCompacted: number
+  valuesMoved: number
+  bytesMoved: number
 }
 
 export interface WalStats {

@@ -31,6 +31,7 @@ import { leafCapacityMax } from '../pages/leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from '../pages/meta-page.js'
 import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
+import { Compactor } from '../compaction/compactor.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord } from '../wal/batch-record.js'
@@ -116,6 +117,7 @@ export class Store {
   private index: AlexIndex<number>
   private readonly checkpointer: Checkpointer
   private readonly leafStore: PageLeafStore
+  private readonly compactor: Compactor
   private wal: WalWriter | null = null
   private appliedLsn: number
   private readonly pending: PendingWrite[] = []
@@ -140,7 +142,8 @@ export class Store {
     this.pool = new BufferPool(this.file, options.cacheBytes)
     this.values = new ValueStore(this.file, this.pool, this.free)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
-    this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier)
+    this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
+    this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
     this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.leafStore, pieces, options.durability)
   }
 
@@ -629,6 +632,8 @@ export class Store {
     if (this.wal !== null) this.wal.writtenBytes = 0
     this.writesSinceCheckpoint = 0
     try {
+      // Before the capture, so that moved values and their leaves go into this checkpoint.
+      this.compactor.run(this.index)
       await this.checkpointer.run(this.index, redoLsn)
       this.wal?.release(redoLsn, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_RELEASE)
@@ -694,6 +699,7 @@ export class Store {
         bytesSinceCheckpoint: this.wal?.writtenBytes ?? 0,
       },
       recovery: { ...this.recovery },
+      compaction: { ...this.compactor.stats },
       bufferPool: {
         pageSizeBytes: this.file.pageSizeBytes,
         frames: this.pool.frames,
