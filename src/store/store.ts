@@ -424,8 +424,10 @@ export class Store {
         if (entry === undefined) return finish()
         returned++
         lastKey = entry[0]
-        const value = this.values.read(entry[1])
-        return { done: false, value: [entry[0], value] }
+        // The entry is a fresh pair made for this step: it carries the value out in place of the handle.
+        const pair = entry as unknown as [number, Uint8Array | number]
+        pair[1] = this.values.read(entry[1])
+        return { done: false, value: pair as [number, Uint8Array] }
       },
       return: finish,
     }
