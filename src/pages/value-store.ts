@@ -44,6 +44,8 @@ export class ValueStore {
   private appendFrame = -1
   valuePages = 0
   overflowPages = 0
+  /** Overflow handles released but not yet settled (see `release`). */
+  private readonly deferredOverflow: number[] = []
   private lastPageId = NO_PAGE
   private lastPage: Uint8Array | null = null
   private lastReassignments = -1
@@ -194,12 +196,30 @@ export class ValueStore {
 
   /** The record behind `handle` is dead (overwritten or deleted); frees what no longer holds a live record. */
   release(handle: number): void {
-    const pageId = handlePage(handle)
     if (handleIsOverflow(handle)) {
+      // Freeing the run needs the stub, which may have to be read: that waits for `settleReleases`
+      // (at the next checkpoint), so that a release never does I/O (applying a durable write must
+      // not fail). The stub's record stays live until then.
+      this.deferredOverflow.push(handle)
+      return
+    }
+    this.releaseRecord(handlePage(handle))
+  }
+
+  /** Frees the overflow runs released since the last call (reads their stubs). */
+  settleReleases(): void {
+    const deferred = this.deferredOverflow
+    while (deferred.length > 0) {
+      const handle = deferred[deferred.length - 1]!
       const stub = this.stub(handle)
+      deferred.pop()
       for (let i = 0; i < stub.pageCount; i++) this.free.release(stub.firstPageId + i)
       this.overflowPages -= stub.pageCount
+      this.releaseRecord(handlePage(handle))
     }
+  }
+
+  private releaseRecord(pageId: number): void {
     assert(this.live[pageId]! > 0, `release of a dead record on page ${pageId}`)
     if (--this.live[pageId]! === 0 && pageId !== this.appendPage) this.freeValuePage(pageId)
   }

@@ -51,6 +51,7 @@ export interface CheckTarget {
 
 export function checkStore(target: CheckTarget): CheckReport {
   const { file, pool, free, values, index } = target
+  values.settleReleases()
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: check: ${what}`)
   }

@@ -88,6 +88,7 @@ export class Checkpointer {
 
   private capture(index: AlexIndex<number>, redoLsn: number): { writes: PageWrite[]; meta: Meta } {
     const size = this.file.pageSizeBytes
+    this.values.settleReleases()
     this.free.beginCheckpoint()
     this.leafStore.takeWrites()
     // 1.

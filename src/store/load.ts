@@ -24,8 +24,11 @@ export interface Pieces {
   redoLsn: number
 }
 
-/** Reads both meta pages (finding the page size) and returns the valid one with the higher generation. */
-export function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): Meta {
+/**
+ * Reads both meta pages (finding the page size) and returns the valid one with the higher generation,
+ * and what was wrong with the other one if it failed (null when both are valid).
+ */
+export function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): { meta: Meta; damaged: string | null } {
   const found: Meta[] = []
   const errors: string[] = []
   // Page 0 names its own size; if it is damaged, try page 1 at every possible size.
@@ -36,22 +39,26 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
   if (claimed >= PAGE_SIZE_MIN_BYTES && claimed <= PAGE_SIZE_MAX_BYTES && (claimed & (claimed - 1)) === 0) sizes.push(claimed)
   for (let s = PAGE_SIZE_MIN_BYTES; s <= PAGE_SIZE_MAX_BYTES; s *= 2) if (!sizes.includes(s)) sizes.push(s)
   for (const pageId of [0, 1]) {
+    let error: string | null = null
     for (const size of sizes) {
       const page = new Uint8Array(size)
       if (read(page, pageId * size) < size) continue
       try {
         found.push(decodeMetaPage(page, pageId, file))
+        error = null
         break
-      } catch (error) {
-        if (size === claimed) errors.push((error as Error).message)
+      } catch (e) {
+        if (error === null || size === claimed) error = (e as Error).message
       }
     }
+    if (error !== null && found.every((meta) => meta.generation % 2 !== pageId)) errors.push(error)
   }
   if (found.length === 0) throw new StoreError(ErrorCode.CORRUPTION, `${file}: no valid meta page (${errors.join('; ') || 'none found'})`)
   if (found.length === 2 && found[0]!.pageSizeBytes !== found[1]!.pageSizeBytes) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file}: the meta pages disagree on the page size`)
   }
-  return found.reduce((a, b) => (b.generation > a.generation ? b : a))
+  const meta = found.reduce((a, b) => (b.generation > a.generation ? b : a))
+  return { meta, damaged: errors.length > 0 ? errors.join('; ') : null }
 }
 
 export function loadPieces(file: PageFile, meta: Meta): Pieces {

@@ -50,10 +50,13 @@ export const DATA_FILE_NAME = 'data.lsp'
 const NEW_FILE_SUFFIX = '.new'
 
 function isMissingOrEmpty(fs: FileSystem, file: string): boolean {
-  if (!fs.exists(file)) return true
+  return !fs.exists(file) || fileSize(fs, file) === 0
+}
+
+function fileSize(fs: FileSystem, file: string): number {
   const handle = fs.openFile(file, { readOnly: true })
   try {
-    return handle.size() === 0
+    return handle.size()
   } finally {
     handle.close()
   }
@@ -163,13 +166,22 @@ export class Store {
   static async openLocked(dir: string, options: CheckedOptions, lock: DirectoryLock, fs: FileSystem): Promise<Store> {
     const filePath = path.join(dir, DATA_FILE_NAME)
     const readOnly = options.readOnly
-    if (!readOnly && isMissingOrEmpty(fs, filePath)) await Store.create(dir, options, lock, fs)
+    if (!readOnly && isMissingOrEmpty(fs, filePath)) {
+      // A log with records beside a missing or empty page file means the page file was lost (a new
+      // store writes its log only after its page file is in place): refuse rather than start over.
+      const walDir = path.join(dir, WAL_DIR_NAME)
+      const logged = fs.exists(walDir) ? fs.list(walDir).filter((name) => name.endsWith('.wal') && fileSize(fs, path.join(walDir, name)) > 0) : []
+      if (logged.length > 0) {
+        throw new StoreError(ErrorCode.CORRUPTION, `${filePath} is missing or empty, but the log holds writes (${logged.join(', ')}): the page file was lost`)
+      }
+      await Store.create(dir, options, lock, fs)
+    }
     const raw = fs.openFile(filePath, { readOnly })
     let store: Store | null = null
     try {
       const size = raw.size()
       if (size === 0) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
-      const meta = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
+      const { meta, damaged } = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
       if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
         throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
       }
@@ -180,7 +192,7 @@ export class Store {
       if (readOnly) file.writeToMemory()
       store = new Store(dir, loadPieces(file, meta), options, lock, fs)
       store.countStoredPages()
-      store.recover()
+      store.recover(damaged)
       if (!readOnly) store.startLog()
       return store
     } catch (error) {
@@ -264,7 +276,7 @@ export class Store {
   }
 
   /** Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only). */
-  private recover(): void {
+  private recover(damagedMeta: string | null): void {
     const started = performance.now()
     const redoLsn = this.appliedLsn + 1
     let firstSeen = 0
@@ -285,10 +297,9 @@ export class Store {
     })
     const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
     if (logStart > redoLsn || (firstSeen > redoLsn)) {
-      throw new StoreError(
-        ErrorCode.CORRUPTION,
-        `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (generation ${this.checkpointer.generation}) needs it from LSN ${redoLsn}`,
-      )
+      const why = `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (generation ${this.checkpointer.generation}) needs it from LSN ${redoLsn}`
+      // The usual cause: the newest meta page is damaged, and the older checkpoint's log is gone.
+      throw new StoreError(ErrorCode.CORRUPTION, damagedMeta === null ? why : `${damagedMeta}; falling back to the older meta page failed: ${why}`)
     }
     this.appliedLsn = Math.max(this.appliedLsn, result.lastLsn)
     this.recovery.droppedBytes = result.droppedBytes
@@ -355,7 +366,14 @@ export class Store {
         segmentBytes: this.options.walSegmentBytes,
         nextLsn: this.appliedLsn + 1,
         onDurable: (lsn) => {
-          this.applyDurable(lsn)
+          try {
+            this.applyDurable(lsn)
+          } catch (error) {
+            // Applying never does I/O by design; if it fails anyway, the index may hold part of a
+            // batch: refuse every later write (reopening replays the log into a clean index).
+            this.failure ??= new StoreError(ErrorCode.IO, `applying logged writes failed: ${String(error)}`, { cause: error })
+            throw this.failure
+          }
           this.maybeCheckpoint()
         },
         onFailure: (error) => this.dropPending(error),
@@ -560,8 +578,12 @@ export class Store {
   private applyDurable(lsn: number): void {
     const pending = this.pending
     let i = 0
-    while (i < pending.length && pending[i]!.lsn <= lsn) this.apply(pending[i++]!)
-    if (i > 0) pending.splice(0, i)
+    try {
+      while (i < pending.length && pending[i]!.lsn <= lsn) this.apply(pending[i++]!)
+    } finally {
+      // Applied (or half-applied, if apply threw) writes are the index's now, not pending.
+      if (i > 0) pending.splice(0, i)
+    }
   }
 
   private apply(write: PendingWrite): void {
@@ -615,7 +637,9 @@ export class Store {
   /** Writes a checkpoint now (waiting for one already running first) and lets old log segments go. */
   async checkpoint(): Promise<void> {
     this.checkWritable()
-    await this.checkpointer.idle()
+    // Wait until no checkpoint runs; another caller may start one the moment the last one ends.
+    while (this.checkpointer.running) await this.checkpointer.idle()
+    this.checkWritable()
     await this.runCheckpoint()
   }
 
@@ -741,7 +765,7 @@ export class Store {
     }
     if (this.timer !== null) clearInterval(this.timer)
     if (this.wal !== null) await attempt(() => this.wal!.drain())
-    await this.checkpointer.idle()
+    while (this.checkpointer.running) await this.checkpointer.idle()
     if (!this.readOnly && this.failure === null && this.wal?.failed === null) await attempt(() => this.runCheckpoint())
     this.closed = true
     this.pending.length = 0

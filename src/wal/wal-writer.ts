@@ -261,7 +261,14 @@ export class WalWriter {
       return
     }
     this.lastDurableLsn = lastLsn
-    this.onDurable(lastLsn)
+    try {
+      this.onDurable(lastLsn)
+    } catch (error) {
+      // The records are in the log, but the owner could not take them: fail rather than leave the
+      // writers hanging (the group stays in the log; a reopen replays it).
+      this.fail(error, null, 0, waiters)
+      return
+    }
     for (const waiter of waiters) waiter.resolve()
   }
 
