@@ -1,0 +1,76 @@
+// Types of driver.mjs.
+import type { History, Figures } from './oracle.mjs'
+import type { Rng } from './workload.mjs'
+import type * as Api from '../../src/index.js'
+import type * as StoreModule from '../../src/store/store.js'
+import type * as FileModule from '../../src/io/file.js'
+import type { KILL_POINTS as KillPoints } from '../../src/io/kill-point.js'
+
+export type Durability = 'fsync' | 'os' | 'none'
+export interface Engine {
+  open: typeof Api.open
+  openWithFileSystem: typeof StoreModule.openWithFileSystem
+  ErrorCode: typeof Api.ErrorCode
+  StoreError: typeof Api.StoreError
+  KILL_POINTS: typeof KillPoints
+  file: typeof FileModule
+}
+export declare function distUrl(): URL
+export declare function loadEngine(): Promise<Engine>
+
+export interface WriterConfig {
+  dir: string
+  seed: number
+  gen: number
+  durability: Durability
+  planLength: number
+  power?: { journal: string; graves: string; tearAfterMs?: number; tearAtSync?: { n: number; pattern: string }; tearAtKill?: boolean; tearSeed?: number }
+  openOnly?: boolean
+}
+export interface WriterRun {
+  opened: { lastLsn: number; recovery: object } | null
+  issued: number
+  acked: Set<number>
+  checkpoints: number
+  errors: string[]
+  readProblems: string[]
+  done: boolean
+  killedByParent: boolean
+  code: number | null
+  signal: NodeJS.Signals | null
+  stderr: string
+  timedOut: boolean
+}
+export declare function runWriter(config: WriterConfig, options?: { killPoint?: string; killAfterMs?: number; timeoutMs?: number }): Promise<WriterRun>
+
+export type Kill =
+  | { kind: 'random'; afterMs: number }
+  | { kind: 'point'; point: string; n: number }
+  | { kind: 'tear'; afterMs: number }
+  | { kind: 'tear-sync'; file: 'data' | 'wal'; n: number }
+export interface DirectorySpec {
+  root: string
+  seed: number
+  durability: Durability
+  power: boolean
+  generations: number
+  planLength?: number
+  killFor(gen: number, rng: Rng): Kill
+  replayKillFor?(gen: number, rng: Rng): number | undefined
+  verifyModeFor?(gen: number, rng: Rng): 'readonly' | 'readwrite'
+  onCycle?(figures: Figures): void
+  keep?: boolean
+}
+export declare function runDirectory(spec: DirectorySpec): Promise<{ figures: Figures; failures: string[]; dir: string; history: History }>
+export declare function runDirectories(specs: DirectorySpec[], concurrency?: number, onDone?: (outcome: { figures: Figures; failures: string[] }) => void): Promise<{ figures: Figures; failures: string[] }>
+export declare function verifyDirectory(
+  dir: string,
+  history: History,
+  generation: { gen: number; plan: import('./workload.mjs').Plan; issued: number; acked: Set<number> },
+  options?: { mode?: 'readonly' | 'readwrite'; lowerBound?: number },
+): Promise<{ result: import('./oracle.mjs').Verdict | null; error: string | null }>
+export declare function describeKill(kill: Kill): string
+export declare function tempRoot(prefix?: string): string
+export declare function randomDelayMs(rng: Rng): number
+export declare function tearSyncKill(rng: Rng): Kill
+export declare function killPointCount(point: string, rng: Rng, killPoints: typeof KillPoints): number
