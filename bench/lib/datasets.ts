@@ -8,11 +8,25 @@
  * - clustered: runs of 1,000..4,999 consecutive integers separated by gaps drawn uniformly from
  *              [2, 2 * meanGap) where the mean gap spreads the runs over about 2^52 — the shape of
  *              OpenStreetMap cell ids: locally dense, globally sparse, with a jump between runs.
+ *
+ * Two more for the comparison benchmark (`KEY_SETS`; the index benchmark keeps the first three):
+ * - sequential: ids counting up from a random start, where one step in ten skips 1..64 ids (deleted
+ *               rows, sequences with caching gaps).
+ * - outliers:   uniform integers in [0, 16 * keyCount), except one key in a thousand drawn uniformly
+ *               from [0, 2^53): a dense body with extreme outliers that stretch any single linear model.
  */
 import { Prng } from './prng.js'
 
 export const DISTRIBUTIONS = ['uniform', 'lognormal', 'clustered'] as const
 export type Distribution = (typeof DISTRIBUTIONS)[number]
+
+export const KEY_SETS = [...DISTRIBUTIONS, 'sequential', 'outliers'] as const
+export type KeySetName = (typeof KEY_SETS)[number]
+
+const SEQUENTIAL_SKIP_CHANCE = 0.1
+const SEQUENTIAL_SKIP_MAX = 64
+const OUTLIER_CHANCE = 0.001
+const OUTLIER_BODY_SPREAD = 16
 
 const TWO_POW_52 = 4503599627370496
 const MAX_EXACT_KEY = 9007199254740991 // 2^53 - 1
@@ -21,7 +35,7 @@ const LOGNORMAL_SCALE = 1e9
 const CLUSTER_RUN_MIN = 1000
 const CLUSTER_RUN_SPAN = 4000 // run length is MIN + [0, SPAN)
 
-export function generateKeys(distribution: Distribution, keyCount: number, seed: number): Float64Array {
+export function generateKeys(distribution: KeySetName, keyCount: number, seed: number): Float64Array {
   const rng = new Prng(seed, `keys:${distribution}:${keyCount}`)
   switch (distribution) {
     case 'uniform':
@@ -32,6 +46,12 @@ export function generateKeys(distribution: Distribution, keyCount: number, seed:
       )
     case 'clustered':
       return clusteredKeys(keyCount, rng)
+    case 'sequential':
+      return sequentialKeys(keyCount, rng)
+    case 'outliers': {
+      const bodySpan = OUTLIER_BODY_SPREAD * keyCount
+      return sortedDistinct(keyCount, rng, () => (rng.nextFloat() < OUTLIER_CHANCE ? rng.nextUint53() : rng.nextBelow(bodySpan)))
+    }
   }
 }
 
@@ -94,6 +114,17 @@ function clusteredKeys(keyCount: number, rng: Prng): Float64Array {
     next += 2 + rng.nextBelow(2 * meanGap - 2)
   }
   if (keys[keyCount - 1]! > MAX_EXACT_KEY) throw new Error('clustered keys overflowed 2^53')
+  return keys
+}
+
+function sequentialKeys(keyCount: number, rng: Prng): Float64Array {
+  const keys = new Float64Array(keyCount)
+  let next = rng.nextBelow(TWO_POW_52)
+  for (let i = 0; i < keyCount; i++) {
+    keys[i] = next
+    next += 1 + (rng.nextFloat() < SEQUENTIAL_SKIP_CHANCE ? 1 + rng.nextBelow(SEQUENTIAL_SKIP_MAX) : 0)
+  }
+  if (keys[keyCount - 1]! > MAX_EXACT_KEY) throw new Error('sequential keys overflowed 2^53')
   return keys
 }
 

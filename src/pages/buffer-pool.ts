@@ -200,7 +200,7 @@ export class BufferPool {
       if (this.dirty[f] !== 1) continue
       const page = this.pages[f]!
       const pageId = this.framePage[f]!
-      sealPage(page, { type: page[HeaderOffset.TYPE]! as PageType, pageId, lsn: 0 })
+      sealPage(page, { type: page[HeaderOffset.TYPE]! as PageType, pageId, epoch: this.file.writeEpoch })
       writes.push({ pageId, page })
       frames.push(f)
     }

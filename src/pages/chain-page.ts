@@ -22,7 +22,7 @@ export function chainPagesFor(streamBytes: number, pageSizeBytes: number): numbe
 }
 
 /** Sealed pages holding `stream` on `pageIds` (at least chainPagesFor(stream) of them; extras hold nothing). */
-export function encodeChain(stream: Uint8Array, pageIds: readonly number[], type: PageType, pageSizeBytes: number): PageWrite[] {
+export function encodeChain(stream: Uint8Array, pageIds: readonly number[], type: PageType, pageSizeBytes: number, epoch: number): PageWrite[] {
   assert(pageIds.length >= chainPagesFor(stream.byteLength, pageSizeBytes), 'too few pages for the chain')
   const room = pageSizeBytes - CHAIN_PAYLOAD_OFFSET
   const writes: PageWrite[] = []
@@ -32,7 +32,7 @@ export function encodeChain(stream: Uint8Array, pageIds: readonly number[], type
     writeU32(page, ChainOffset.NEXT, i + 1 < pageIds.length ? pageIds[i + 1]! : NO_PAGE)
     writeU32(page, ChainOffset.PAYLOAD_BYTES, part.byteLength)
     page.set(part, CHAIN_PAYLOAD_OFFSET)
-    sealPage(page, { type, pageId: pageIds[i]!, lsn: 0 })
+    sealPage(page, { type, pageId: pageIds[i]!, epoch })
     writes.push({ pageId: pageIds[i]!, page })
   }
   return writes

@@ -67,7 +67,7 @@ export function encodeMetaPage(meta: Meta): Uint8Array {
   view.setFloat64(MetaOffset.TREE_BYTES, meta.treeBytes, true)
   view.setFloat64(MetaOffset.FREE_LIST_ENTRIES, meta.freeListEntries, true)
   view.setFloat64(MetaOffset.REDO_LSN, meta.redoLsn, true)
-  sealPage(page, { type: PageType.META, pageId: meta.generation % 2, lsn: 0 })
+  sealPage(page, { type: PageType.META, pageId: meta.generation % 2, epoch: 0 })
   return page
 }
 

@@ -44,6 +44,11 @@ export class PageFile {
    * back from here first (null for writable stores).
    */
   private overlay: Map<number, Uint8Array> | null = null
+  /**
+   * The epoch every page is sealed with (page-format.ts): the durable checkpoint's generation + 1.
+   * The store sets it on open and after each checkpoint's meta page is durable.
+   */
+  writeEpoch = 1
 
   constructor(
     readonly file: StorageFile,
@@ -76,6 +81,17 @@ export class PageFile {
    */
   readPage(pageId: number, into: Uint8Array, type: PageType): void {
     this.readRun(pageId, 1, into, type)
+  }
+
+  /** Reads and checks page `pageId` (any type) into `scratch`; returns its write epoch. */
+  readEpoch(pageId: number, scratch: Uint8Array): number {
+    const got = this.file.read(scratch, 0, scratch.byteLength, pageId * this.pageSizeBytes)
+    this.counters.pagesRead++
+    this.counters.bytesRead += got
+    if (got < scratch.byteLength) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.path}: page ${pageId} at offset ${pageId * this.pageSizeBytes}: the file ends at byte ${this.sizeBytesSafe()}`)
+    }
+    return checkPage(scratch, pageId, this.path).epoch
   }
 
   /** Reads `count` consecutive pages in one call into `into` and checks each as `readPage` does. */

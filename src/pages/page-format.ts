@@ -9,7 +9,10 @@
  *        6    2 reserved     0
  *        8    4 page id      the page's own index in the file (catches misdirected writes)
  *       12    4 checksum     CRC-32 of the whole page with these 4 bytes taken as zero
- *       16    8 lsn          log sequence number of the last change (an integer below 2^53)
+ *       16    8 epoch        write epoch: the generation of the first checkpoint that can reference
+ *                            the page as written (durable generation + 1 when it was sealed); 0 for
+ *                            meta pages. A page a checkpoint references never has a higher epoch
+ *                            than that checkpoint's generation, unless it was rewritten since.
  *       24    8 reserved     0
  */
 
@@ -24,7 +27,7 @@ export const HeaderOffset = {
   RESERVED_6: 6,
   PAGE_ID: 8,
   CHECKSUM: 12,
-  LSN: 16,
+  EPOCH: 16,
   RESERVED_24: 24,
 } as const
 

@@ -18,7 +18,8 @@ import {
 export interface PageHeader {
   type: PageType
   pageId: number
-  lsn: number
+  /** Write epoch (page-format.ts): an integer below 2^53. */
+  epoch: number
 }
 
 const PAGE_TYPES = new Set<number>(Object.values(PageType))
@@ -41,15 +42,15 @@ export function sealPage(page: Uint8Array, header: PageHeader): void {
   assert(isValidPageSize(page.byteLength), `page of ${page.byteLength} bytes`)
   assert(PAGE_TYPES.has(header.type), `page type ${header.type}`)
   assert(Number.isInteger(header.pageId) && header.pageId >= 0 && header.pageId <= PAGE_ID_MAX, `page id ${header.pageId}`)
-  assert(Number.isSafeInteger(header.lsn) && header.lsn >= 0, `lsn ${header.lsn}`)
+  assert(Number.isSafeInteger(header.epoch) && header.epoch >= 0, `epoch ${header.epoch}`)
   const view = viewOf(page)
   view.setUint32(HeaderOffset.MAGIC, PAGE_MAGIC, true)
   view.setUint8(HeaderOffset.TYPE, header.type)
   view.setUint8(HeaderOffset.VERSION, FORMAT_VERSION)
   view.setUint16(HeaderOffset.RESERVED_6, 0, true)
   view.setUint32(HeaderOffset.PAGE_ID, header.pageId, true)
-  view.setUint32(HeaderOffset.LSN, header.lsn % TWO_POW_32, true)
-  view.setUint32(HeaderOffset.LSN + 4, Math.floor(header.lsn / TWO_POW_32), true)
+  view.setUint32(HeaderOffset.EPOCH, header.epoch % TWO_POW_32, true)
+  view.setUint32(HeaderOffset.EPOCH + 4, Math.floor(header.epoch / TWO_POW_32), true)
   view.setUint32(HeaderOffset.RESERVED_24, 0, true)
   view.setUint32(HeaderOffset.RESERVED_24 + 4, 0, true)
   view.setUint32(HeaderOffset.CHECKSUM, pageChecksum(page), true)
@@ -77,8 +78,13 @@ export function checkPage(page: Uint8Array, expectedPageId: number, file: string
   if (!PAGE_TYPES.has(type)) fail(`unknown page type ${type}`)
   const pageId = view.getUint32(HeaderOffset.PAGE_ID, true)
   if (pageId !== expectedPageId) fail(`page claims to be page ${pageId} (a misdirected write)`)
-  const lsn = view.getUint32(HeaderOffset.LSN, true) + view.getUint32(HeaderOffset.LSN + 4, true) * TWO_POW_32
-  return { type: type as PageType, pageId, lsn }
+  return { type: type as PageType, pageId, epoch: pageEpoch(page) }
+}
+
+/** The write epoch of a page that has passed `checkPage`. */
+export function pageEpoch(page: Uint8Array): number {
+  const view = viewOf(page)
+  return view.getUint32(HeaderOffset.EPOCH, true) + view.getUint32(HeaderOffset.EPOCH + 4, true) * TWO_POW_32
 }
 
 function hex(n: number): string {

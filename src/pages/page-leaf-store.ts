@@ -28,8 +28,6 @@ export class PageLeafStore implements LeafStore<number> {
   /** Encoded leaves waiting for `flush`. */
   private writes: PageWrite[] = []
   private readonly scratch: Uint8Array
-  /** LSN stamped into leaf page headers (the checkpoint's redo LSN - 1). */
-  lsn = 0
   prefetchedPages = 0
 
   constructor(
@@ -49,7 +47,7 @@ export class PageLeafStore implements LeafStore<number> {
     const pageId = this.free.allocate()
     const page = new Uint8Array(this.file.pageSizeBytes)
     encodeLeafPage(page, leaf)
-    sealPage(page, { type: PageType.DATA, pageId, lsn: this.lsn })
+    sealPage(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
     this.writes.push({ pageId, page })
     return pageId
   }

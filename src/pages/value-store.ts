@@ -135,7 +135,7 @@ export class ValueStore {
     for (let i = 0; i < count; i++) {
       const page = new Uint8Array(size)
       page.set(value.subarray(i * room, Math.min(value.byteLength, (i + 1) * room)), PAGE_HEADER_BYTES)
-      sealPage(page, { type: PageType.OVERFLOW, pageId: first + i, lsn: 0 })
+      sealPage(page, { type: PageType.OVERFLOW, pageId: first + i, epoch: this.file.writeEpoch })
       writes.push({ pageId: first + i, page })
     }
     try {

@@ -96,7 +96,6 @@ export class Checkpointer {
     this.pool.flush()
     // 2.
     const live = new Set<number>()
-    this.leafStore.lsn = redoLsn - 1
     for (const leaf of index.leaves()) {
       if (!leaf.dirty && leaf.leafId >= 0) {
         live.add(leaf.leafId)
@@ -122,7 +121,7 @@ export class Checkpointer {
     // 3.
     const tree = index.encodeTree()
     const treePages = this.allocate(chainPagesFor(tree.byteLength, size))
-    writes.push(...encodeChain(tree, treePages, PageType.MODEL, size))
+    writes.push(...encodeChain(tree, treePages, PageType.MODEL, size, this.file.writeEpoch))
     for (const page of this.treePages) this.free.releaseAtCommit(page)
     this.treePages = treePages
     // 4.
@@ -132,7 +131,7 @@ export class Checkpointer {
     const stream = new Uint8Array(4 * entries.length)
     const view = new DataView(stream.buffer)
     for (let i = 0; i < entries.length; i++) view.setUint32(4 * i, entries[i]!, true)
-    writes.push(...encodeChain(stream, listPages, PageType.FREE_LIST, size))
+    writes.push(...encodeChain(stream, listPages, PageType.FREE_LIST, size, this.file.writeEpoch))
     this.freeListPages = listPages
     const meta: Meta = {
       pageSizeBytes: size,
@@ -183,6 +182,7 @@ export class Checkpointer {
     }
     // 7.
     this.generation = meta.generation
+    this.file.writeEpoch = meta.generation + 1
     this.free.commit()
     this.checkpoints++
   }

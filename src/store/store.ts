@@ -49,6 +49,22 @@ export const DATA_FILE_NAME = 'data.lsp'
 /** A new page file is built under this suffix and renamed into place. */
 const NEW_FILE_SUFFIX = '.new'
 
+/**
+ * Throws CORRUPTION if a page marked in `used` was written after checkpoint `generation` (its epoch
+ * is higher): the checkpoint's own pages are never written again while it is the durable one, so
+ * such a page was reused after a newer checkpoint committed.
+ */
+function verifyEpochs(file: PageFile, used: Uint8Array, generation: number): void {
+  const scratch = new Uint8Array(file.pageSizeBytes)
+  for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
+    if (used[page] === 0) continue
+    const epoch = file.readEpoch(page, scratch)
+    if (epoch > generation) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: page ${page} at offset ${page * file.pageSizeBytes} was written after checkpoint ${generation} (epoch ${epoch}): it was reused once a newer checkpoint committed`)
+    }
+  }
+}
+
 function isMissingOrEmpty(fs: FileSystem, file: string): boolean {
   return !fs.exists(file) || fileSize(fs, file) === 0
 }
@@ -189,14 +205,24 @@ export class Store {
         throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
       }
       const file = new PageFile(raw, meta.pageSizeBytes)
+      file.writeEpoch = meta.generation + 1
       if (readOnly) file.writeToMemory()
-      store = new Store(dir, loadPieces(file, meta), options, lock, fs)
-      store.countStoredPages()
+      try {
+        store = new Store(dir, loadPieces(file, meta), options, lock, fs)
+        const used = store.countStoredPages()
+        // With one meta page damaged, the other may be an older checkpoint whose pages were reused
+        // after the newer one committed (page epochs, docs/RECOVERY.md): every page it references
+        // must predate it, or the fallback would read pages that now hold something else.
+        if (damaged !== null) verifyEpochs(file, used, meta.generation)
+      } catch (error) {
+        if (damaged === null || !(error instanceof StoreError) || error.code !== ErrorCode.CORRUPTION) throw error
+        throw new StoreError(ErrorCode.CORRUPTION, `a meta page is damaged (${damaged}), and the other meta page (generation ${meta.generation}) cannot be used: ${error.message}`)
+      }
       store.recover(damaged)
       if (!readOnly) store.startLog()
       return store
     } catch (error) {
-      store?.wal?.close()
+      ;(store as Store | null)?.wal?.close()
       raw.close()
       throw error
     }
@@ -243,7 +269,7 @@ export class Store {
    * below the page count that nothing references and the free list does not hold is freed (a crash
    * after pages were allocated, before the checkpoint that would have referenced them).
    */
-  private countStoredPages(): void {
+  private countStoredPages(): Uint8Array {
     const used = new Uint8Array(this.free.frontier)
     used[0] = 1
     used[1] = 1
@@ -273,6 +299,7 @@ export class Store {
     }
     this.free.addFreePages(leaked)
     this.recovery.leakedPages = leaked.length
+    return used
   }
 
   /** Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only). */

@@ -9,7 +9,7 @@ const pageTypes = fc.constantFrom(...Object.values(PageType))
 const header = fc.record({
   type: pageTypes,
   pageId: fc.integer({ min: 0, max: PAGE_ID_MAX }),
-  lsn: fc.maxSafeNat(),
+  epoch: fc.maxSafeNat(),
 })
 
 function corruptionMessage(fn: () => unknown): string {
@@ -55,7 +55,7 @@ describe('page header', () => {
 
   it('rejects a valid page read at the wrong place (a misdirected write)', () => {
     const page = new Uint8Array(4096)
-    sealPage(page, { type: PageType.DATA, pageId: 7, lsn: 1 })
+    sealPage(page, { type: PageType.DATA, pageId: 7, epoch: 1 })
     expect(corruptionMessage(() => checkPage(page, 8, 'f'))).toContain('misdirected')
   })
 

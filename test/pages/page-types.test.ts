@@ -81,7 +81,7 @@ describe('leaf pages', () => {
           expect(leafBytes(leaf.capacity)).toBeLessThanOrEqual(size)
           const page = new Uint8Array(size)
           encodeLeafPage(page, leaf)
-          sealPage(page, { type: PageType.DATA, pageId: 9, lsn: 0 })
+          sealPage(page, { type: PageType.DATA, pageId: 9, epoch: 0 })
           const copy = page.slice()
           checkPage(copy, 9, 'f')
           const back = decodeLeafPage(copy, 'f')
@@ -129,7 +129,7 @@ describe('value pages', () => {
           if (valuePageRoom(page) < VALUE_RECORD_HEADER_BYTES + value.byteLength) break
           placed.push([appendRecord(page, value.byteLength, value), value])
         }
-        sealPage(page, { type: PageType.VALUE, pageId: 5, lsn: 0 })
+        sealPage(page, { type: PageType.VALUE, pageId: 5, epoch: 0 })
         checkPage(page, 5, 'f')
         for (const [offset, value] of placed) {
           const word = recordAt(page, offset, 'f')
@@ -182,7 +182,7 @@ describe('chains (tree image and free list)', () => {
         const ids = Array.from({ length: count }, (_, i) => 2 + ((i * 37 + seed) % 500) * 1 + i * 500)
         const file = new PageFile(openFile(tempFile(), { create: true }), size)
         try {
-          file.writePages(encodeChain(stream, ids, PageType.MODEL, size))
+          file.writePages(encodeChain(stream, ids, PageType.MODEL, size, 1))
           const back = readChain(file, ids[0]!, stream.byteLength, PageType.MODEL, 1 << 20)
           expect(back.stream).toEqual(stream)
           expect(back.pageIds).toEqual(ids)
@@ -203,18 +203,18 @@ describe('a flipped byte anywhere in a sealed page', () => {
     const [leaf] = leavesOf([10, 20, 30, 40], 4096, 3)
     const leafPage = new Uint8Array(4096)
     encodeLeafPage(leafPage, leaf!)
-    sealPage(leafPage, { type: PageType.DATA, pageId: 7, lsn: 0 })
+    sealPage(leafPage, { type: PageType.DATA, pageId: 7, epoch: 0 })
     pages.push([7, leafPage])
     const valuePage = new Uint8Array(4096)
     initValuePage(valuePage)
     appendRecord(valuePage, 3, Uint8Array.of(1, 2, 3))
-    sealPage(valuePage, { type: PageType.VALUE, pageId: 8, lsn: 0 })
+    sealPage(valuePage, { type: PageType.VALUE, pageId: 8, epoch: 0 })
     pages.push([8, valuePage])
     pages.push([1, encodeMetaPage({ pageSizeBytes: 4096, pageCount: 10, generation: 3, records: 4, treeHead: 9, freeListHead: NO_PAGE, treeBytes: 24, freeListEntries: 0, redoLsn: 0 })])
-    for (const write of encodeChain(Uint8Array.of(1, 2, 3, 4), [9], PageType.FREE_LIST, 4096)) pages.push([9, write.page])
-    for (const write of encodeChain(Uint8Array.of(5, 6), [6], PageType.MODEL, 4096)) pages.push([6, write.page])
+    for (const write of encodeChain(Uint8Array.of(1, 2, 3, 4), [9], PageType.FREE_LIST, 4096, 1)) pages.push([9, write.page])
+    for (const write of encodeChain(Uint8Array.of(5, 6), [6], PageType.MODEL, 4096, 1)) pages.push([6, write.page])
     const overflow = new Uint8Array(4096).fill(0xab)
-    sealPage(overflow, { type: PageType.OVERFLOW, pageId: 5, lsn: 0 })
+    sealPage(overflow, { type: PageType.OVERFLOW, pageId: 5, epoch: 0 })
     pages.push([5, overflow])
     fc.assert(
       fc.property(fc.nat(pages.length - 1), fc.nat(4095), fc.integer({ min: 1, max: 255 }), (which, at, mask) => {

@@ -1,0 +1,199 @@
+/**
+ * One system in one scenario, in a process of its own (forked by compare-bench), so that its peak
+ * RSS is its own and no system runs on another's warmed heap. It rebuilds the key set and query
+ * streams from the seed, runs the job's workloads in a fixed order, and sends one `result` message.
+ *
+ *   workloads:       bulk load (ascending keys, until durable) -> close -> reopen (RocksDB flushes its
+ *                    recovered memtable here, so reads hit its tables) -> bytes on disk -> gets (uniform,
+ *                    Zipfian) -> scans -> read-heavy, write-heavy, random inserts at 'os' -> close ->
+ *                    reopen at 'fsync' -> durable writes with 1, 16, 256 in flight -> close.
+ *   recovery-write:  open at 'os' with a long log, write `recoveryRecords` records, report `ready`,
+ *                    and wait to be killed (SIGKILL from the parent).
+ *   recovery-open:   time the open of what recovery-write left, then check a sample of its records.
+ */
+import { mkdirSync } from 'node:fs'
+import { Prng } from './lib/prng.js'
+import type { KeySetName } from './lib/datasets.js'
+import { makeCompareKeySet, Zipfian } from './lib/compare/plans.js'
+import { openSystem } from './lib/compare/systems/index.js'
+import type { Durability, KvSystem, MemoryCondition, SystemConfig, SystemName, SystemRun, WorkloadName, WorkloadResult } from './lib/compare/types.js'
+import { makeValue } from './lib/compare/values.js'
+import { runBulkLoad, runDurableWrites, runGets, runInserts, runMixed, runScans, type WorkloadContext, type WorkloadSizes } from './lib/compare/workloads.js'
+
+export interface ChildJob {
+  mode: 'workloads' | 'recovery-write' | 'recovery-open'
+  system: SystemName
+  variant?: 'per-write'
+  dataset: KeySetName
+  valueBytes: number
+  keyCount: number
+  insertCount: number
+  memory: MemoryCondition
+  memoryBytes: number
+  directory: string
+  seed: number
+  repetitions: number
+  workloads: WorkloadName[]
+  sizes: WorkloadSizes
+  recoveryRecords: number
+  chunkSize: number
+}
+
+export type ChildMessage =
+  | { type: 'progress'; label: string }
+  | { type: 'ready' }
+  | { type: 'result'; run: SystemRun }
+  | { type: 'error'; message: string }
+
+function send(message: ChildMessage): void {
+  process.send?.(message)
+}
+
+async function openAt(job: ChildJob, durability: Durability): Promise<KvSystem> {
+  const config: SystemConfig = { directory: job.directory, memoryBytes: job.memoryBytes, durability, valueBytes: job.valueBytes }
+  return openSystem(job.system, config, job.variant)
+}
+
+function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024
+}
+
+async function runWorkloads(job: ChildJob): Promise<SystemRun> {
+  const wants = (name: WorkloadName): boolean => job.workloads.includes(name)
+  const progress = (label: string): void => send({ type: 'progress', label })
+  progress('keys')
+  const keys = makeCompareKeySet(job.dataset, job.keyCount, job.insertCount, job.seed)
+  const zipf = wants('get-zipf') || wants('read-heavy') || wants('write-heavy') ? new Zipfian(job.keyCount) : undefined
+  const results: WorkloadResult[] = []
+  mkdirSync(job.directory, { recursive: true })
+
+  let system = await openAt(job, 'os')
+  const settings = [...system.settings]
+  const context = (): WorkloadContext => ({ system, keys, seed: job.seed, repetitions: job.repetitions, valueBytes: job.valueBytes, sizes: job.sizes, progress })
+
+  results.push(await runBulkLoad(context(), job.chunkSize))
+  progress('close and reopen')
+  await system.close()
+  const reopenStart = performance.now()
+  system = await openAt(job, 'os')
+  const reopenMs = performance.now() - reopenStart
+  const diskBytes = system.diskBytes()
+  results[0]!.extra = { ...results[0]!.extra, reopenMs, diskBytesAfterReopen: diskBytes }
+
+  if (wants('get-uniform')) results.push(runGets(context(), 'uniform', undefined))
+  if (wants('get-zipf')) results.push(runGets(context(), 'zipf', zipf))
+  if (wants('scan-100')) results.push(runScans(context()))
+  if (wants('read-heavy')) results.push(await runMixed(context(), 95, zipf!, 'os'))
+  if (wants('write-heavy')) results.push(await runMixed(context(), 50, zipf!, 'os'))
+  if (wants('insert-random')) results.push(await runInserts(context(), 'os'))
+  const writers = ([1, 16, 256] as const).filter((count) => wants(`durable-${count}`))
+  if (writers.length > 0) {
+    progress('reopen at fsync')
+    await system.close()
+    system = await openAt(job, 'fsync')
+    for (const count of writers) results.push(await runDurableWrites(context(), count))
+  }
+  const finalDiskBytes = system.diskBytes()
+  progress('close')
+  await system.close()
+  results[0]!.extra = { ...results[0]!.extra, diskBytesAtEnd: finalDiskBytes }
+  return {
+    system: job.system,
+    dataset: job.dataset,
+    valueBytes: job.valueBytes,
+    keyCount: job.keyCount,
+    memory: job.memory,
+    memoryBytes: job.memoryBytes,
+    settings,
+    results,
+    diskBytes,
+    peakRssBytes: peakRssBytes(),
+    rawBytes: job.keyCount * (8 + job.valueBytes),
+  }
+}
+
+/** Keys written by recovery-write: distinct, drawn from the seed, so recovery-open can check them. */
+function recoveryKeys(job: ChildJob): Float64Array {
+  const rng = new Prng(job.seed, 'compare-recovery')
+  const keys = new Float64Array(job.recoveryRecords)
+  for (let i = 0; i < keys.length; i++) keys[i] = i * 1024 + rng.nextBelow(1024)
+  return keys
+}
+
+async function recoveryWrite(job: ChildJob): Promise<void> {
+  mkdirSync(job.directory, { recursive: true })
+  const system = await openAt(job, 'os')
+  const keys = recoveryKeys(job)
+  let next = 0
+  const writer = async (): Promise<void> => {
+    for (;;) {
+      const index = next++
+      if (index >= keys.length) return
+      await system.put(keys[index]!, makeValue(keys[index]!, 7, job.valueBytes))
+    }
+  }
+  const running: Promise<void>[] = []
+  for (let w = 0; w < 256; w++) running.push(writer())
+  await Promise.all(running)
+  send({ type: 'ready' })
+  // Wait for SIGKILL; never close.
+  await new Promise(() => setInterval(() => undefined, 1 << 30))
+}
+
+async function recoveryOpen(job: ChildJob): Promise<SystemRun> {
+  const start = performance.now()
+  const system = await openAt(job, 'os')
+  const openSeconds = (performance.now() - start) / 1000
+  const keys = recoveryKeys(job)
+  const rng = new Prng(job.seed, 'compare-recovery-check')
+  let wrong = 0
+  const checks = Math.min(keys.length, 100_000)
+  const expectedKey = new Float64Array(1)
+  const expectedBytes = new Uint8Array(expectedKey.buffer)
+  for (let i = 0; i < checks; i++) {
+    const key = keys[rng.nextBelow(keys.length)]!
+    const value = system.get(key)
+    expectedKey[0] = key
+    let same = value !== undefined && value.length === job.valueBytes
+    for (let b = 0; same && b < 8; b++) if (value![b] !== expectedBytes[b]) same = false
+    if (!same) wrong++
+  }
+  const diskBytes = system.diskBytes()
+  await system.close()
+  const result: WorkloadResult = {
+    workload: 'recovery',
+    durability: 'os',
+    perSecond: keys.length / openSeconds,
+    unit: 'records',
+    samples: [keys.length / openSeconds],
+    wrong,
+    extra: { openSeconds, records: keys.length, checked: checks },
+  }
+  return {
+    system: job.system,
+    dataset: 'recovery',
+    valueBytes: job.valueBytes,
+    keyCount: keys.length,
+    memory: job.memory,
+    memoryBytes: job.memoryBytes,
+    settings: [],
+    results: [result],
+    diskBytes,
+    peakRssBytes: peakRssBytes(),
+    rawBytes: keys.length * (8 + job.valueBytes),
+  }
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '') as ChildJob
+  if (job.mode === 'recovery-write') return recoveryWrite(job)
+  const run = job.mode === 'workloads' ? await runWorkloads(job) : await recoveryOpen(job)
+  send({ type: 'result', run })
+  process.disconnect?.()
+}
+
+main().catch((error: unknown) => {
+  send({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+  process.exitCode = 1
+  process.disconnect?.()
+})

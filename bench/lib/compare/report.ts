@@ -1,0 +1,243 @@
+/** Plain-text tables (terminal) and a compact markdown summary (README) of the comparison benchmark. */
+import { formatBytes, formatCount, formatRate } from '../report.js'
+import {
+  BASELINES,
+  OURS,
+  PER_WRITE_MARK,
+  type Scenario,
+  type TargetVerdict,
+  compare,
+  findResult,
+  formatRatio,
+  isPerWriteVariant,
+  isUpperBound,
+  scenarioName,
+  scenarios,
+  workloadRows,
+} from './targets.js'
+import { SYSTEM_NAMES, type CompareResults, type SystemRun, type WorkloadName, type WorkloadResult } from './types.js'
+
+type Align = 'l' | 'r'
+
+/** Fixed-width columns sized to the widest cell; numbers right-aligned. */
+function table(headers: readonly string[], rows: readonly (readonly string[])[], align: readonly Align[], indent = '  '): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)))
+  const line = (cells: readonly string[]) =>
+    indent +
+    cells
+      .map((cell, i) => {
+        const width = widths[i] ?? cell.length
+        return align[i] === 'r' ? cell.padStart(width) : cell.padEnd(width)
+      })
+      .join('  ')
+      .trimEnd()
+  return [line(headers), indent + widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)]
+}
+
+const UNIT_SUFFIX: Record<WorkloadResult['unit'], string> = { ops: '', keys: ' (keys/s)', records: ' (records/s)' }
+
+function rate(result: WorkloadResult | undefined): string {
+  if (result === undefined) return '-'
+  return `${formatRate(result.perSecond)}/s${result.wrong > 0 ? ' WRONG' : ''}`
+}
+
+function micros(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '-'
+  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : formatRate(value)
+}
+
+function percent(fraction: number | undefined): string {
+  return fraction === undefined || !Number.isFinite(fraction) ? '-' : `${(fraction * 100).toFixed(1)}%`
+}
+
+/** A column of a scenario table: one system's run (RocksDB may have a second, per-write run). */
+interface Column {
+  run: SystemRun
+  label: string
+  perWrite: boolean
+}
+
+/** Full name (settings, notes); tables use the short one, explained under the table. */
+function columnLabel(run: SystemRun): string {
+  return isPerWriteVariant(run) ? `${run.system} (${PER_WRITE_MARK})` : run.system
+}
+
+function shortLabel(run: SystemRun): string {
+  return isPerWriteVariant(run) ? `${run.system} per-put` : run.system
+}
+
+function columnsOf(scenario: Scenario): Column[] {
+  const rank = (run: SystemRun) => SYSTEM_NAMES.indexOf(run.system) * 2 + (isPerWriteVariant(run) ? 1 : 0)
+  const seen = new Set<string>()
+  const columns: Column[] = []
+  for (const run of [...scenario.runs].sort((a, b) => rank(a) - rank(b))) {
+    const label = columnLabel(run)
+    if (seen.has(label)) continue
+    seen.add(label)
+    columns.push({ run, label: shortLabel(run), perWrite: isPerWriteVariant(run) })
+  }
+  return columns
+}
+
+function scenarioHeading(s: Scenario): string {
+  const share = s.rawBytes > 0 ? ` = ${((s.memoryBytes / s.rawBytes) * 100).toFixed(0)}% of raw data` : ''
+  return `${s.dataset} · ${s.valueBytes}-byte values · ${formatCount(s.keyCount)} keys · memory ${s.memory} (budget ${formatBytes(s.memoryBytes)}${share})`
+}
+
+function renderScenario(s: Scenario): string[] {
+  const columns = columnsOf(s)
+  const ours = columns.find((c) => c.run.system === OURS)
+  const others = columns.filter((c) => c !== ours)
+  const ratioColumns = others.filter((c) => (BASELINES as readonly string[]).includes(c.run.system))
+  const headers = ['workload', 'durability']
+  if (ours !== undefined) headers.push(ours.label, 'p50 µs', 'p99 µs', 'p99.9 µs')
+  headers.push(...others.map((c) => c.label), ...ratioColumns.map((c) => `ours/${c.label}`))
+  const rows = workloadRows(s).map(({ workload, durability }) => {
+    const anyResult = columns.map((c) => findResult(c.run, workload, durability)).find((r) => r !== undefined)
+    const row = [`${workload}${UNIT_SUFFIX[anyResult?.unit ?? 'ops']}`, durability]
+    if (ours !== undefined) {
+      const mine = findResult(ours.run, workload, durability)
+      row.push(rate(mine), micros(mine?.latency?.p50), micros(mine?.latency?.p99), micros(mine?.latency?.p999))
+    }
+    row.push(...others.map((c) => rate(findResult(c.run, workload, durability))))
+    row.push(...ratioColumns.map((c) => formatRatio(compare(s, workload, durability, c.run.system, c.perWrite)?.ratio)))
+    return row
+  })
+  const lines = [`\n== ${scenarioHeading(s)} ==`]
+  lines.push(...table(headers, rows, headers.map((_, i) => (i < 2 ? 'l' : 'r'))))
+  for (const c of columns.filter((c) => c.perWrite)) {
+    lines.push(`  ${c.label}: the ${c.run.system} run whose settings say '${PER_WRITE_MARK}' (targets use the other run)`)
+  }
+
+  const getWorkloads = workloadRows(s)
+    .map((r) => r.workload)
+    .filter((w, i, all): w is WorkloadName => w.startsWith('get-') && all.indexOf(w) === i)
+  const systemHeaders = ['system', 'on disk', 'space amp', 'peak RSS', ...getWorkloads.map((w) => `hit ${w}`), 'wrong']
+  const systemRows = columns.map((c) => [
+    c.label,
+    formatBytes(c.run.diskBytes),
+    c.run.rawBytes > 0 ? `${(c.run.diskBytes / c.run.rawBytes).toFixed(2)}x` : '-',
+    formatBytes(c.run.peakRssBytes),
+    ...getWorkloads.map((w) => percent(findResult(c.run, w)?.hitRate)),
+    String(wrongTotal(c.run)),
+  ])
+  lines.push('')
+  lines.push(...table(systemHeaders, systemRows, systemHeaders.map((_, i) => (i === 0 ? 'l' : 'r'))))
+
+  for (const c of columns) {
+    if (c.run.error !== undefined) lines.push(`  !!! ${c.label} FAILED: ${c.run.error}`)
+    const wrong = c.run.results.filter((r) => r.wrong > 0)
+    if (wrong.length > 0) {
+      lines.push(
+        `  !!! WRONG ANSWERS: ${c.label} gave ${wrongTotal(c.run)} wrong answers (` +
+          wrong.map((r) => `${r.workload} ${r.wrong}`).join(', ') +
+          `) — its figures are invalid !!!`,
+      )
+    }
+    for (const r of c.run.results) {
+      const extra = Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toPrecision(4)}`)
+      if (r.note !== undefined || extra.length > 0) {
+        lines.push(`  note: ${c.label} ${r.workload}: ${[r.note, ...extra].filter((p) => p !== undefined).join('; ')}`)
+      }
+    }
+  }
+  return lines
+}
+
+function wrongTotal(run: SystemRun): number {
+  return run.results.reduce((sum, r) => sum + r.wrong, 0)
+}
+
+function statusOf(v: TargetVerdict): string {
+  return v.pass === undefined ? 'not measured' : v.pass ? 'PASS' : 'MISS'
+}
+
+function requiredText(v: TargetVerdict): string {
+  return `${isUpperBound(v) ? '<=' : '>='} ${formatRatio(v.required)}`
+}
+
+export function renderVerdicts(verdicts: readonly TargetVerdict[]): string[] {
+  const counts = (['PASS', 'MISS', 'not measured'] as const).map((s) => `${verdicts.filter((v) => statusOf(v) === s).length} ${s}`)
+  const lines = [`\nTargets (judged on uniform, 16-byte values): ${counts.join(', ')}`]
+  const rows = verdicts.map((v) => [statusOf(v), v.label, requiredText(v), formatRatio(v.measured)])
+  const body = table(['verdict', 'target', 'required', 'measured'], rows, ['l', 'l', 'r', 'r'])
+  lines.push(...body.slice(0, 2))
+  verdicts.forEach((v, i) => {
+    lines.push(body[i + 2] ?? '')
+    if (v.detail !== '') lines.push(`      ${v.detail}`)
+  })
+  return lines
+}
+
+export function renderReport(results: CompareResults, verdicts: TargetVerdict[]): string {
+  const m = results.machine
+  const lines = [
+    `learned-storage vs RocksDB, RocksDB + lru-cache, LMDB — scale ${results.scale}, ${formatCount(results.keyCount)} keys, ` +
+      `seed ${results.seed}, median of ${results.repetitions} repetitions`,
+    `started ${results.startedAt} · ${results.command}`,
+    `machine: ${m.cpuModel} × ${m.cpus}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}`,
+    `throughput per second of ops (scans: keys, recovery: records); ratios > 1x mean ours is faster`,
+  ]
+  for (const s of scenarios(results)) lines.push(...renderScenario(s))
+
+  const wrong = results.runs.reduce((sum, run) => sum + wrongTotal(run), 0)
+  lines.push('')
+  lines.push(
+    wrong === 0
+      ? 'wrong answers: 0 (every system, every workload)'
+      : `!!!!!! WRONG ANSWERS: ${wrong} in total — results with wrong answers are invalid !!!!!!`,
+  )
+  const failed = results.runs.filter((r) => r.error !== undefined)
+  if (failed.length > 0) lines.push(`!!!!!! ${failed.length} run(s) FAILED: ${failed.map((r) => `${columnLabel(r)} ${scenarioName(r)}`).join(', ')}`)
+
+  lines.push('\nSettings')
+  const settings = new Map<string, string[]>()
+  for (const run of [...results.runs].sort((a, b) => SYSTEM_NAMES.indexOf(a.system) - SYSTEM_NAMES.indexOf(b.system))) {
+    const label = columnLabel(run)
+    const list = settings.get(label) ?? []
+    for (const setting of run.settings) if (!list.includes(setting)) list.push(setting)
+    settings.set(label, list)
+  }
+  for (const [label, list] of settings) {
+    lines.push(`  ${label}:`)
+    lines.push(...(list.length === 0 ? ['    (none reported)'] : list.map((s) => `    - ${s}`)))
+  }
+  lines.push(...renderVerdicts(verdicts))
+  return lines.join('\n') + '\n'
+}
+
+/** Escapes what would break a table cell or open an HTML tag; '>=' and '<=' stay readable. */
+function md(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/<(?=[A-Za-z/!?])/g, '&lt;')
+}
+
+export function renderMarkdownSummary(results: CompareResults, verdicts: TargetVerdict[]): string {
+  const all = scenarios(results)
+  const first = all[0]
+  const headline = all.filter((s) => first !== undefined && s.dataset === first.dataset && s.valueBytes === first.valueBytes)
+  const m = results.machine
+  const lines = [
+    `**${first === undefined ? 'no runs' : md(`${first.dataset}, ${first.valueBytes}-byte values`)}**, ${formatCount(results.keyCount)} keys ` +
+      `(scale ${md(results.scale)}), ${md(m.cpuModel)} × ${m.cpus}, node ${md(m.node)}, ${md(results.startedAt.slice(0, 10))}. ` +
+      `Throughput per second (scans: keys/s); ratios are ours / baseline.`,
+    '',
+    `| memory | workload | ${SYSTEM_NAMES.join(' | ')} | ${BASELINES.map((b) => `vs ${b}`).join(' | ')} |`,
+    `|---|---|${SYSTEM_NAMES.map(() => '--:').join('|')}|${BASELINES.map(() => '--:').join('|')}|`,
+  ]
+  for (const s of headline) {
+    for (const { workload, durability } of workloadRows(s)) {
+      const cells = SYSTEM_NAMES.map((name) => {
+        const run = s.runs.find((r) => r.system === name && !isPerWriteVariant(r))
+        return rate(findResult(run, workload, durability))
+      })
+      const ratios = BASELINES.map((b) => formatRatio(compare(s, workload, durability, b)?.ratio))
+      lines.push(`| ${s.memory} | ${workload} (${durability}) | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
+    }
+  }
+  lines.push('', 'Targets:', '')
+  for (const v of verdicts) {
+    const status = v.pass === undefined ? 'not measured' : v.pass ? '**PASS**' : '**MISS**'
+    lines.push(`- ${status} — ${md(v.label)}: ${formatRatio(v.measured)} (required ${requiredText(v)})`)
+  }
+  return lines.join('\n') + '\n'
+}
