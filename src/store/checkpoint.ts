@@ -13,7 +13,8 @@
  *      index retired, become reusable at step 7;
  *   3. write the tree image chain to new pages;
  *   4. write the free-list chain (on pages free in the durable state);
- *   5. extend the file to the page count; fdatasync (durability 'fsync');
+ *   5. extend the file to the page count; fdatasync (durability 'fsync'); wait until the log holds
+ *      every record below the redo LSN (it can lag only at 'none');
  *   6. write the meta page, generation + 1, into slot (generation + 1) % 2; fdatasync;
  *   7. commit: the pages freed by step 2-4 become reusable.
  * Invariant: between capture and step 7, no page the durable meta page references is written, and no
@@ -54,6 +55,13 @@ export class Checkpointer {
     private readonly leafStore: PageLeafStore,
     pieces: Pieces,
     private readonly durability: Durability,
+    /**
+     * Resolves once the log holds every record below `redoLsn` at the store's durability level: run
+     * before the meta switch, so the previous checkpoint plus the log always covers this one (a
+     * fallback to it after the new meta page is damaged loses nothing; at 'none' the log is otherwise
+     * written lazily and could lag a checkpoint).
+     */
+    private readonly logCovers: (redoLsn: number) => Promise<void> = async () => {},
   ) {
     this.treePages = pieces.treePages
     this.freeListPages = pieces.freeListPages
@@ -166,6 +174,7 @@ export class Checkpointer {
       this.file.reserve(meta.pageCount)
       if (this.durability === 'fsync') await this.file.datasyncAsync()
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_PAGES)
+      await this.logCovers(meta.redoLsn)
       // 6.
       const metaPage = encodeMetaPage(meta)
       if (killPointReached(KILL_POINTS.CHECKPOINT_META_TORN)) {

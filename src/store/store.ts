@@ -163,7 +163,9 @@ export class Store {
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
     this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
-    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.leafStore, pieces, options.durability)
+    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.leafStore, pieces, options.durability, async (redoLsn) => {
+      if (this.wal !== null && this.wal.durableLsn < redoLsn - 1) await this.wal.waitDurable(redoLsn - 1)
+    })
   }
 
   get readOnly(): boolean {

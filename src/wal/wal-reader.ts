@@ -23,7 +23,7 @@
 
 import path from 'node:path'
 import { ErrorCode, StoreError } from '../errors.js'
-import { crc32 } from '../io/checksum.js'
+import { crc32Range } from '../io/checksum.js'
 import type { FileSystem } from '../io/file.js'
 import {
   FRAGMENT_HEADER_BYTES,
@@ -75,7 +75,7 @@ function parseFragment(data: Uint8Array, view: DataView, pos: number): Header | 
   if (blockLeft < FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES > data.length) return null
   const length = view.getUint32(pos + FragmentOffset.LENGTH, true)
   if (length > blockLeft - FRAGMENT_HEADER_BYTES || pos + FRAGMENT_HEADER_BYTES + length > data.length) return null
-  const crc = crc32(data.subarray(pos + 4, pos + FRAGMENT_HEADER_BYTES + length))
+  const crc = crc32Range(data, pos + 4, pos + FRAGMENT_HEADER_BYTES + length)
   if (crc !== view.getUint32(pos + FragmentOffset.CRC, true)) return null
   parsed.length = length
   parsed.fragmentType = view.getUint8(pos + FragmentOffset.FRAGMENT_TYPE)
@@ -190,7 +190,9 @@ export function readWal(
       result.lastLsn = header.lsn
       lastGroupLsn = header.groupLsn
       expectedLsn = header.lsn + 1
-      result.end = { segment: segment.name, offset: pos }
+      // One object per segment, moved along (not one per record: replay reads millions).
+      if (result.end !== null && result.end.segment === segment.name) result.end.offset = pos
+      else result.end = { segment: segment.name, offset: pos }
       recordStart = pos
     }
     if (bad === null && assembling !== null) bad = `record at offset ${recordStart} is cut off by the end of the segment`

@@ -19,7 +19,7 @@
 
 import path from 'node:path'
 import { ErrorCode, StoreError, assert } from '../errors.js'
-import { crc32 } from '../io/checksum.js'
+import { crc32Range } from '../io/checksum.js'
 import { KILL_POINTS, kill, killPoint, killPointReached } from '../io/kill-point.js'
 import type { FileSystem, StorageFile } from '../io/file.js'
 import {
@@ -193,7 +193,7 @@ export class WalWriter {
       view.setFloat64(at + FragmentOffset.LSN, lsn, true)
       view.setFloat64(at + FragmentOffset.GROUP_LSN, this.groupFirstLsn, true)
       bytes.set(offset === 0 && length === payload.byteLength ? payload : payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
-      const crc = crc32(bytes.subarray(at + 4, at + FRAGMENT_HEADER_BYTES + length))
+      const crc = crc32Range(bytes, at + 4, at + FRAGMENT_HEADER_BYTES + length)
       view.setUint32(at + FragmentOffset.CRC, crc, true)
       group.length += FRAGMENT_HEADER_BYTES + length
       offset += length
@@ -326,6 +326,20 @@ export class WalWriter {
     for (const waiter of this.groupWaiters) waiter.reject(this.failure)
     this.groupWaiters = []
     this.group = new GroupBuffer()
+  }
+
+  /**
+   * Waits until every record up to `lsn` is written (and synced, at level 'fsync'); later records
+   * may still be forming. Rejects if the writer fails first.
+   */
+  async waitDurable(lsn: number): Promise<void> {
+    assert(lsn < this.nextLsn, `waiting for LSN ${lsn}, never appended`)
+    while (this.lastDurableLsn < lsn) {
+      if (this.failure !== null) throw this.failure
+      if (this.flushing === null && this.group.length > 0 && !this.scheduled) this.flushing = this.flushLoop()
+      if (this.flushing !== null) await this.flushing
+      else await new Promise<void>((resolve) => setImmediate(resolve))
+    }
   }
 
   /** Waits for every appended record to be written (and synced, at level 'fsync'). */

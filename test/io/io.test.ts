@@ -6,7 +6,7 @@ import CRC32 from 'crc-32'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StoreError } from '../../src/errors.js'
-import { crc32 } from '../../src/io/checksum.js'
+import { crc32, crc32Range } from '../../src/io/checksum.js'
 import { openFile } from '../../src/io/file.js'
 import { LOCK_FILE_NAME, lockDirectory } from '../../src/io/lock.js'
 
@@ -42,6 +42,25 @@ describe('crc32', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('crc32Range (JavaScript tables below 256 bytes, native above)', () => {
+  it('matches the crc-32 package for every range of random buffers, short and long', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 700 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const start = bytes.length === 0 ? 0 : a % (bytes.length + 1)
+        const end = start + (bytes.length - start === 0 ? 0 : b % (bytes.length - start + 1))
+        expect(crc32Range(bytes, start, end)).toBe(CRC32.buf(bytes.subarray(start, end)) >>> 0)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('gives the check value of "123456789" and of every length 0..300 of one buffer', () => {
+    expect(crc32Range(new TextEncoder().encode('x123456789y'), 1, 10)).toBe(0xcbf43926)
+    const bytes = new Uint8Array(300).map((_, i) => (i * 131 + 7) & 0xff)
+    for (let length = 0; length <= 300; length++) expect(crc32Range(bytes, 0, length)).toBe(CRC32.buf(bytes.subarray(0, length)) >>> 0)
   })
 })
 
