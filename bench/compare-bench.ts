@@ -107,8 +107,8 @@ function parseSettings(argv: string[]): Settings {
     keep: values.keep!,
     sizes: big
       ? { gets: 1_000_000, mixedOps: 400_000, scans: 40_000, clients: 16, durableSeconds: 3 }
-      : { gets: 500_000, mixedOps: 200_000, scans: 20_000, clients: 16, durableSeconds: 2 },
-    insertCount: big ? 300_000 : 150_000,
+      : { gets: 200_000, mixedOps: 60_000, scans: 5_000, clients: 16, durableSeconds: 1 },
+    insertCount: big ? 300_000 : 60_000,
     recoveryRecords: Math.min(keyCount, 1_000_000),
   }
 }

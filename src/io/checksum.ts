@@ -54,10 +54,13 @@ function buildTables(): Int32Array[] {
   return tables
 }
 
-/** CRC-32 of bytes[start, end), the same value as `crc32(bytes.subarray(start, end))`. */
-export function crc32Range(bytes: Uint8Array, start: number, end: number): number {
-  if (end - start >= NATIVE_FROM_BYTES) return crc32(bytes.subarray(start, end))
-  let c = -1
+/**
+ * CRC-32 of bytes[start, end), the same value as `crc32(bytes.subarray(start, end), seed)`: pass a
+ * previous result as `seed` to continue over a second range.
+ */
+export function crc32Range(bytes: Uint8Array, start: number, end: number, seed = 0): number {
+  if (end - start >= NATIVE_FROM_BYTES) return crc32(bytes.subarray(start, end), seed)
+  let c = ~seed
   let i = start
   for (; i + 8 <= end; i += 8) {
     const a = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))

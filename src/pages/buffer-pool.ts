@@ -71,6 +71,18 @@ export class BufferPool {
     this.pins = new Uint32Array(this.frames)
   }
 
+  /** The page the next eviction would take (least recently used, unpinned), or -1. */
+  victimPage(): number {
+    let f = this.tail
+    while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
+    return f < 0 ? -1 : this.framePage[f]!
+  }
+
+  /** True while a page can be loaded without evicting one (an empty or never-used frame). */
+  get hasFreeFrame(): boolean {
+    return this.emptyFrames.length > 0 || this.pages.length < this.frames
+  }
+
   get residentPages(): number {
     return this.frameOf.size
   }

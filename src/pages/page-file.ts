@@ -27,6 +27,8 @@ export interface PageFileCounters {
   pagesWritten: number
   bytesWritten: number
   writeCalls: number
+  /** Byte ranges read within a page without the rest of it (value records read alone). */
+  rangeReads: number
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'meta', 2: 'leaf', 3: 'overflow', 4: 'free-list', 5: 'model', 6: 'value' }
@@ -36,7 +38,7 @@ export function pageTypeName(type: number): string {
 }
 
 export class PageFile {
-  readonly counters: PageFileCounters = { pagesRead: 0, bytesRead: 0, pagesWritten: 0, bytesWritten: 0, writeCalls: 0 }
+  readonly counters: PageFileCounters = { pagesRead: 0, bytesRead: 0, pagesWritten: 0, bytesWritten: 0, writeCalls: 0, rangeReads: 0 }
   /** Pages the file has room for (its size in pages, rounded down). */
   private physicalPages: number
   /**
@@ -81,6 +83,26 @@ export class PageFile {
    */
   readPage(pageId: number, into: Uint8Array, type: PageType): void {
     this.readRun(pageId, 1, into, type)
+  }
+
+  /**
+   * Reads `into.byteLength` bytes at `offset` within page `pageId`, unchecked: the caller verifies
+   * them (a value record's own check). Throws CORRUPTION if the file ends first.
+   */
+  readRange(pageId: number, offset: number, into: Uint8Array): void {
+    assert(offset >= 0 && offset + into.byteLength <= this.pageSizeBytes, `range ${offset}+${into.byteLength} of a page`)
+    const held = this.overlay?.get(pageId)
+    if (held !== undefined) {
+      into.set(held.subarray(offset, offset + into.byteLength))
+      return
+    }
+    const position = pageId * this.pageSizeBytes + offset
+    const got = this.file.read(into, 0, into.byteLength, position)
+    this.counters.rangeReads++
+    this.counters.bytesRead += got
+    if (got < into.byteLength) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.path}: page ${pageId} at offset ${pageId * this.pageSizeBytes}: the file ends at byte ${this.sizeBytesSafe()}`)
+    }
   }
 
   /** Reads and checks page `pageId` (any type) into `scratch`; returns its write epoch. */

@@ -7,7 +7,10 @@
  *   @0   32  common page header (type VALUE)
  *   @32   4  end: byte offset just past the last record (VALUE_RECORDS_OFFSET when empty)
  *   @36   4  records in the page
- *   @40      records, back to back: u32 word (bit 31: overflow stub; bits 0-30: payload bytes), payload
+ *   @40      records, back to back: u32 word (bit 31: overflow stub; bits 0-30: payload bytes),
+ *            u32 check, payload. The check is CRC-32 over (u32 page id, u32 record offset, u32 word)
+ *            and then the payload: a record read on its own, without its page, is still verified
+ *            (and one found at another page or offset fails).
  *   An overflow stub's payload (12 bytes): u32 first overflow page, u32 page count, u32 value bytes.
  *
  * Overflow page: @0 32-byte header (type OVERFLOW), @32 value bytes to the end of the page; the last
@@ -18,12 +21,15 @@
  */
 
 import { ErrorCode, StoreError } from '../errors.js'
+import { crc32Range } from '../io/checksum.js'
 import { PAGE_HEADER_BYTES } from './page-format.js'
 
 export const HANDLE_PAGE_FACTOR = 2 ** 21
 export const ValueOffset = { END: 32, RECORDS: 36 } as const
 export const VALUE_RECORDS_OFFSET = 40
-export const VALUE_RECORD_HEADER_BYTES = 4
+export const VALUE_RECORD_HEADER_BYTES = 8
+/** Offset of the check within a record. */
+export const VALUE_RECORD_CHECK = 4
 export const OVERFLOW_STUB_BYTES = 12
 export const OVERFLOW_FLAG = 0x80000000
 /** Largest value, in bytes. */
@@ -76,12 +82,24 @@ export function valuePageRoom(page: Uint8Array): number {
   return page.byteLength - readU32(page, ValueOffset.END)
 }
 
+const checkScratch = new Uint8Array(12)
+
+/** The check of a record (word, bytes[start, end)) at `offset` of page `pageId`. */
+export function recordCheck(pageId: number, offset: number, word: number, bytes: Uint8Array, start: number, end: number): number {
+  writeU32(checkScratch, 0, pageId)
+  writeU32(checkScratch, 4, offset)
+  writeU32(checkScratch, 8, word)
+  return crc32Range(bytes, start, end, crc32Range(checkScratch, 0, 12))
+}
+
 /**
- * Appends a record (word, payload) and returns its offset. The caller checked the room.
+ * Appends a record (word, payload) to value page `pageId` and returns its offset. The caller checked
+ * the room.
  */
-export function appendRecord(page: Uint8Array, word: number, payload: Uint8Array): number {
+export function appendRecord(page: Uint8Array, pageId: number, word: number, payload: Uint8Array): number {
   const at = readU32(page, ValueOffset.END)
   writeU32(page, at, word)
+  writeU32(page, at + VALUE_RECORD_CHECK, recordCheck(pageId, at, word, payload, 0, payload.byteLength))
   page.set(payload, at + VALUE_RECORD_HEADER_BYTES)
   writeU32(page, ValueOffset.END, at + VALUE_RECORD_HEADER_BYTES + payload.byteLength)
   writeU32(page, ValueOffset.RECORDS, readU32(page, ValueOffset.RECORDS) + 1)

@@ -6,6 +6,11 @@
  * Copy-on-write: records are only appended to the current append page, which is always a page
  * allocated since the last checkpoint. `seal()` (at a checkpoint) ends it, so a page the durable
  * state references is never written again.
+ *
+ * Reads: a value page in the pool is read there. A miss on a full pool reads only the record (each
+ * record carries its own check, value-page.ts) unless the page has been read more often lately than
+ * the page it would evict (`admit`), so point reads over data larger than the pool cost one small
+ * read instead of a whole-page read and an eviction.
  */
 
 import { ErrorCode, StoreError, assert } from '../errors.js'
@@ -16,7 +21,9 @@ import { sealPage } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
 import {
   OVERFLOW_FLAG,
+  VALUE_RECORD_CHECK,
   VALUE_RECORD_HEADER_BYTES,
+  VALUE_RECORDS_OFFSET,
   appendRecord,
   decodeStub,
   encodeStub,
@@ -29,10 +36,14 @@ import {
   overflowPagesFor,
   readU32,
   recordAt,
+  recordCheck,
   ValueOffset,
   valuePageRoom,
   type OverflowStub,
 } from './value-page.js'
+
+/** Bytes read for a record read alone: the record header and a small value in one read. */
+const RANGE_READ_BYTES = 512
 
 export class ValueStore {
   readonly inlineMaxBytes: number
@@ -49,6 +60,18 @@ export class ValueStore {
   private lastPageId = NO_PAGE
   private lastPage: Uint8Array | null = null
   private lastReassignments = -1
+  /**
+   * Admission of value pages into a full pool (TinyLFU's rule): a small sketch counts recent reads
+   * per value page (hashed; halved every `8 * slots` reads, so it forgets). A page missed while the
+   * pool is full is read whole and admitted only if it was read more often than the page it would
+   * evict; otherwise just the record is read (`readAlone`). Uniform reads over data larger than the
+   * pool then cost one small read each instead of a page read and an eviction apiece, while hot
+   * pages (Zipfian reads) still win their frames.
+   */
+  private readonly frequency: Uint8Array
+  private readonly frequencyMask: number
+  private reads = 0
+  private readonly rangeScratch = new Uint8Array(RANGE_READ_BYTES)
 
   constructor(
     private readonly file: PageFile,
@@ -56,6 +79,10 @@ export class ValueStore {
     private readonly free: FreeSpace,
   ) {
     this.inlineMaxBytes = inlineValueMaxBytes(file.pageSizeBytes)
+    let slots = 1024
+    while (slots < 8 * pool.frames) slots *= 2
+    this.frequency = new Uint8Array(slots)
+    this.frequencyMask = slots - 1
   }
 
   /** At open: counts one live record at `handle` (called once per stored value). */
@@ -89,7 +116,7 @@ export class ValueStore {
     const need = VALUE_RECORD_HEADER_BYTES + payload.byteLength
     if (this.appendPage === NO_PAGE || valuePageRoom(this.pool.page(this.appendFrame)) < need) this.startAppendPage()
     const page = this.pool.page(this.appendFrame)
-    const offset = appendRecord(page, word, payload)
+    const offset = appendRecord(page, this.appendPage, word, payload)
     this.pool.markDirty(this.appendFrame)
     const pageId = this.appendPage
     this.live[pageId]!++
@@ -157,6 +184,7 @@ export class ValueStore {
     // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
     let page = this.lastPage
     if (pageId !== this.lastPageId || this.pool.reassignments !== this.lastReassignments || page === null) {
+      if (!this.admit(pageId)) return this.readAlone(pageId, offset)
       page = this.pool.peek(pageId, PageType.VALUE)
       this.lastPage = page
       this.lastPageId = pageId
@@ -166,6 +194,47 @@ export class ValueStore {
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
     const start = offset + VALUE_RECORD_HEADER_BYTES
     return page.slice(start, start + word)
+  }
+
+  private frequencySlot(pageId: number): number {
+    return (Math.imul(pageId, 0x9e3779b1) >>> 16) & this.frequencyMask
+  }
+
+  /** Counts a read of `pageId`; returns whether the page should be (or is) in the pool (`frequency`). */
+  private admit(pageId: number): boolean {
+    const slot = this.frequencySlot(pageId)
+    const count = this.frequency[slot]!
+    if (count < 255) this.frequency[slot] = count + 1
+    if (++this.reads >= 8 * this.frequency.length) {
+      this.reads = 0
+      const frequency = this.frequency
+      for (let i = 0; i < frequency.length; i++) frequency[i] = frequency[i]! >>> 1
+    }
+    if (this.pool.isResident(pageId) || this.pool.hasFreeFrame) return true
+    const victim = this.pool.victimPage()
+    return victim < 0 || count + 1 > this.frequency[this.frequencySlot(victim)]!
+  }
+
+  /** The inline value at `offset` of page `pageId`, read and verified without the rest of the page. */
+  private readAlone(pageId: number, offset: number): Uint8Array {
+    const size = this.file.pageSizeBytes
+    const fail = (what: string): never => {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: value record at byte ${offset} (read alone): ${what}`)
+    }
+    if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > size) fail('outside the record area')
+    const first = Math.min(size - offset, RANGE_READ_BYTES)
+    let bytes = this.rangeScratch.subarray(0, first)
+    this.file.readRange(pageId, offset, bytes)
+    const word = readU32(bytes, 0)
+    if ((word & OVERFLOW_FLAG) !== 0) fail('an overflow stub, the leaf says inline')
+    const end = VALUE_RECORD_HEADER_BYTES + word
+    if (offset + end > size) fail(`${word} bytes run past the page`)
+    if (end > first) {
+      bytes = new Uint8Array(end)
+      this.file.readRange(pageId, offset, bytes)
+    }
+    if (recordCheck(pageId, offset, word, bytes, VALUE_RECORD_HEADER_BYTES, end) !== readU32(bytes, VALUE_RECORD_CHECK)) fail('check mismatch')
+    return bytes.slice(VALUE_RECORD_HEADER_BYTES, end)
   }
 
   private stub(handle: number): OverflowStub {

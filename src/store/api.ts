@@ -66,6 +66,11 @@ export interface BufferPoolStats {
   bytesWritten: number
   /** Positioned write calls; fewer than pagesWritten when adjacent dirty pages were coalesced. */
   writeCalls: number
+  /**
+   * Value records read alone, without their page: a miss on a full pool reads only the record (it
+   * carries its own check) unless the page was missed recently, which admits it. Count these as misses.
+   */
+  rangeReads: number
 }
 
 export interface PageCounts {

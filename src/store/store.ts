@@ -769,6 +769,7 @@ export class Store {
         pagesWritten: file.pagesWritten,
         bytesWritten: file.bytesWritten,
         writeCalls: file.writeCalls,
+        rangeReads: file.rangeReads,
       },
       index: this.index.stats(),
     }

@@ -1,3 +1,4 @@
+import CRC32 from 'crc-32'
 /**
  * Round trips of every page type through its codec and the page header, against the input image
  * (an independent copy), and detection of a flipped byte anywhere in a sealed page.
@@ -127,14 +128,21 @@ describe('value pages', () => {
         const placed: [number, Uint8Array][] = []
         for (const value of values) {
           if (valuePageRoom(page) < VALUE_RECORD_HEADER_BYTES + value.byteLength) break
-          placed.push([appendRecord(page, value.byteLength, value), value])
+          placed.push([appendRecord(page, 5, value.byteLength, value), value])
         }
         sealPage(page, { type: PageType.VALUE, pageId: 5, epoch: 0 })
         checkPage(page, 5, 'f')
         for (const [offset, value] of placed) {
           const word = recordAt(page, offset, 'f')
           expect(word).toBe(value.byteLength)
-          expect(page.subarray(offset + 4, offset + 4 + word)).toEqual(value)
+          expect(page.subarray(offset + VALUE_RECORD_HEADER_BYTES, offset + VALUE_RECORD_HEADER_BYTES + word)).toEqual(value)
+          // The record's own check: CRC-32 of (page id, offset, word) then the payload (crc-32 package).
+          const prefix = new Uint8Array(12)
+          new DataView(prefix.buffer).setUint32(0, 5, true)
+          new DataView(prefix.buffer).setUint32(4, offset, true)
+          new DataView(prefix.buffer).setUint32(8, word, true)
+          const expected = CRC32.buf(value, CRC32.buf(prefix)) >>> 0
+          expect(new DataView(page.buffer, page.byteOffset).getUint32(offset + 4, true)).toBe(expected)
         }
         // An offset past the records is refused.
         expect(codeOf(() => recordAt(page, size - 2, 'f'))).toBe('CORRUPTION')
@@ -207,7 +215,7 @@ describe('a flipped byte anywhere in a sealed page', () => {
     pages.push([7, leafPage])
     const valuePage = new Uint8Array(4096)
     initValuePage(valuePage)
-    appendRecord(valuePage, 3, Uint8Array.of(1, 2, 3))
+    appendRecord(valuePage, 8, 3, Uint8Array.of(1, 2, 3))
     sealPage(valuePage, { type: PageType.VALUE, pageId: 8, epoch: 0 })
     pages.push([8, valuePage])
     pages.push([1, encodeMetaPage({ pageSizeBytes: 4096, pageCount: 10, generation: 3, records: 4, treeHead: 9, freeListHead: NO_PAGE, treeBytes: 24, freeListEntries: 0, redoLsn: 0 })])
