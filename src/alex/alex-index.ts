@@ -54,7 +54,7 @@ const DEPTH_SLACK = 4
 /** Guard against runaway trees: no path is ever deeper than this. */
 const MAX_DEPTH = 64
 
-const OPTION_NAMES = new Set(['maxDataNodeSlots', 'maxFanout'])
+const OPTION_NAMES = new Set(['maxDataNodeSlots', 'maxFanout', 'adaptToReads'])
 const RANGE_NAMES = new Set(['gte', 'gt', 'lte', 'lt', 'reverse'])
 
 function invalid(message: string): StoreError {
@@ -62,7 +62,7 @@ function invalid(message: string): StoreError {
 }
 
 function checkOptions(options: unknown): Required<AlexOptions> {
-  if (options === undefined) return { maxDataNodeSlots: DEFAULT_MAX_DATA_NODE_SLOTS, maxFanout: DEFAULT_MAX_FANOUT }
+  if (options === undefined) return { maxDataNodeSlots: DEFAULT_MAX_DATA_NODE_SLOTS, maxFanout: DEFAULT_MAX_FANOUT, adaptToReads: true }
   if (typeof options !== 'object' || options === null) throw invalid(`options must be an object, got ${describeValue(options)}`)
   for (const name of Object.keys(options)) {
     if (!OPTION_NAMES.has(name)) throw invalid(`unknown option '${name}'`)
@@ -76,7 +76,9 @@ function checkOptions(options: unknown): Required<AlexOptions> {
   if (!Number.isInteger(maxFanout) || maxFanout < 2 || maxFanout > MAX_MAX_FANOUT || (maxFanout & (maxFanout - 1)) !== 0) {
     throw invalid(`maxFanout must be a power of two in [2, ${MAX_MAX_FANOUT}], got ${describeValue(o.maxFanout)}`)
   }
-  return { maxDataNodeSlots, maxFanout }
+  const adaptToReads = o.adaptToReads ?? true
+  if (typeof adaptToReads !== 'boolean') throw invalid(`adaptToReads must be a boolean, got ${describeValue(o.adaptToReads)}`)
+  return { maxDataNodeSlots, maxFanout, adaptToReads }
 }
 
 interface Bounds {
@@ -126,6 +128,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /** Bumped whenever slots move (insert of a new key, delete, any rebuild); iterators re-seek on change. */
   private version = 0
   private readonly limits: BuildLimits
+  /** `adaptToReads`: lookups count toward the data nodes' cost checks. */
+  private readonly countReads: boolean
   private readonly retired: RetiredCounters = { searches: 0, searchIterations: 0, inserts: 0, shifts: 0 }
   private readonly events = {
     expansions: 0, retrains: 0, sidewaysSplits: 0, downwardSplits: 0, rootExpansions: 0, contractions: 0, rebuilds: 0,
@@ -144,8 +148,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private expandingRoot = false
 
   constructor(options?: AlexOptions) {
-    const { maxDataNodeSlots, maxFanout } = checkOptions(options)
+    const { maxDataNodeSlots, maxFanout, adaptToReads } = checkOptions(options)
     this.limits = { maxDataNodeSlots, maxFanout }
+    this.countReads = adaptToReads
     this.root = new DataNode<V>(16)
   }
 
@@ -220,6 +225,11 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const decoded = decodeTree<V>(tree, loadLeaf, index.limits.maxFanout, where)
     index.root = decoded.root
     index.count = decoded.keyCount
+    index.keysBelowDomain = decoded.state.keysBelowDomain
+    index.keysAboveDomain = decoded.state.keysAboveDomain
+    index.sizeAtLastLeftExpansion = decoded.state.sizeAtLastLeftExpansion
+    index.sizeAtLastRightExpansion = decoded.state.sizeAtLastRightExpansion
+    index.rebuiltDepth = decoded.state.rebuiltDepth
     index.version++
     if (fullCheck) {
       index.check()
@@ -241,7 +251,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   /** The model nodes above the leaves, as bytes (tree-image.ts); every leaf must have a leaf id. */
   encodeTree(): Uint8Array {
-    return encodeTree(this.root, this.count)
+    return encodeTree(this.root, this.count, {
+      keysBelowDomain: this.keysBelowDomain,
+      keysAboveDomain: this.keysAboveDomain,
+      sizeAtLastLeftExpansion: this.sizeAtLastLeftExpansion,
+      sizeAtLastRightExpansion: this.sizeAtLastRightExpansion,
+      rebuiltDepth: this.rebuiltDepth,
+    })
   }
 
   /**
@@ -285,13 +301,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   get(key: number): V | undefined {
     const k = checkKey(key)
     const leaf = this.leafFor(k)
-    const slot = leaf.find(k)
+    const slot = leaf.find(k, this.countReads)
     return slot >= 0 ? leaf.values[slot] : undefined
   }
 
   has(key: number): boolean {
     const k = checkKey(key)
-    return this.leafFor(k).find(k) >= 0
+    return this.leafFor(k).find(k, this.countReads) >= 0
   }
 
   /** Inserts `key` or overwrites its value. */
@@ -357,7 +373,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   lowerBound(key: number): number | undefined {
     const k = checkKey(key)
     let leaf: DataNode<V> | null = this.leafFor(k)
-    let slot = leaf.lowerBoundSlot(k)
+    let slot = leaf.lowerBoundSlot(k, this.countReads)
     while (slot >= leaf.capacity) {
       leaf = leaf.next
       if (leaf === null) return undefined
@@ -946,7 +962,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /** @internal First (leaf, slot) with key >= key (or > key); slot is capacity when none. */
   seekForward(key: number, inclusive: boolean, out: Cursor<V>): void {
     let leaf: DataNode<V> | null = key === -Infinity ? this.firstLeaf() : this.leafFor(key)
-    let slot = key === -Infinity ? leaf.firstSlot() : leaf.lowerBoundSlot(key)
+    let slot = key === -Infinity ? leaf.firstSlot() : leaf.lowerBoundSlot(key, this.countReads)
     if (!inclusive && slot < leaf.capacity && leaf.keys[slot] === key) slot = leaf.nextOccupied(slot + 1)
     while (slot >= leaf.capacity) {
       leaf = leaf.next
@@ -960,7 +976,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /** @internal Last (leaf, slot) with key <= key (or < key). */
   seekBackward(key: number, inclusive: boolean, out: Cursor<V>): void {
     let leaf: DataNode<V> | null = key === Infinity ? this.lastLeaf() : this.leafFor(key)
-    let slot = key === Infinity ? leaf.lastSlot() : leaf.floorSlot(key)
+    let slot = key === Infinity ? leaf.lastSlot() : leaf.floorSlot(key, this.countReads)
     if (!inclusive && slot >= 0 && leaf.keys[slot] === key) slot = leaf.prevOccupied(slot - 1)
     while (slot < 0) {
       leaf = leaf.prev

@@ -8,6 +8,13 @@ export interface AlexOptions {
   maxDataNodeSlots?: number
   /** Largest model-node fanout (length of its child array); a power of two. Default 65536; at least 2. */
   maxFanout?: number
+  /**
+   * Whether lookups (get, has, lowerBound, iterator seeks) feed the cost model that decides when data
+   * nodes expand or split, as in the ALEX paper. Default true. The store turns it off so that the
+   * index's shape depends only on its writes: replaying the log from a checkpoint then rebuilds the
+   * same index, node for node.
+   */
+  adaptToReads?: boolean
 }
 
 /** Bounds for ordered iteration. At most one of gte/gt and one of lte/lt. */

@@ -125,6 +125,26 @@ export class DataNode<V> implements LinearModel {
   expectedIterations = 0
   expectedShifts = 0
 
+  // The counters since the last rebuild, as a stored leaf image carries them (leaf-store.ts).
+  get adaptSearches(): number {
+    return this.searches - this.epochSearches
+  }
+  get adaptSearchIterations(): number {
+    return this.searchIterations - this.epochSearchIterations
+  }
+  get adaptInserts(): number {
+    return this.inserts - this.epochInserts
+  }
+  get adaptShifts(): number {
+    return this.shifts - this.epochShifts
+  }
+  get adaptRightAppends(): number {
+    return this.rightAppends
+  }
+  get adaptLeftAppends(): number {
+    return this.leftAppends
+  }
+
   constructor(capacity: number) {
     this.capacity = capacity
     this.keys = new Float64Array(capacity).fill(Infinity)
@@ -145,6 +165,13 @@ export class DataNode<V> implements LinearModel {
     for (let slot = 0; slot < image.capacity; slot++) values[slot] = image.values[slot]
     node.expectedIterations = image.expectedIterations
     node.expectedShifts = image.expectedShifts
+    // Lifetime counters start at what was counted since training; the epoch starts at zero.
+    node.searches = image.adaptSearches
+    node.searchIterations = image.adaptSearchIterations
+    node.inserts = image.adaptInserts
+    node.shifts = image.adaptShifts
+    node.rightAppends = image.adaptRightAppends
+    node.leftAppends = image.adaptLeftAppends
     node.leafId = leafId
     node.dirty = false
     return node
@@ -160,10 +187,14 @@ export class DataNode<V> implements LinearModel {
     return p | 0
   }
 
-  /** Smallest slot whose key is > key (capacity if none), by exponential search from the prediction. */
-  upperBound(key: number): number {
+  /**
+   * Smallest slot whose key is > key (capacity if none), by exponential search from the prediction.
+   * `counted`: the search feeds the node's cost counters (false for lookups of an index that does not
+   * adapt to reads).
+   */
+  upperBound(key: number, counted = true): number {
     const keys = this.keys
-    this.searches++
+    if (counted) this.searches++
     // Below every key: without this, a key below the minimum would search the whole gap run in front
     // of it (gaps there hold the minimum), which is what every insert of a descending sequence does.
     if (key < keys[0]!) return 0
@@ -200,27 +231,27 @@ export class DataNode<V> implements LinearModel {
       if (keys[mid]! > key) hi = mid
       else lo = mid
     }
-    this.searchIterations += iterations
+    if (counted) this.searchIterations += iterations
     return hi
   }
 
   /** Slot of `key`, or -1. */
-  find(key: number): number {
-    const u = this.upperBound(key)
+  find(key: number, counted = true): number {
+    const u = this.upperBound(key, counted)
     // keys[u - 1] <= key < keys[u]; slot u - 1 is always occupied (a gap there would hold a key > key).
     return u > 0 && this.keys[u - 1] === key ? u - 1 : -1
   }
 
   /** First occupied slot with key >= key, or capacity. */
-  lowerBoundSlot(key: number): number {
-    const u = this.upperBound(key)
+  lowerBoundSlot(key: number, counted = true): number {
+    const u = this.upperBound(key, counted)
     if (u > 0 && this.keys[u - 1] === key) return u - 1
     return this.nextOccupied(u)
   }
 
   /** Last occupied slot with key <= key, or -1. */
-  floorSlot(key: number): number {
-    const slot = this.upperBound(key) - 1
+  floorSlot(key: number, counted = true): number {
+    const slot = this.upperBound(key, counted) - 1
     return slot >= 0 && this.keys[slot] !== -Infinity ? slot : -1
   }
 
@@ -319,7 +350,7 @@ export class DataNode<V> implements LinearModel {
       this.values[u - 1] = value
       return InsertResult.UPDATED
     }
-    if ((this.inserts & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
+    if (((this.inserts - this.epochInserts) & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
     if (this.numKeys >= this.expansionThreshold) {
       if (this.numKeys >= MIN_KEYS_FOR_COST_CHECK && this.hasCostDeviation()) {
         return InsertResult.FAIL_COST_DEVIATION

@@ -32,6 +32,17 @@ export interface LeafImage<V> {
   /** Search iterations and shifts per insert the model predicted when it was trained. */
   expectedIterations: number
   expectedShifts: number
+  /**
+   * What the node's cost checks have counted since it was last trained (searches, their iterations,
+   * inserts, the keys those shifted, inserts past either end). Stored so that a restored node decides
+   * its next expansion or split exactly as the node it was taken from would have.
+   */
+  adaptSearches: number
+  adaptSearchIterations: number
+  adaptInserts: number
+  adaptShifts: number
+  adaptRightAppends: number
+  adaptLeftAppends: number
 }
 
 /** A leaf of a live index, as the leaf store sees it. */

@@ -2,10 +2,13 @@
  * The model nodes above the leaves, as bytes: what the page layer stores in MODEL pages so that
  * `open` rebuilds the exact tree (same leaves, same routing) without retraining anything.
  *
- * A preorder walk, little-endian. Stream header (16 bytes):
+ * A preorder walk, little-endian. Stream header (56 bytes):
  *   @0  f64  key count (sum of the leaves' numKeys; checked on decode)
  *   @8  u32  model nodes
  *   @12 u32  leaves
+ *   @16 5 x f64  the index's adaptation state (`TreeState`): keys seen below and above the root's
+ *           domain, the key count at the last left and right root expansion, the deepest subtree
+ *           rebuilt; with the leaves' own counters, what the next structure change depends on
  * then one record per node; a model node's record is followed by its distinct children in slot order.
  *   model node (48 bytes): @0 u8 tag 1, @1 u8 dupLog2, @2 u8 log2(fanout), @3 u8 0, @4 u32 0,
  *                          @8 f64 offset, @16 f64 m1, @24 f64 c, @32 f64 m2, @40 f64 b
@@ -19,7 +22,18 @@ import { DataNode } from './data-node.js'
 import type { LeafImage } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 
-export const TREE_HEADER_BYTES = 16
+export const TREE_HEADER_BYTES = 56
+
+/** Index-wide numbers the adaptation rules read (AlexIndex fields of the same names). */
+export interface TreeState {
+  keysBelowDomain: number
+  keysAboveDomain: number
+  sizeAtLastLeftExpansion: number
+  sizeAtLastRightExpansion: number
+  rebuiltDepth: number
+}
+
+const STATE_FIELDS = ['keysBelowDomain', 'keysAboveDomain', 'sizeAtLastLeftExpansion', 'sizeAtLastRightExpansion', 'rebuiltDepth'] as const
 export const TREE_MODEL_RECORD_BYTES = 48
 export const TREE_LEAF_RECORD_BYTES = 8
 export const TREE_TAG_MODEL = 1
@@ -38,7 +52,7 @@ function distinctChildren<V>(node: ModelNode<V>): AlexNode<V>[] {
 }
 
 /** Encodes the tree under `root`; every leaf must carry a leaf id (be stored) already. */
-export function encodeTree<V>(root: AlexNode<V>, keyCount: number): Uint8Array {
+export function encodeTree<V>(root: AlexNode<V>, keyCount: number, state: TreeState): Uint8Array {
   let modelNodes = 0
   let leaves = 0
   const count = (node: AlexNode<V>): void => {
@@ -55,6 +69,7 @@ export function encodeTree<V>(root: AlexNode<V>, keyCount: number): Uint8Array {
   view.setFloat64(0, keyCount, true)
   view.setUint32(8, modelNodes, true)
   view.setUint32(12, leaves, true)
+  STATE_FIELDS.forEach((field, i) => view.setFloat64(16 + 8 * i, state[field], true))
   let at = TREE_HEADER_BYTES
   const write = (node: AlexNode<V>): void => {
     if (node.isLeaf) {
@@ -85,6 +100,7 @@ export interface DecodedTree<V> {
   /** Leaves in key order. */
   leaves: DataNode<V>[]
   keyCount: number
+  state: TreeState
 }
 
 /**
@@ -107,6 +123,12 @@ export function decodeTree<V>(
   const leafCount = view.getUint32(12, true)
   const expectedBytes = TREE_HEADER_BYTES + modelNodes * TREE_MODEL_RECORD_BYTES + leafCount * TREE_LEAF_RECORD_BYTES
   if (expectedBytes !== bytes.length) fail(`header promises ${expectedBytes} bytes, found ${bytes.length}`)
+  const state = {} as TreeState
+  STATE_FIELDS.forEach((field, i) => {
+    const value = view.getFloat64(16 + 8 * i, true)
+    if (!Number.isSafeInteger(value) || value < 0) fail(`${field} is ${value}`)
+    state[field] = value
+  })
   const leaves: DataNode<V>[] = []
   const seen = new Set<number>()
   let at = TREE_HEADER_BYTES
@@ -162,5 +184,5 @@ export function decodeTree<V>(
     leaves[i]!.prev = i > 0 ? leaves[i - 1]! : null
     leaves[i]!.next = i + 1 < leaves.length ? leaves[i + 1]! : null
   }
-  return { root, leaves, keyCount }
+  return { root, leaves, keyCount, state }
 }

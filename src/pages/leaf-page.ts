@@ -11,9 +11,10 @@
  *   @68   4  numKeys (u32)
  *   @72   8  expected search iterations (f64), from training
  *   @80   8  expected shifts per insert (f64), from training
- *   @88   8  reserved, 0
- *   @96      bitmap: ceil(capacity / 32) u32 words, bit s set when slot s holds a key
- *   @K       keys: capacity f64, K = 96 + 4 * words rounded up to a multiple of 8
+ *   @88  48  cost counters since the node was last trained (6 f64): searches, search iterations,
+ *            inserts, shifts, inserts past the last key, inserts before the first key
+ *   @136     bitmap: ceil(capacity / 32) u32 words, bit s set when slot s holds a key
+ *   @K       keys: capacity f64, K = 136 + 4 * words rounded up to a multiple of 8
  *   @K+8C    value slots: capacity x (u32 value page id, u32 ref), NO_PAGE / 0 in a gap
  *   then zeros to the end of the page.
  *
@@ -34,8 +35,11 @@ export const LeafOffset = {
   NUM_KEYS: 68,
   EXPECTED_ITERATIONS: 72,
   EXPECTED_SHIFTS: 80,
-  BITMAP: 96,
+  COUNTERS: 88,
+  BITMAP: 136,
 } as const
+
+const COUNTER_COUNT = 6
 
 function bitmapWords(capacity: number): number {
   return (capacity + 31) >>> 5
@@ -71,6 +75,8 @@ export function encodeLeafPage(page: Uint8Array, leaf: LeafImage<number>): void 
   view.setUint32(LeafOffset.NUM_KEYS, leaf.numKeys, true)
   view.setFloat64(LeafOffset.EXPECTED_ITERATIONS, leaf.expectedIterations, true)
   view.setFloat64(LeafOffset.EXPECTED_SHIFTS, leaf.expectedShifts, true)
+  const counters = [leaf.adaptSearches, leaf.adaptSearchIterations, leaf.adaptInserts, leaf.adaptShifts, leaf.adaptRightAppends, leaf.adaptLeftAppends]
+  for (let i = 0; i < COUNTER_COUNT; i++) view.setFloat64(LeafOffset.COUNTERS + 8 * i, counters[i]!, true)
   const words = bitmapWords(capacity)
   new Uint32Array(page.buffer, page.byteOffset + LeafOffset.BITMAP, words).set(leaf.bitmap.subarray(0, words))
   const k = keysOffset(capacity)
@@ -116,6 +122,11 @@ export function decodeLeafPage(page: Uint8Array, where: string): LeafImage<numbe
     }
     values[s] = occupied ? pageId * HANDLE_PAGE_FACTOR + slots[2 * s + 1]! : undefined
   }
+  const counter = (i: number): number => {
+    const value = view.getFloat64(LeafOffset.COUNTERS + 8 * i, true)
+    if (!Number.isSafeInteger(value) || value < 0) throw new StoreError(ErrorCode.CORRUPTION, `${where}: cost counter ${i} is ${value}`)
+    return value
+  }
   return {
     m1: view.getFloat64(LeafOffset.M1, true),
     c: view.getFloat64(LeafOffset.C, true),
@@ -128,5 +139,11 @@ export function decodeLeafPage(page: Uint8Array, where: string): LeafImage<numbe
     values,
     expectedIterations: view.getFloat64(LeafOffset.EXPECTED_ITERATIONS, true),
     expectedShifts: view.getFloat64(LeafOffset.EXPECTED_SHIFTS, true),
+    adaptSearches: counter(0),
+    adaptSearchIterations: counter(1),
+    adaptInserts: counter(2),
+    adaptShifts: counter(3),
+    adaptRightAppends: counter(4),
+    adaptLeftAppends: counter(5),
   }
 }

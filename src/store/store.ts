@@ -250,7 +250,7 @@ export class Store {
       const pieces: Pieces = {
         file,
         free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
-        index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes) }),
+        index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes), adaptToReads: false }),
         treePages: [],
         freeListPages: [],
         generation: 0,

@@ -164,6 +164,8 @@ describe('bad options are rejected by the constructor and by bulkLoad', () => {
     ['maxFanout NaN', { maxFanout: NaN }],
     ['maxFanout 2.5', { maxFanout: 2.5 }],
     ['maxFanout as a string', { maxFanout: '4' }],
+    ['adaptToReads as a string', { adaptToReads: 'no' }],
+    ['adaptToReads 0', { adaptToReads: 0 }],
   ]
   for (const [label, options] of [...BAD_OPTIONS, ...NON_NUMERIC_OPTIONS]) {
     it(`new AlexIndex with ${label} throws INVALID_ARGUMENT`, () => {

@@ -346,3 +346,29 @@ describe('keys are compared exactly, never through a lossy projection', () => {
     expectHoldsExactly(index, keys.sorted)
   })
 })
+
+describe('adaptToReads', () => {
+  function searchesAfterReads(options: AlexOptions): { before: number; after: number } {
+    const index = new AlexIndex<number>(options)
+    for (let i = 0; i < 5000; i++) index.set((i * 7919) % 5003, i)
+    const before = index.stats().searches
+    for (let i = 0; i < 2000; i++) {
+      index.get(i)
+      index.has(i + 0.5)
+      index.lowerBound(i * 2)
+    }
+    for (const _ of index.entries({ gte: 100 })) break
+    for (const _ of index.entries({ lte: 4000, reverse: true })) break
+    return { before, after: index.stats().searches }
+  }
+
+  it('by default, lookups count toward the cost model (searches grow by one per lookup)', () => {
+    const { before, after } = searchesAfterReads({ maxDataNodeSlots: 256 })
+    expect(after - before).toBeGreaterThanOrEqual(6000)
+  })
+
+  it('false: no lookup of any kind moves the counters the adaptation reads', () => {
+    const { before, after } = searchesAfterReads({ maxDataNodeSlots: 256, adaptToReads: false })
+    expect(after).toBe(before)
+  })
+})

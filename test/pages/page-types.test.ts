@@ -114,7 +114,7 @@ describe('leaf pages', () => {
     encodeLeafPage(page, leaf!)
     const view = new DataView(page.buffer)
     // Clear the bitmap word: every occupied slot's value now disagrees.
-    view.setUint32(96, 0, true)
+    view.setUint32(136, 0, true)
     expect(codeOf(() => decodeLeafPage(page, 'f'))).toBe('CORRUPTION')
   })
 })
