@@ -20,7 +20,7 @@ import type { PageLeafStore } from '../pages/page-leaf-store.js'
 import type { ValueStore } from '../pages/value-store.js'
 
 /** Leaves examined per checkpoint. */
-export const COMPACT_LEAVES_PER_RUN = 64
+export const COMPACT_LEAVES_PER_RUN = 128
 /** Value bytes moved per checkpoint, at most (a leaf is finished once started). */
 export const COMPACT_BYTES_PER_RUN = 16 << 20
 
