@@ -29,6 +29,7 @@ import { renderMarkdownSummary, renderReport } from './lib/compare/report.js'
 import { evaluateTargets } from './lib/compare/targets.js'
 import { SYSTEM_NAMES, type CompareResults, type MemoryCondition, type SystemName, type SystemRun, type WorkloadName } from './lib/compare/types.js'
 import type { WorkloadSizes } from './lib/compare/workloads.js'
+import { runFor } from './lib/compare/run.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const CHILD = path.join(HERE, 'compare-child.js')
@@ -258,20 +259,7 @@ async function main(): Promise<void> {
       } catch (error) {
         failed++
         const message = error instanceof Error ? error.message : String(error)
-        results.runs.push({
-          system: job.system,
-          dataset: job.dataset,
-          valueBytes: job.valueBytes,
-          keyCount: job.keyCount,
-          memory: job.memory,
-          memoryBytes: job.memoryBytes,
-          settings: [],
-          results: [],
-          diskBytes: 0,
-          peakRssBytes: 0,
-          rawBytes: job.keyCount * (8 + job.valueBytes),
-          error: `${label}: ${message}`,
-        })
+        results.runs.push(runFor(job, { settings: [], results: [], diskBytes: 0, peakRssBytes: 0, error: `${label}: ${message}` }))
       }
       if (!settings.keep) rmSync(job.directory, { recursive: true, force: true })
       bar.increment()

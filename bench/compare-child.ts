@@ -18,6 +18,7 @@ import { makeCompareKeySet, Zipfian } from './lib/compare/plans.js'
 import { openSystem } from './lib/compare/systems/index.js'
 import type { Durability, KvSystem, MemoryCondition, SystemConfig, SystemName, SystemRun, WorkloadName, WorkloadResult } from './lib/compare/types.js'
 import { makeValue } from './lib/compare/values.js'
+import { runFor } from './lib/compare/run.js'
 import { runBulkLoad, runDurableWrites, runGets, runInserts, runMixed, runScans, type WorkloadContext, type WorkloadSizes } from './lib/compare/workloads.js'
 
 export interface ChildJob {
@@ -97,19 +98,7 @@ async function runWorkloads(job: ChildJob): Promise<SystemRun> {
   progress('close')
   await system.close()
   results[0]!.extra = { ...results[0]!.extra, diskBytesAtEnd: finalDiskBytes }
-  return {
-    system: job.system,
-    dataset: job.dataset,
-    valueBytes: job.valueBytes,
-    keyCount: job.keyCount,
-    memory: job.memory,
-    memoryBytes: job.memoryBytes,
-    settings,
-    results,
-    diskBytes,
-    peakRssBytes: peakRssBytes(),
-    rawBytes: job.keyCount * (8 + job.valueBytes),
-  }
+  return runFor(job, { settings, results, diskBytes, peakRssBytes: peakRssBytes() })
 }
 
 /** Keys written by recovery-write: distinct, drawn from the seed, so recovery-open can check them. */
@@ -169,19 +158,7 @@ async function recoveryOpen(job: ChildJob): Promise<SystemRun> {
     wrong,
     extra: { openSeconds, records: keys.length, checked: checks },
   }
-  return {
-    system: job.system,
-    dataset: 'recovery',
-    valueBytes: job.valueBytes,
-    keyCount: keys.length,
-    memory: job.memory,
-    memoryBytes: job.memoryBytes,
-    settings: [],
-    results: [result],
-    diskBytes,
-    peakRssBytes: peakRssBytes(),
-    rawBytes: keys.length * (8 + job.valueBytes),
-  }
+  return runFor({ ...job, dataset: 'recovery', keyCount: keys.length }, { settings: [], results: [result], diskBytes, peakRssBytes: peakRssBytes() })
 }
 
 async function main(): Promise<void> {

@@ -20,6 +20,7 @@ import path from 'node:path'
 import { openSystem, type SystemVariant } from './lib/compare/systems/index.js'
 import { SYSTEM_NAMES, type Durability, type KvSystem, type SystemName } from './lib/compare/types.js'
 import { makeValue } from './lib/compare/values.js'
+import { Prng } from './lib/prng.js'
 
 const KEY_COUNT = 20_000
 const ABSENT_GETS = 1_000
@@ -36,28 +37,18 @@ const SEED = 0x5eed
 
 // ---- random numbers and keys ----------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (t ^ (t >>> 14)) >>> 0
-  }
-}
-
+/** The benchmark's seeded generator (lib/prng.ts) with the three draws this script needs. */
 class Random {
-  private readonly next32: () => number
+  private readonly prng: Prng
   constructor(seed: number) {
-    this.next32 = mulberry32(seed)
+    this.prng = new Prng(seed, 'compare-smoke')
   }
   /** An integer in [0, 2^53). */
   key(): number {
-    return (this.next32() & 0x1fffff) * 2 ** 32 + this.next32()
+    return this.prng.nextUint53()
   }
   below(n: number): number {
-    return Math.floor((this.next32() / 2 ** 32) * n)
+    return this.prng.nextBelow(n)
   }
   shuffle<T>(items: T[]): T[] {
     for (let i = items.length - 1; i > 0; i--) {
