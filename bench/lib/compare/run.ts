@@ -1,14 +1,8 @@
 /** Building a `SystemRun` from what a job names and what was measured (child and parent alike). */
-import type { MemoryCondition, SystemName, SystemRun } from './types.js'
+import type { SystemRun } from './types.js'
 
-export interface RunIdentity {
-  system: SystemName
-  dataset: string
-  valueBytes: number
-  keyCount: number
-  memory: MemoryCondition
-  memoryBytes: number
-}
+/** What a job names about its run. */
+export type RunIdentity = Pick<SystemRun, 'system' | 'dataset' | 'valueBytes' | 'keyCount' | 'memory' | 'memoryBytes'>
 
 export type Measured = Pick<SystemRun, 'settings' | 'results' | 'diskBytes' | 'peakRssBytes'> & Partial<SystemRun>
 
