@@ -19,7 +19,7 @@ import { openSystem } from './lib/compare/systems/index.js'
 import type { Durability, KvSystem, MemoryCondition, SystemConfig, SystemName, SystemRun, WorkloadName, WorkloadResult } from './lib/compare/types.js'
 import { makeValue } from './lib/compare/values.js'
 import { runFor } from './lib/compare/run.js'
-import { runBulkLoad, runDurableWrites, runGets, runInserts, runMixed, runScans, type WorkloadContext, type WorkloadSizes } from './lib/compare/workloads.js'
+import { runBulkLoad, runConcurrently, runDurableWrites, runGets, runInserts, runMixed, runScans, type WorkloadContext, type WorkloadSizes } from './lib/compare/workloads.js'
 
 export interface ChildJob {
   mode: 'workloads' | 'recovery-write' | 'recovery-open'
@@ -121,9 +121,7 @@ async function recoveryWrite(job: ChildJob): Promise<void> {
       await system.put(keys[index]!, makeValue(keys[index]!, 7, job.valueBytes))
     }
   }
-  const running: Promise<void>[] = []
-  for (let w = 0; w < 256; w++) running.push(writer())
-  await Promise.all(running)
+  await runConcurrently(256, writer)
   send({ type: 'ready' })
   // Wait for SIGKILL; never close.
   await new Promise(() => setInterval(() => undefined, 1 << 30))

@@ -19,13 +19,3 @@ export function makeValue(key: number, version: number, size: number): Uint8Arra
   }
   return value
 }
-
-/** The key a value says it belongs to. */
-export function valueKey(value: Uint8Array): number {
-  return new DataView(value.buffer, value.byteOffset, value.byteLength).getFloat64(0, true)
-}
-
-/** The version a value carries. */
-export function valueVersion(value: Uint8Array): number {
-  return new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(8, true)
-}

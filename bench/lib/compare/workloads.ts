@@ -11,6 +11,7 @@
  * slow the throughput pass.
  */
 import * as hdr from 'hdr-histogram-js'
+import { collectGarbage, median } from '../measure.js'
 import { Prng } from '../prng.js'
 import { drawIndexes, Zipfian, type CompareKeySet, type QueryShape } from './plans.js'
 import type { Durability, KvSystem, LatencySummary, WorkloadName, WorkloadResult } from './types.js'
@@ -75,15 +76,31 @@ function recordSince(histogram: hdr.Histogram, startMs: number): void {
   histogram.recordValue(Math.max(1, Math.round((performance.now() - startMs) * 1e6)))
 }
 
-function median(samples: readonly number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+/** Mean of the per-repetition cache hit rates a system reports (none when it cannot tell). */
+class HitRates {
+  private sum = 0
+  private count = 0
+
+  /** Reads the system's rate since its last reset. */
+  take(system: KvSystem): void {
+    const rate = system.cacheHitRate()
+    if (rate === undefined) return
+    this.sum += rate
+    this.count++
+  }
+
+  /** Sets `result.hitRate` when any repetition reported one. */
+  into(result: WorkloadResult): WorkloadResult {
+    if (this.count > 0) result.hitRate = this.sum / this.count
+    return result
+  }
 }
 
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc !== undefined) gc()
+/** Runs `count` copies of `task` at once (async clients in flight) and waits for all of them. */
+export async function runConcurrently(count: number, task: () => Promise<void>): Promise<void> {
+  const running: Promise<void>[] = []
+  for (let i = 0; i < count; i++) running.push(task())
+  await Promise.all(running)
 }
 
 function seconds(startNs: bigint): number {
@@ -126,8 +143,7 @@ export function runGets(ctx: WorkloadContext, shape: QueryShape, zipf: Zipfian |
   system.getMany(queryKeys, 0, warmCount, visit)
 
   const samples: number[] = []
-  let hits = 0
-  let lookups = 0
+  const hitRates = new HitRates()
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`get ${shape}: repetition ${rep + 1}/${ctx.repetitions}`)
     fill(sizes.gets)
@@ -137,11 +153,7 @@ export function runGets(ctx: WorkloadContext, shape: QueryShape, zipf: Zipfian |
     const start = process.hrtime.bigint()
     const found = system.getMany(queryKeys, 0, sizes.gets, visit)
     const elapsed = seconds(start)
-    const rate = system.cacheHitRate()
-    if (rate !== undefined) {
-      hits += rate * sizes.gets
-      lookups += sizes.gets
-    }
+    hitRates.take(system)
     if (found !== sizes.gets || expected !== sizes.gets) wrong += sizes.gets - Math.min(found, expected)
     samples.push(sizes.gets / elapsed)
   }
@@ -166,8 +178,7 @@ export function runGets(ctx: WorkloadContext, shape: QueryShape, zipf: Zipfian |
     latency: summarize(histogram),
     wrong,
   }
-  if (lookups > 0) result.hitRate = hits / lookups
-  return result
+  return hitRates.into(result)
 }
 
 /** 100-key range scans from uniformly drawn loaded keys; every entry is compared with the key set. */
@@ -195,8 +206,7 @@ export function runScans(ctx: WorkloadContext): WorkloadResult {
   for (let s = 0; s < Math.min(sizes.scans, 2000); s++) scanOnce(rng.nextBelow(startSpan))
 
   const samples: number[] = []
-  let hits = 0
-  let lookups = 0
+  const hitRates = new HitRates()
   const starts = new Uint32Array(sizes.scans)
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`scan: repetition ${rep + 1}/${ctx.repetitions}`)
@@ -207,11 +217,7 @@ export function runScans(ctx: WorkloadContext): WorkloadResult {
     const start = process.hrtime.bigint()
     for (let s = 0; s < sizes.scans; s++) entries += scanOnce(starts[s]!)
     const elapsed = seconds(start)
-    const rate = system.cacheHitRate()
-    if (rate !== undefined) {
-      hits += rate
-      lookups += 1
-    }
+    hitRates.take(system)
     samples.push(entries / elapsed)
   }
 
@@ -225,8 +231,7 @@ export function runScans(ctx: WorkloadContext): WorkloadResult {
     recordSince(histogram, started)
   }
   const result: WorkloadResult = { workload: 'scan-100', durability: 'none', perSecond: median(samples), unit: 'keys', samples, latency: summarize(histogram), wrong }
-  if (lookups > 0) result.hitRate = hits / lookups
-  return result
+  return hitRates.into(result)
 }
 
 /**
@@ -243,8 +248,7 @@ export async function runMixed(ctx: WorkloadContext, readPercent: number, zipf: 
   const histogram = newHistogram()
   const samples: number[] = []
   let wrong = 0
-  let hits = 0
-  let lookups = 0
+  const hitRates = new HitRates()
   const opCount = sizes.mixedOps
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`${name}: repetition ${rep + 1}/${ctx.repetitions}`)
@@ -274,20 +278,13 @@ export async function runMixed(ctx: WorkloadContext, readPercent: number, zipf: 
       }
     }
     const start = process.hrtime.bigint()
-    const running: Promise<void>[] = []
-    for (let c = 0; c < sizes.clients; c++) running.push(client())
-    await Promise.all(running)
+    await runConcurrently(sizes.clients, client)
     const elapsed = seconds(start)
-    const rate = system.cacheHitRate()
-    if (rate !== undefined) {
-      hits += rate
-      lookups += 1
-    }
+    hitRates.take(system)
     samples.push(opCount / elapsed)
   }
   const result: WorkloadResult = { workload: name, durability, perSecond: median(samples), unit: 'ops', samples, latency: summarize(histogram), wrong }
-  if (lookups > 0) result.hitRate = hits / lookups
-  return result
+  return hitRates.into(result)
 }
 
 /** Inserts of the held-out keys in random order, `clients` in flight; one slice per repetition. */
@@ -314,9 +311,7 @@ export async function runInserts(ctx: WorkloadContext, durability: Durability): 
       }
     }
     const start = process.hrtime.bigint()
-    const running: Promise<void>[] = []
-    for (let c = 0; c < sizes.clients; c++) running.push(client())
-    await Promise.all(running)
+    await runConcurrently(sizes.clients, client)
     samples.push(perRep / seconds(start))
   }
   // Read every inserted key back (untimed).
@@ -362,9 +357,7 @@ export async function runDurableWrites(ctx: WorkloadContext, writers: 1 | 16 | 2
     }
   }
   const start = process.hrtime.bigint()
-  const running: Promise<void>[] = []
-  for (let w = 0; w < writers; w++) running.push(writer())
-  await Promise.all(running)
+  await runConcurrently(writers, writer)
   const elapsed = seconds(start)
   return {
     workload: name,
