@@ -223,7 +223,8 @@ export class ValueStore {
     }
     if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > size) fail('outside the record area')
     const first = Math.min(size - offset, RANGE_READ_BYTES)
-    let bytes = this.rangeScratch.subarray(0, first)
+    // The whole scratch unless the record sits within 512 bytes of the page's end: no view per read.
+    let bytes = first === RANGE_READ_BYTES ? this.rangeScratch : this.rangeScratch.subarray(0, first)
     this.file.readRange(pageId, offset, bytes)
     const word = readU32(bytes, 0)
     if ((word & OVERFLOW_FLAG) !== 0) fail('an overflow stub, the leaf says inline')
