@@ -4,6 +4,7 @@
  */
 
 import { AlexIndex } from '../alex/alex-index.js'
+import type { AlexOptions } from '../alex/api.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import { readChain } from '../pages/chain-page.js'
 import { FreeSpace } from '../pages/free-space.js'
@@ -61,6 +62,14 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
   return { meta, damaged: errors.length > 0 ? errors.join('; ') : null }
 }
 
+/**
+ * The store's index options, for a new index and a restored one alike: one data node fills one page,
+ * and lookups do not steer adaptation (so replaying the log rebuilds the same index).
+ */
+export function storeIndexOptions(pageSizeBytes: number): AlexOptions {
+  return { maxDataNodeSlots: leafCapacityMax(pageSizeBytes), adaptToReads: false }
+}
+
 export function loadPieces(file: PageFile, meta: Meta): Pieces {
   const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
   let freePages: number[] = []
@@ -80,7 +89,7 @@ export function loadPieces(file: PageFile, meta: Meta): Pieces {
   }
   const leafStore = new PageLeafStore(file, new FreeSpace(freePages, meta.pageCount), null, () => meta.pageCount)
   const loadLeaf = (leafId: number) => leafStore.loadLeaf(leafId)
-  const index = AlexIndex.restore<number>(tree.stream, loadLeaf, { maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes), adaptToReads: false }, `${file.path} (generation ${meta.generation})`)
+  const index = AlexIndex.restore<number>(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
   }

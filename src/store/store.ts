@@ -27,7 +27,6 @@ import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { lockDirectory, type DirectoryLock } from '../io/lock.js'
 import { BufferPool } from '../pages/buffer-pool.js'
 import { FreeSpace } from '../pages/free-space.js'
-import { leafCapacityMax } from '../pages/leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from '../pages/meta-page.js'
 import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
@@ -42,7 +41,7 @@ import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoverySta
 import { Checkpointer } from './checkpoint.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
 import { checkStore, type CheckReport } from './check.js'
-import { loadPieces, readNewestMeta, type Pieces } from './load.js'
+import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
@@ -241,7 +240,7 @@ export class Store {
       const pieces: Pieces = {
         file,
         free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
-        index: new AlexIndex<number>({ maxDataNodeSlots: leafCapacityMax(file.pageSizeBytes), adaptToReads: false }),
+        index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes)),
         treePages: [],
         freeListPages: [],
         generation: 0,
