@@ -200,6 +200,16 @@ export class PageFile {
     this.physicalPages = grown
   }
 
+  /**
+   * Gives back the extent `reserve` grew past `pages` (at close, `pages` being the frontier: no page
+   * at or past it was ever used). Not synced: if the change is lost, the file is only longer.
+   */
+  trim(pages: number): void {
+    if (pages >= this.physicalPages || this.overlay !== null) return
+    this.file.truncate(pages * this.pageSizeBytes)
+    this.physicalPages = pages
+  }
+
   datasync(): void {
     this.file.datasync()
   }

@@ -44,6 +44,8 @@ import {
 
 /** Bytes read for a record read alone: the record header and a small value in one read. */
 const RANGE_READ_BYTES = 512
+/** Bulk mode writes filled value pages to the file in batches of this many bytes. */
+const BULK_BATCH_BYTES = 8 << 20
 
 export class ValueStore {
   readonly inlineMaxBytes: number
@@ -72,6 +74,14 @@ export class ValueStore {
   private readonly frequencyMask: number
   private reads = 0
   private readonly rangeScratch = new Uint8Array(RANGE_READ_BYTES)
+  /**
+   * Bulk mode (`beginBulk`..`endBulk`, for Store.bulkLoad): value pages are filled in `bulkBatch`
+   * instead of pool frames, sealed when full and written straight to the file in batches, so a load
+   * larger than the pool neither evicts nor passes every page through a frame.
+   */
+  private bulkBatch: Uint8Array | null = null
+  private bulkWrites: PageWrite[] = []
+  private appendBytes: Uint8Array | null = null
 
   constructor(
     private readonly file: PageFile,
@@ -114,14 +124,19 @@ export class ValueStore {
 
   private appendRecord(word: number, payload: Uint8Array): number {
     const need = VALUE_RECORD_HEADER_BYTES + payload.byteLength
-    if (this.appendPage === NO_PAGE || valuePageRoom(this.pool.page(this.appendFrame)) < need) this.startAppendPage()
-    const page = this.pool.page(this.appendFrame)
+    if (this.appendPage === NO_PAGE || valuePageRoom(this.appendTarget()) < need) this.startAppendPage()
+    const page = this.appendTarget()
     const offset = appendRecord(page, this.appendPage, word, payload)
-    this.pool.markDirty(this.appendFrame)
+    if (this.appendFrame >= 0) this.pool.markDirty(this.appendFrame)
     const pageId = this.appendPage
     this.live[pageId]!++
     this.total[pageId]!++
     return makeHandle(pageId, offset, (word & OVERFLOW_FLAG) !== 0)
+  }
+
+  /** The bytes of the append page: its pool frame, or its place in the bulk batch. */
+  private appendTarget(): Uint8Array {
+    return this.appendFrame >= 0 ? this.pool.page(this.appendFrame) : this.appendBytes!
   }
 
   private startAppendPage(): void {
@@ -130,22 +145,68 @@ export class ValueStore {
     this.ensureLive(pageId)
     assert(this.live[pageId] === 0, `new value page ${pageId} has live records`)
     this.total[pageId] = 0
-    const frame = this.pool.create(pageId)
-    const page = this.pool.page(frame)
+    let page: Uint8Array
+    if (this.bulkBatch !== null) {
+      const size = this.file.pageSizeBytes
+      const at = this.bulkWrites.length * size
+      page = this.bulkBatch.subarray(at, at + size)
+      page.fill(0)
+      this.appendBytes = page
+    } else {
+      const frame = this.pool.create(pageId)
+      page = this.pool.page(frame)
+      this.appendFrame = frame
+    }
     page[4] = PageType.VALUE
     initValuePage(page)
     this.appendPage = pageId
-    this.appendFrame = frame
     this.valuePages++
   }
 
   private endAppendPage(): void {
     if (this.appendPage === NO_PAGE) return
     const pageId = this.appendPage
-    this.pool.unpin(this.appendFrame)
+    if (this.appendFrame >= 0) {
+      this.pool.unpin(this.appendFrame)
+    } else {
+      const page = this.appendBytes!
+      sealPage(page, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
+      this.bulkWrites.push({ pageId, page })
+      if ((this.bulkWrites.length + 1) * this.file.pageSizeBytes > this.bulkBatch!.byteLength) this.writeBulkBatch()
+    }
     this.appendPage = NO_PAGE
     this.appendFrame = -1
+    this.appendBytes = null
     if (this.live[pageId] === 0) this.freeValuePage(pageId)
+  }
+
+  private writeBulkBatch(): void {
+    const writes = this.bulkWrites
+    this.bulkWrites = []
+    this.file.writePages(writes)
+  }
+
+  /**
+   * Starts bulk mode: from now until `endBulk`, appended values fill pages outside the pool, written
+   * to the file as each batch fills (not synced: the caller's checkpoint syncs them).
+   */
+  beginBulk(): void {
+    assert(this.bulkBatch === null, 'bulk mode twice')
+    this.endAppendPage()
+    const size = this.file.pageSizeBytes
+    this.bulkBatch = new Uint8Array(Math.max(size, Math.floor(BULK_BATCH_BYTES / size) * size))
+  }
+
+  /** Ends bulk mode: the last page is sealed and every page written. Later appends use the pool again. */
+  endBulk(): void {
+    if (this.bulkBatch === null) return
+    try {
+      this.endAppendPage()
+      this.writeBulkBatch()
+    } finally {
+      this.bulkBatch = null
+      this.bulkWrites = []
+    }
   }
 
   /** Ends the append page: the next value starts a new page (at a checkpoint: copy-on-write). */

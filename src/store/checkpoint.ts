@@ -77,8 +77,11 @@ export class Checkpointer {
     while (this.current !== null) await this.current.catch(() => {})
   }
 
-  /** Captures and writes a checkpoint of `index` whose log replay starts at `redoLsn`. */
-  run(index: AlexIndex<number>, redoLsn: number): Promise<void> {
+  /**
+   * Captures and writes a checkpoint of `index` whose log replay starts at `redoLsn`. With `sync`,
+   * the pages and meta page are synced whatever the durability level (a bulk load's contract).
+   */
+  run(index: AlexIndex<number>, redoLsn: number, sync = this.durability === 'fsync'): Promise<void> {
     assert(this.current === null, 'two checkpoints at once')
     let captured: { writes: PageWrite[]; meta: Meta }
     try {
@@ -87,7 +90,7 @@ export class Checkpointer {
       this.free.abortCheckpoint()
       return Promise.reject(error)
     }
-    const done = this.write(captured.writes, captured.meta).finally(() => {
+    const done = this.write(captured.writes, captured.meta, sync).finally(() => {
       this.current = null
     })
     this.current = done
@@ -161,7 +164,7 @@ export class Checkpointer {
     return pages
   }
 
-  private async write(writes: PageWrite[], meta: Meta): Promise<void> {
+  private async write(writes: PageWrite[], meta: Meta, sync: boolean): Promise<void> {
     try {
       // 2-4, in batches, letting writers run between them.
       writes.sort((a, b) => a.pageId - b.pageId)
@@ -172,7 +175,7 @@ export class Checkpointer {
       }
       // 5.
       this.file.reserve(meta.pageCount)
-      if (this.durability === 'fsync') await this.file.datasyncAsync()
+      if (sync) await this.file.datasyncAsync()
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_PAGES)
       await this.logCovers(meta.redoLsn)
       // 6.
@@ -183,7 +186,7 @@ export class Checkpointer {
         kill()
       }
       this.file.writePages([{ pageId: meta.generation % 2, page: metaPage }])
-      if (this.durability === 'fsync') await this.file.datasyncAsync()
+      if (sync) await this.file.datasyncAsync()
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_META)
     } catch (error) {
       this.free.abortCheckpoint()

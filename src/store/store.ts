@@ -642,6 +642,80 @@ export class Store {
     this.snapshots.release(old)
   }
 
+  /**
+   * Loads `entries`, in strictly ascending key order, into an empty store: the values go straight to
+   * value pages and the index is built at once by ALEX's bulk load (leaves sized by its cost model,
+   * with room left for inserts), with nothing written to the log. Resolves once a checkpoint holding
+   * every entry is on stable storage (synced at every durability level). A crash before then leaves
+   * the store empty; the pages written so far are reclaimed at the next open.
+   *
+   * Throws INVALID_ARGUMENT if the store holds records (or has writes in flight), if a key is not
+   * above the one before it, or for a bad key or value (VALUE_TOO_LARGE for an oversized value); the
+   * store is then still empty and usable. Each entry is read once, as it is iterated, so one array
+   * may be reused for every entry. Other writes may be issued while the returned promise is pending;
+   * they apply after the load.
+   */
+  async bulkLoad(entries: Iterable<readonly [number, Uint8Array]>): Promise<void> {
+    this.checkWritable()
+    if (entries === null || typeof entries !== 'object' || typeof (entries as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') {
+      throw invalid(`bulkLoad takes an iterable of [key, value] entries, got ${describeValue(entries)}`)
+    }
+    while (this.checkpointer.running) await this.checkpointer.idle()
+    this.checkWritable()
+    if (this.index.size !== 0 || this.pending.length !== 0) {
+      throw invalid(`bulkLoad needs an empty store; ${this.dir} holds ${this.index.size} records and ${this.pending.length} writes in flight`)
+    }
+    const { keys, handles, count } = this.loadValues(entries)
+    if (count === 0) return
+    this.index = AlexIndex.bulkLoad(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes))
+    this.writesSinceCheckpoint++
+    await this.runCheckpoint(true)
+  }
+
+  /**
+   * bulkLoad's first half: checks every entry and stores its value (bulk mode: pages written straight
+   * to the file). Returns the keys and their handles (the first `count` of each); on any error,
+   * releases what it stored and throws.
+   */
+  private loadValues(entries: Iterable<readonly [number, Uint8Array]>): { keys: Float64Array; handles: Float64Array; count: number } {
+    let keys = new Float64Array(1 << 16)
+    let handles = new Float64Array(1 << 16)
+    let n = 0
+    const values = this.values
+    values.beginBulk()
+    try {
+      for (const entry of entries) {
+        if (entry === null || typeof entry !== 'object') throw invalid(`bulkLoad entry ${n} must be a [key, value] array, got ${describeValue(entry)}`)
+        const raw = entry[0]
+        const value = entry[1]
+        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : keyOf(raw, `bulkLoad entry ${n}'s key`)
+        if (n > 0 && !(key > keys[n - 1]!)) {
+          throw invalid(`bulkLoad needs keys in strictly ascending order: entry ${n} has key ${key}, after ${keys[n - 1]}`)
+        }
+        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad entry ${n}'s value`)
+        if (n === keys.length) {
+          keys = grow(keys)
+          handles = grow(handles)
+        }
+        handles[n] = values.append(value)
+        keys[n] = key
+        n++
+      }
+      values.endBulk()
+    } catch (error) {
+      try {
+        values.endBulk()
+        for (let i = 0; i < n; i++) values.release(handles[i]!)
+        values.settleReleases()
+      } catch (cleanup) {
+        // The pages could not be written or read back: fail the store rather than leave it in doubt.
+        if (this.failure === null) this.failure = cleanup instanceof StoreError ? cleanup : new StoreError(ErrorCode.IO, String(cleanup), { cause: cleanup })
+      }
+      throw error
+    }
+    return { keys, handles, count: n }
+  }
+
   private checkWritable(): void {
     if (this.closed) throw closedError()
     if (this.readOnly) throw new StoreError(ErrorCode.READ_ONLY, `store ${this.dir} was opened read-only`)
@@ -671,14 +745,14 @@ export class Store {
     this.runCheckpoint().catch(() => {})
   }
 
-  private async runCheckpoint(): Promise<void> {
+  private async runCheckpoint(sync?: boolean): Promise<void> {
     const redoLsn = this.appliedLsn + 1
     if (this.wal !== null) this.wal.writtenBytes = 0
     this.writesSinceCheckpoint = 0
     try {
       // Before the capture, so that moved values and their leaves go into this checkpoint.
       this.compactor.run(this.index)
-      await this.checkpointer.run(this.index, redoLsn)
+      await this.checkpointer.run(this.index, redoLsn, sync)
       this.wal?.release(redoLsn, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_RELEASE)
     } catch (error) {
@@ -785,7 +859,11 @@ export class Store {
     if (this.timer !== null) clearInterval(this.timer)
     if (this.wal !== null) await attempt(() => this.wal!.drain())
     while (this.checkpointer.running) await this.checkpointer.idle()
-    if (!this.readOnly && this.failure === null && this.wal?.failed === null) await attempt(() => this.runCheckpoint())
+    if (!this.readOnly && this.failure === null && this.wal?.failed === null) {
+      await attempt(() => this.runCheckpoint())
+      // The file's unused tail (growth is by extents of 1/8): pages past the frontier were never used.
+      if (firstError === null) await attempt(() => this.file.trim(this.free.frontier))
+    }
     this.closed = true
     this.pending.length = 0
     await attempt(() => this.wal?.close())
@@ -837,6 +915,12 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
 
 function closedError(): StoreError {
   return new StoreError(ErrorCode.CLOSED, 'the store is closed')
+}
+
+function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(2 * array.length)
+  grown.set(array)
+  return grown
 }
 
 function keyOf(key: number, what = 'key'): number {

@@ -7,21 +7,16 @@
  *   loop of them: the store has no batched read); `scan` iterates `range({ gte, limit })`.
  * - put: `db.put`, whose promise resolves at the configured durability (the store's own group commit
  *   shares one log write and sync among the puts in flight).
- * - bulkLoad: one `batch()` per chunk, each awaited before the next, then `checkpoint()`, so the
- *   loaded data is in pages rather than only in the log. At 'fsync' the checkpoint syncs the page
- *   file; at 'os' / 'none' it does not, and the store has no public sync call, so the adapter
- *   fdatasyncs data.lsp itself to keep bulkLoad's contract (every write on stable storage).
+ * - bulkLoad: the store's `bulkLoad` (the keys come ascending into an empty store): values go
+ *   straight to value pages, ALEX's bulk load builds the index, nothing is logged, and it resolves
+ *   once a synced checkpoint holds everything (at every durability level). The entries are yielded
+ *   as one reused [key, value] array (the store reads each entry once).
  * - cacheHitRate: buffer-pool page hits / (hits + misses + records read alone) since the last reset,
  *   from `stats()` (a record read alone is a miss the pool did not admit).
  */
-import { closeSync, fdatasyncSync, fsyncSync, openSync } from 'node:fs'
-import path from 'node:path'
-import { open, type BatchOperation, type Store } from 'learned-storage'
+import { open, type Store } from 'learned-storage'
 import type { EntryVisitor, KvSystem, SystemConfig } from '../types.js'
 import { directoryBytes } from './disk.js'
-
-/** The store's page file (src/store/store.ts DATA_FILE_NAME, not exported by the package). */
-const DATA_FILE_NAME = 'data.lsp'
 
 export async function openOurs(config: SystemConfig): Promise<KvSystem> {
   const db = await open(config.directory, { cacheBytes: config.memoryBytes, durability: config.durability })
@@ -44,23 +39,23 @@ class OurSystem implements KvSystem {
       `buffer pool ${stats.bufferPool.frames} frames of ${stats.pageSizeBytes} B pages (page size default)`,
       'put: db.put (the store group-commits the puts in flight: one log write and, at fsync, one fdatasync)',
       'get: db.get (returns a copy); getMany: a loop of get (no batched read); scan: range({ gte, limit })',
-      'bulk load: one batch() per chunk, awaited in turn, then checkpoint()' +
-        (config.durability === 'fsync' ? '' : `; then an fdatasync of ${DATA_FILE_NAME} by the adapter (checkpoints at '${config.durability}' do not sync, and the API has no sync call)`),
+      'bulk load: db.bulkLoad(entries) (ascending keys into the empty store; values straight to pages, index by ALEX bulk load, no log; resolves when a synced checkpoint holds it all)',
       'cache hit rate: buffer-pool page hits / (hits + misses)',
       'disk: logical size of every file under the directory (page file and log segments)',
     ]
     this.resetCounters()
   }
 
-  async bulkLoad(keys: Float64Array, valueAt: (index: number) => Uint8Array, chunkSize: number): Promise<void> {
-    for (let start = 0; start < keys.length; start += chunkSize) {
-      const end = Math.min(keys.length, start + chunkSize)
-      const operations: BatchOperation[] = new Array<BatchOperation>(end - start)
-      for (let i = start; i < end; i++) operations[i - start] = { type: 'put', key: keys[i]!, value: valueAt(i) }
-      await this.db.batch(operations)
+  async bulkLoad(keys: Float64Array, valueAt: (index: number) => Uint8Array): Promise<void> {
+    const entry: [number, Uint8Array] = [0, new Uint8Array(0)]
+    function* entries(): Generator<[number, Uint8Array]> {
+      for (let i = 0; i < keys.length; i++) {
+        entry[0] = keys[i]!
+        entry[1] = valueAt(i)
+        yield entry
+      }
     }
-    await this.db.checkpoint()
-    if (this.config.durability !== 'fsync') syncFile(path.join(this.config.directory, DATA_FILE_NAME))
+    await this.db.bulkLoad(entries())
   }
 
   get(key: number): Uint8Array | undefined {
@@ -114,21 +109,5 @@ class OurSystem implements KvSystem {
 
   close(): Promise<void> {
     return this.db.close()
-  }
-}
-
-/** fdatasync a file, then fsync its directory (the file's size may have grown). */
-function syncFile(file: string): void {
-  const fd = openSync(file, 'r')
-  try {
-    fdatasyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  const dir = openSync(path.dirname(file), 'r')
-  try {
-    fsyncSync(dir)
-  } finally {
-    closeSync(dir)
   }
 }
