@@ -80,7 +80,9 @@ function fileSize(fs: FileSystem, file: string): number {
 /** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
 const PREFETCH_ENTRIES = 256
 
-/** A batch into an empty store at least this long, all puts with ascending keys, is bulk-loaded. */
+/** bulkLoad writes leaf pages in batches of this many bytes. */
+const BULK_WRITE_BATCH_BYTES = 8 << 20
+
 function invalid(message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
 }
@@ -668,6 +670,15 @@ export class Store {
     const { keys, handles, count } = this.loadValues(entries)
     if (count === 0) return
     this.index = AlexIndex.bulkLoad(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes))
+    // The leaves go to their pages now, through one batch buffer, rather than each into a page of its
+    // own held until the checkpoint writes it (256 MiB at 10M keys); the checkpoint syncs them.
+    try {
+      for (const pageId of this.leafStore.writeLeaves(this.index.leaves(), BULK_WRITE_BATCH_BYTES)) this.checkpointer.storedLeafIds.add(pageId)
+    } catch (error) {
+      // The index holds the load but its pages are not all written: no checkpoint can hold it now.
+      if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
+      throw error
+    }
     this.writesSinceCheckpoint++
     await this.runCheckpoint(true)
   }
