@@ -240,6 +240,44 @@ export class ValueStore {
   /** A copy of the value behind `handle`. */
   read(handle: number): Uint8Array {
     if (handleIsOverflow(handle)) return this.readOverflow(this.stub(handle))
+    const bytes = this.locate(handle)
+    const start = this.locatedStart
+    return bytes.slice(start, start + this.locatedLength)
+  }
+
+  /**
+   * Copies the value behind `handle` into `target` if it fits, and returns its length either way
+   * (a length above `target.byteLength` means nothing was copied). Allocates nothing for an inline
+   * value.
+   */
+  readInto(handle: number, target: Uint8Array): number {
+    if (handleIsOverflow(handle)) {
+      const value = this.readOverflow(this.stub(handle))
+      if (value.byteLength <= target.byteLength) target.set(value)
+      return value.byteLength
+    }
+    const bytes = this.locate(handle)
+    const start = this.locatedStart
+    const n = this.locatedLength
+    if (n > target.byteLength) return n
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) target[i] = bytes[start + i]!
+    } else {
+      target.set(bytes.subarray(start, start + n))
+    }
+    return n
+  }
+
+  /** Where `locate` found the value: its first byte and length in the bytes it returned. */
+  private locatedStart = 0
+  private locatedLength = 0
+
+  /**
+   * Finds the inline value behind `handle`: returns bytes that hold it (a pool page, or the record
+   * read alone, checked) and sets locatedStart / locatedLength. The bytes are valid until the next
+   * read.
+   */
+  private locate(handle: number): Uint8Array {
     const pageId = handlePage(handle)
     const offset = handleOffset(handle)
     // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
@@ -253,8 +291,9 @@ export class ValueStore {
     }
     const word = recordAt(page, offset, () => this.where(pageId))
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
-    const start = offset + VALUE_RECORD_HEADER_BYTES
-    return page.slice(start, start + word)
+    this.locatedStart = offset + VALUE_RECORD_HEADER_BYTES
+    this.locatedLength = word
+    return page
   }
 
   private frequencySlot(pageId: number): number {
@@ -276,27 +315,33 @@ export class ValueStore {
     return victim < 0 || count + 1 > this.frequency[this.frequencySlot(victim)]!
   }
 
-  /** The inline value at `offset` of page `pageId`, read and verified without the rest of the page. */
+  /**
+   * The inline value at `offset` of page `pageId`, read and verified without the rest of the page:
+   * returns the bytes read (the record) and sets locatedStart / locatedLength, as `locate` does.
+   */
   private readAlone(pageId: number, offset: number): Uint8Array {
     const size = this.file.pageSizeBytes
-    const fail = (what: string): never => {
-      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: value record at byte ${offset} (read alone): ${what}`)
-    }
-    if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > size) fail('outside the record area')
+    if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > size) this.failAlone(pageId, offset, 'outside the record area')
     const first = Math.min(size - offset, RANGE_READ_BYTES)
     // The whole scratch unless the record sits within 512 bytes of the page's end: no view per read.
     let bytes = first === RANGE_READ_BYTES ? this.rangeScratch : this.rangeScratch.subarray(0, first)
     this.file.readRange(pageId, offset, bytes)
     const word = readU32(bytes, 0)
-    if ((word & OVERFLOW_FLAG) !== 0) fail('an overflow stub, the leaf says inline')
+    if ((word & OVERFLOW_FLAG) !== 0) this.failAlone(pageId, offset, 'an overflow stub, the leaf says inline')
     const end = VALUE_RECORD_HEADER_BYTES + word
-    if (offset + end > size) fail(`${word} bytes run past the page`)
+    if (offset + end > size) this.failAlone(pageId, offset, `${word} bytes run past the page`)
     if (end > first) {
       bytes = new Uint8Array(end)
       this.file.readRange(pageId, offset, bytes)
     }
-    if (recordCheck(pageId, offset, word, bytes, VALUE_RECORD_HEADER_BYTES, end) !== readU32(bytes, VALUE_RECORD_CHECK)) fail('check mismatch')
-    return bytes.slice(VALUE_RECORD_HEADER_BYTES, end)
+    if (recordCheck(pageId, offset, word, bytes, VALUE_RECORD_HEADER_BYTES, end) !== readU32(bytes, VALUE_RECORD_CHECK)) this.failAlone(pageId, offset, 'check mismatch')
+    this.locatedStart = VALUE_RECORD_HEADER_BYTES
+    this.locatedLength = word
+    return bytes
+  }
+
+  private failAlone(pageId: number, offset: number, what: string): never {
+    throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: value record at byte ${offset} (read alone): ${what}`)
   }
 
   private stub(handle: number): OverflowStub {

@@ -416,6 +416,19 @@ export class Store {
     return handle === undefined ? undefined : this.values.read(handle)
   }
 
+  /**
+   * Copies the value stored under `key` into `target` and returns its length, or -1 if the key is
+   * absent. A length above `target.byteLength` means the value did not fit and nothing was copied
+   * (call again with a buffer that large). Allocates nothing for values that fit a page: for hot
+   * read loops that reuse one buffer.
+   */
+  getInto(key: number, target: Uint8Array): number {
+    if (this.closed) throw closedError()
+    if (!(target instanceof Uint8Array)) throw invalid(`getInto needs a Uint8Array target, got ${describeValue(target)}`)
+    const handle = this.index.get(keyOf(key))
+    return handle === undefined ? -1 : this.values.readInto(handle, target)
+  }
+
   has(key: number): boolean {
     if (this.closed) throw closedError()
     return this.index.has(keyOf(key))
