@@ -33,12 +33,13 @@ import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { Compactor } from '../compaction/compactor.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
-import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord } from '../wal/batch-record.js'
+import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
 import { RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
 import { Checkpointer } from './checkpoint.js'
+import { PendingOps } from './pending.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
 import { checkStore, type CheckReport } from './check.js'
 import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './load.js'
@@ -110,14 +111,6 @@ export async function openWithFileSystem(dir: string, options: OpenOptions | und
   }
 }
 
-/** A write waiting for its log record to become durable. */
-interface PendingWrite {
-  lsn: number
-  keys: Float64Array
-  isPut: Uint8Array
-  handles: Float64Array
-}
-
 export class Store {
   private closed = false
   private closing: Promise<void> | null = null
@@ -131,7 +124,7 @@ export class Store {
   private readonly compactor: Compactor
   private wal: WalWriter | null = null
   private appliedLsn: number
-  private readonly pending: PendingWrite[] = []
+  private readonly pending = new PendingOps()
   private payloadScratch = new Uint8Array(4096)
   private readonly snapshots: Snapshots
   private failure: StoreError | null = null
@@ -518,7 +511,7 @@ export class Store {
       this.checkWritable()
       const k = keyOf(key)
       checkValue(value, 'value')
-      return this.write(Float64Array.of(k), Uint8Array.of(1), [value])
+      return this.writeOne(k, value)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -527,7 +520,7 @@ export class Store {
   del(key: number): Promise<void> {
     try {
       this.checkWritable()
-      return this.write(Float64Array.of(keyOf(key)), Uint8Array.of(0), [undefined])
+      return this.writeOne(keyOf(key), undefined)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -586,63 +579,86 @@ export class Store {
     }
     // The record is copied into the log's group buffer at once, so one scratch buffer serves all.
     const payloadBytes = batchRecordBytes(n, valueBytes, puts)
-    if (this.payloadScratch.byteLength < payloadBytes) this.payloadScratch = new Uint8Array(Math.max(payloadBytes, 2 * this.payloadScratch.byteLength))
-    const payload = this.payloadScratch.subarray(0, payloadBytes)
-    encodeBatchRecord(payload, keys, isPut, values)
+    const payload = this.payloadFor(payloadBytes)
+    encodeBatchRecord(payload, payloadBytes, keys, isPut, values)
     let logged: { lsn: number; done: Promise<void> }
     try {
-      logged = this.wal!.append(RecordType.BATCH, payload)
+      logged = this.wal!.append(RecordType.BATCH, payload, payloadBytes)
     } catch (error) {
       for (let i = 0; i < n; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
     }
-    const write: PendingWrite = { lsn: logged.lsn, keys, isPut, handles }
+    for (let i = 0; i < n; i++) this.pending.push(logged.lsn, keys[i]!, handles[i]!, isPut[i] === 1)
+    return this.logged(logged.lsn, logged.done)
+  }
+
+  /** `write` for one put (a value) or delete (undefined): no arrays, the same record. */
+  private writeOne(key: number, value: Uint8Array | undefined): Promise<void> {
+    const handle = value === undefined ? 0 : this.values.append(value)
+    const payloadBytes = value === undefined ? batchRecordBytes(1, 0, 0) : batchRecordBytes(1, value.byteLength, 1)
+    const payload = this.payloadFor(payloadBytes)
+    encodeOneRecord(payload, key, value)
+    let logged: { lsn: number; done: Promise<void> }
+    try {
+      logged = this.wal!.append(RecordType.BATCH, payload, payloadBytes)
+    } catch (error) {
+      if (value !== undefined) this.values.release(handle)
+      throw error
+    }
+    this.pending.push(logged.lsn, key, handle, value !== undefined)
+    return this.logged(logged.lsn, logged.done)
+  }
+
+  /** A scratch buffer of at least `bytes` for a record's payload (the log copies it at once). */
+  private payloadFor(bytes: number): Uint8Array {
+    if (this.payloadScratch.byteLength < bytes) this.payloadScratch = new Uint8Array(Math.max(bytes, 2 * this.payloadScratch.byteLength))
+    return this.payloadScratch
+  }
+
+  /** A write's record is in the log's group: at 'none' apply it now; else the log applies it (onDurable) before `done` resolves, or drops it (onFailure). */
+  private logged(lsn: number, done: Promise<void>): Promise<void> {
     this.writesSinceCheckpoint++
     if (this.durability === 'none') {
-      this.apply(write)
+      this.applyDurable(lsn)
       this.maybeCheckpoint()
-      return logged.done
     }
-    // The writer applies it (onDurable) before the promise resolves, or drops it (onFailure).
-    this.pending.push(write)
-    return logged.done
+    return done
   }
 
-  /** Applies, in LSN order, every pending write up to `lsn` (their records are durable). */
+  /**
+   * Applies, in LSN order, every pending operation up to `lsn` (their records are durable), a write
+   * (one LSN) at a time. An operation leaves the queue as it is applied: if applying throws, the log
+   * fails the store and `dropPending` releases what was not applied.
+   */
   private applyDurable(lsn: number): void {
     const pending = this.pending
-    let i = 0
-    try {
-      while (i < pending.length && pending[i]!.lsn <= lsn) this.apply(pending[i++]!)
-    } finally {
-      // Applied (or half-applied, if apply threw) writes are the index's now, not pending.
-      if (i > 0) pending.splice(0, i)
+    while (pending.length > 0 && pending.firstLsn <= lsn) {
+      const writeLsn = pending.firstLsn
+      this.snapshots.freeze()
+      const structureBefore = this.index.structureChanges
+      // One operation at a time, even for a big ascending batch into an empty store (bulkLoad is the
+      // way to load one): an index bulk-loaded from the first batch, with later batches appended past
+      // its domain, grew deep and then rebuilt whole subtrees on inserts.
+      do {
+        const key = pending.firstKey
+        if (pending.firstIsPut) {
+          const handle = pending.firstHandle
+          pending.shift()
+          this.install(key, handle)
+        } else {
+          pending.shift()
+          this.remove(key)
+        }
+      } while (pending.length > 0 && pending.firstLsn === writeLsn)
+      this.appliedLsn = writeLsn
+      if (this.index.structureChanges !== structureBefore) killPoint(KILL_POINTS.STRUCTURE_CHANGE)
     }
-  }
-
-  private apply(write: PendingWrite): void {
-    this.snapshots.freeze()
-    const structureBefore = this.index.structureChanges
-    const { keys, isPut, handles } = write
-    // Always one operation at a time, even for a big ascending batch into an empty store: a bulk-loaded
-    // index sized to the first batch, with later batches appended past its domain, grew deep and
-    // then rebuilt whole subtrees on inserts (1M sequential keys: 60k inserts went from 0.3 s to
-    // minutes), and was slower to load as well (1M keys in 10k batches: 0.91M/s vs 1.12M/s).
-    for (let i = 0; i < keys.length; i++) {
-      if (isPut[i] === 1) this.install(keys[i]!, handles[i]!)
-      else this.remove(keys[i]!)
-    }
-    this.appliedLsn = write.lsn
-    if (this.index.structureChanges !== structureBefore) killPoint(KILL_POINTS.STRUCTURE_CHANGE)
   }
 
   /** The log failed: writes not yet durable are dropped (their value records released). */
   private dropPending(error: unknown): void {
     if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
-    for (const write of this.pending) {
-      for (let i = 0; i < write.keys.length; i++) if (write.isPut[i] === 1) this.values.release(write.handles[i]!)
-    }
-    this.pending.length = 0
+    this.pending.drain((handle) => this.values.release(handle))
   }
 
   private install(key: number, handle: number): void {
@@ -889,7 +905,7 @@ export class Store {
       if (firstError === null) await attempt(() => this.file.trim(this.free.frontier))
     }
     this.closed = true
-    this.pending.length = 0
+    this.pending.drain(() => {})
     await attempt(() => this.wal?.close())
     try {
       this.pool.clear()

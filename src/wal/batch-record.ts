@@ -5,7 +5,7 @@
  *   then per operation: u8 kind (1 put, 2 del), f64 key, and for a put: u32 value bytes, the bytes.
  */
 
-import { ErrorCode, StoreError } from '../errors.js'
+import { ErrorCode, StoreError, assert } from '../errors.js'
 
 export const OpKind = { PUT: 1, DEL: 2 } as const
 
@@ -13,27 +13,59 @@ export function batchRecordBytes(count: number, valueBytes: number, puts: number
   return 4 + count * 9 + puts * 4 + valueBytes
 }
 
-/** Writes one batch record into `out` (exactly batchRecordBytes long). */
+/** Writes one batch record into out[0, bytes) (`bytes` = batchRecordBytes of these operations). */
 export function encodeBatchRecord(
   out: Uint8Array,
+  bytes: number,
   keys: Float64Array,
   isPut: Uint8Array,
   values: readonly (Uint8Array | undefined)[],
 ): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  view.setUint32(0, keys.length, true)
+  const view = viewOf(out)
+  const base = out.byteOffset
+  view.setUint32(base, keys.length, true)
   let at = 4
   for (let i = 0; i < keys.length; i++) {
-    view.setUint8(at, isPut[i] === 1 ? OpKind.PUT : OpKind.DEL)
-    view.setFloat64(at + 1, keys[i]!, true)
+    view.setUint8(base + at, isPut[i] === 1 ? OpKind.PUT : OpKind.DEL)
+    view.setFloat64(base + at + 1, keys[i]!, true)
     at += 9
     if (isPut[i] === 1) {
       const value = values[i]!
-      view.setUint32(at, value.byteLength, true)
+      view.setUint32(base + at, value.byteLength, true)
       out.set(value, at + 4)
       at += 4 + value.byteLength
     }
   }
+  assert(at === bytes, `batch record of ${at} bytes, ${bytes} expected`)
+}
+
+/** Writes the record of one put (a value) or delete (undefined) into out (long enough). */
+export function encodeOneRecord(out: Uint8Array, key: number, value: Uint8Array | undefined): void {
+  const view = viewOf(out)
+  const base = out.byteOffset
+  view.setUint32(base, 1, true)
+  view.setUint8(base + 4, value === undefined ? OpKind.DEL : OpKind.PUT)
+  view.setFloat64(base + 5, key, true)
+  if (value === undefined) return
+  const n = value.byteLength
+  view.setUint32(base + 13, n, true)
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) out[17 + i] = value[i]!
+  } else {
+    out.set(value, 17)
+  }
+}
+
+let encodeBuffer: ArrayBufferLike | null = null
+let encodeView: DataView | null = null
+
+/** A DataView over all of `bytes`' buffer (offsets are the buffer's), kept while the buffer is. */
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes.buffer !== encodeBuffer) {
+    encodeBuffer = bytes.buffer
+    encodeView = new DataView(bytes.buffer)
+  }
+  return encodeView!
 }
 
 /**

@@ -83,11 +83,28 @@ class GroupBuffer {
   }
 }
 
-interface Waiter {
-  lsn: number
+/**
+ * The one promise every record of a group shares (a promise per record cost a closure, a waiter and
+ * a resolution each), and how to settle it.
+ */
+interface GroupDone {
+  promise: Promise<void>
   resolve: () => void
   reject: (error: unknown) => void
 }
+
+function newGroupDone(): GroupDone {
+  let resolve!: () => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/** What `append` returns at durability 'none': nothing to wait for. */
+const RESOLVED: Promise<void> = Promise.resolve()
 
 export class WalWriter {
   private readonly dir: string
@@ -104,7 +121,8 @@ export class WalWriter {
   /** Segment offset the group being formed starts at (its block alignment depends on it). */
   private groupStart = 0
   private groupNewSegment = false
-  private groupWaiters: Waiter[] = []
+  /** The promise of the group being formed (null until its first record at 'os' / 'fsync'). */
+  private groupDone: GroupDone | null = null
   private flushing: Promise<void> | null = null
   private scheduled = false
   private lastDurableLsn: number
@@ -145,11 +163,12 @@ export class WalWriter {
   }
 
   /**
-   * Encodes a record into the group being formed. Returns its LSN and a promise that resolves when
-   * the record is durable at the writer's level (at once for 'none'), or rejects if its group failed.
+   * Encodes a record (payload[0, length)) into the group being formed. Returns its LSN and a promise
+   * that resolves when the record is durable at the writer's level (at once for 'none'), or rejects if
+   * its group failed; the records of one group share that promise.
    * Throws (encoding nothing) if the writer has failed.
    */
-  append(type: RecordType, payload: Uint8Array): { lsn: number; done: Promise<void> } {
+  append(type: RecordType, payload: Uint8Array, length = payload.byteLength): { lsn: number; done: Promise<void> } {
     if (this.failure !== null) throw this.failure
     const lsn = this.nextLsn++
     if (this.group.length === 0) {
@@ -157,19 +176,19 @@ export class WalWriter {
       if (!this.groupNewSegment && this.segment !== null && this.segment.size >= this.segmentBytes) this.groupNewSegment = true
       this.groupStart = this.groupNewSegment || this.segment === null ? 0 : this.segment.size
     }
-    this.encode(type, lsn, payload)
+    this.encode(type, lsn, payload, length)
     this.schedule()
-    if (this.durability === 'none') return { lsn, done: Promise.resolve() }
-    const done = new Promise<void>((resolve, reject) => this.groupWaiters.push({ lsn, resolve, reject }))
-    return { lsn, done }
+    if (this.durability === 'none') return { lsn, done: RESOLVED }
+    this.groupDone ??= newGroupDone()
+    return { lsn, done: this.groupDone.promise }
   }
 
-  private encode(type: RecordType, lsn: number, payload: Uint8Array): void {
+  private encode(type: RecordType, lsn: number, payload: Uint8Array, payloadBytes: number): void {
     const group = this.group
     let offset = 0
     let first = true
     // Worst case: one header per block the payload touches, plus the padding of each block.
-    group.reserve(payload.byteLength + (Math.ceil(payload.byteLength / (WAL_BLOCK_BYTES - FRAGMENT_HEADER_BYTES)) + 2) * (FRAGMENT_HEADER_BYTES * 2))
+    group.reserve(payloadBytes + (Math.ceil(payloadBytes / (WAL_BLOCK_BYTES - FRAGMENT_HEADER_BYTES)) + 2) * (FRAGMENT_HEADER_BYTES * 2))
     for (;;) {
       const position = this.groupStart + group.length
       const left = WAL_BLOCK_BYTES - (position % WAL_BLOCK_BYTES)
@@ -179,8 +198,8 @@ export class WalWriter {
         continue
       }
       const room = left - FRAGMENT_HEADER_BYTES
-      const length = Math.min(room, payload.byteLength - offset)
-      const last = offset + length === payload.byteLength
+      const length = Math.min(room, payloadBytes - offset)
+      const last = offset + length === payloadBytes
       const fragmentType = first ? (last ? FragmentType.FULL : FragmentType.FIRST) : last ? FragmentType.LAST : FragmentType.MIDDLE
       const at = group.length
       const bytes = group.bytes
@@ -189,10 +208,15 @@ export class WalWriter {
       view.setUint8(at + FragmentOffset.FRAGMENT_TYPE, fragmentType)
       view.setUint8(at + FragmentOffset.RECORD_TYPE, type)
       view.setUint16(at + FragmentOffset.RESERVED, 0, true)
-      view.setUint32(at + FragmentOffset.RECORD_BYTES, first ? payload.byteLength : 0, true)
+      view.setUint32(at + FragmentOffset.RECORD_BYTES, first ? payloadBytes : 0, true)
       view.setFloat64(at + FragmentOffset.LSN, lsn, true)
       view.setFloat64(at + FragmentOffset.GROUP_LSN, this.groupFirstLsn, true)
-      bytes.set(offset === 0 && length === payload.byteLength ? payload : payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
+      if (length <= 64) {
+        const to = at + FRAGMENT_HEADER_BYTES - offset
+        for (let i = offset; i < offset + length; i++) bytes[to + i] = payload[i]!
+      } else {
+        bytes.set(offset === 0 && length === payload.byteLength ? payload : payload.subarray(offset, offset + length), at + FRAGMENT_HEADER_BYTES)
+      }
       const crc = crc32Range(bytes, at + 4, at + FRAGMENT_HEADER_BYTES + length)
       view.setUint32(at + FragmentOffset.CRC, crc, true)
       group.length += FRAGMENT_HEADER_BYTES + length
@@ -225,13 +249,13 @@ export class WalWriter {
     const lastLsn = this.nextLsn - 1
     const newSegment = this.groupNewSegment
     const firstLsn = this.groupFirstLsn
-    const waiters = this.groupWaiters
+    const done = this.groupDone
     // The next group forms in the spare buffer while this one is written.
     const written = this.group
     this.group = this.spare ?? new GroupBuffer()
     this.group.length = 0
     this.spare = null
-    this.groupWaiters = []
+    this.groupDone = null
     this.groupNewSegment = false
     let segment = this.segment
     let start = 0
@@ -257,7 +281,7 @@ export class WalWriter {
       }
       killPoint(KILL_POINTS.WAL_AFTER_SYNC)
     } catch (error) {
-      this.fail(error, segment, start, waiters)
+      this.fail(error, segment, start, done)
       return
     }
     this.lastDurableLsn = lastLsn
@@ -266,10 +290,10 @@ export class WalWriter {
     } catch (error) {
       // The records are in the log, but the owner could not take them: fail rather than leave the
       // writers hanging (the group stays in the log; a reopen replays it).
-      this.fail(error, null, 0, waiters)
+      this.fail(error, null, 0, done)
       return
     }
-    for (const waiter of waiters) waiter.resolve()
+    done?.resolve()
   }
 
   private startSegment(firstLsn: number): Segment {
@@ -304,7 +328,7 @@ export class WalWriter {
     segment.allocated = target
   }
 
-  private fail(error: unknown, segment: Segment | null, start: number, waiters: Waiter[]): void {
+  private fail(error: unknown, segment: Segment | null, start: number, done: GroupDone | null): void {
     const cause = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, `WAL write: ${String(error)}`, { cause: error })
     this.failure = new StoreError(
       cause.code === ErrorCode.NO_SPACE ? ErrorCode.NO_SPACE : ErrorCode.IO,
@@ -322,9 +346,9 @@ export class WalWriter {
       }
     }
     this.onFailure(this.failure)
-    for (const waiter of waiters) waiter.reject(this.failure)
-    for (const waiter of this.groupWaiters) waiter.reject(this.failure)
-    this.groupWaiters = []
+    done?.reject(this.failure)
+    this.groupDone?.reject(this.failure)
+    this.groupDone = null
     this.group = new GroupBuffer()
   }
 
