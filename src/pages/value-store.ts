@@ -19,6 +19,7 @@ import type { FreeSpace } from './free-space.js'
 import { NO_PAGE, PAGE_HEADER_BYTES, PageType } from './page-format.js'
 import { sealPage } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
+import { RECORD_CACHE_VALUE_MAX, RecordCache } from './record-cache.js'
 import {
   OVERFLOW_FLAG,
   VALUE_RECORD_CHECK,
@@ -83,11 +84,16 @@ export class ValueStore {
   private bulkWrites: PageWrite[] = []
   private appendBytes: Uint8Array | null = null
 
+  /** Small values read alone, kept by handle (record-cache.ts); disabled with a budget of 0. */
+  readonly records: RecordCache
+
   constructor(
     private readonly file: PageFile,
     private readonly pool: BufferPool,
     private readonly free: FreeSpace,
+    recordCacheBytes = 0,
   ) {
+    this.records = new RecordCache(recordCacheBytes)
     this.inlineMaxBytes = inlineValueMaxBytes(file.pageSizeBytes)
     let slots = 1024
     while (slots < 8 * pool.frames) slots *= 2
@@ -283,7 +289,25 @@ export class ValueStore {
     // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
     let page = this.lastPage
     if (pageId !== this.lastPageId || this.pool.reassignments !== this.lastReassignments || page === null) {
-      if (!this.admit(pageId)) return this.readAlone(pageId, offset)
+      const records = this.records
+      if (records.enabled && !this.pool.hasFreeFrame) {
+        // A full pool: the record cache answers point reads of small hot values, and a miss on a
+        // page not resident reads the record alone and offers it there, rather than evicting a page
+        // for one record (pages stay for scans and writes).
+        const way = records.find(handle)
+        if (way >= 0) {
+          this.locatedStart = way * RECORD_CACHE_VALUE_MAX
+          this.locatedLength = records.lengthOf(way)
+          return records.bytes
+        }
+        if (!this.pool.isResident(pageId)) {
+          const bytes = this.readAlone(pageId, offset)
+          records.offer(handle, bytes, this.locatedStart, this.locatedLength)
+          return bytes
+        }
+      } else if (!this.admit(pageId)) {
+        return this.readAlone(pageId, offset)
+      }
       page = this.pool.peek(pageId, PageType.VALUE)
       this.lastPage = page
       this.lastPageId = pageId
@@ -379,6 +403,7 @@ export class ValueStore {
       this.deferredOverflow.push(handle)
       return
     }
+    this.records.remove(handle)
     this.releaseRecord(handlePage(handle))
   }
 

@@ -18,6 +18,11 @@ export interface OpenOptions {
   pageSizeBytes?: number
   /** Budget of the buffer pool in bytes (rounded down to whole pages, at least 8 pages). Default 64 MiB. */
   cacheBytes?: number
+  /** Budget in bytes of the record cache: values of up to 48 bytes that a full buffer pool missed,
+   *  kept by themselves (58 bytes each), so that skewed point reads over data larger than the pool
+   *  stop paying a read for hot records. Besides `cacheBytes`; allocated only once the pool misses.
+   *  Default 0 (off). */
+  recordCacheBytes?: number
   /** Default 'fsync'. */
   durability?: Durability
   /** Opens an existing store for reading only (a shared lock: several read-only opens may coexist,
@@ -73,6 +78,15 @@ export interface BufferPoolStats {
   rangeReads: number
 }
 
+export interface RecordCacheStats {
+  /** Bytes allocated (0 until the pool first misses, or when `recordCacheBytes` is 0). */
+  bytes: number
+  entries: number
+  /** Point reads answered from it, and reads that looked in it and went on to the pool. */
+  hits: number
+  misses: number
+}
+
 export interface PageCounts {
   /** Pages in the file's used part (the meta pages included). */
   total: number
@@ -97,6 +111,7 @@ export interface StoreStats {
   checkpoints: number
   generation: number
   bufferPool: BufferPoolStats
+  recordCache: RecordCacheStats
   index: AlexStats
   wal: WalStats
   recovery: RecoveryStats

@@ -16,6 +16,7 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5 * 60_000
 const OPTION_NAMES = new Set([
   'pageSizeBytes',
   'cacheBytes',
+  'recordCacheBytes',
   'durability',
   'readOnly',
   'walSegmentBytes',
@@ -30,6 +31,7 @@ export interface CheckedOptions {
   /** undefined: the store's own size, or the default for a new store. */
   pageSizeBytes: number | undefined
   cacheBytes: number
+  recordCacheBytes: number
   durability: Durability
   readOnly: boolean
   walSegmentBytes: number
@@ -65,6 +67,10 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
     throw invalid(`cacheBytes must be a non-negative integer, got ${describeValue(o.cacheBytes)}`)
   }
+  const recordCacheBytes = o.recordCacheBytes ?? 0
+  if (typeof recordCacheBytes !== 'number' || !Number.isSafeInteger(recordCacheBytes) || recordCacheBytes < 0) {
+    throw invalid(`recordCacheBytes must be a non-negative integer, got ${describeValue(o.recordCacheBytes)}`)
+  }
   const durability = o.durability ?? DEFAULT_DURABILITY
   if (!DURABILITIES.has(durability)) throw invalid(`durability must be 'fsync', 'os' or 'none', got ${describeValue(o.durability)}`)
   const readOnly = o.readOnly ?? false
@@ -76,6 +82,7 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   return {
     pageSizeBytes: o.pageSizeBytes,
     cacheBytes,
+    recordCacheBytes,
     durability,
     readOnly,
     walSegmentBytes: positiveInteger(o.walSegmentBytes, 'walSegmentBytes', DEFAULT_WAL_SEGMENT_BYTES, 64 * 1024),

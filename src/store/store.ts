@@ -144,7 +144,7 @@ export class Store {
     this.index = pieces.index
     this.appliedLsn = pieces.redoLsn - 1
     this.pool = new BufferPool(this.file, options.cacheBytes)
-    this.values = new ValueStore(this.file, this.pool, this.free)
+    this.values = new ValueStore(this.file, this.pool, this.free, options.recordCacheBytes)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
     this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
@@ -873,6 +873,12 @@ export class Store {
         bytesWritten: file.bytesWritten,
         writeCalls: file.writeCalls,
         rangeReads: file.rangeReads,
+      },
+      recordCache: {
+        bytes: this.values.records.allocatedBytes,
+        entries: this.values.records.entries,
+        hits: this.values.records.hits,
+        misses: this.values.records.misses,
       },
       index: this.index.stats(),
     }

@@ -1,0 +1,197 @@
+/**
+ * The record cache (src/pages/record-cache.ts) against a Map of what was offered and not removed:
+ * whatever it finds is exactly the bytes last offered for that handle, a removed handle is never
+ * found, its entry count is right, and it stays within its budget. Then through the store: reads
+ * over a pool far smaller than the data, hot keys overwritten and deleted while cached, every read
+ * checked against a model.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { open } from '../../src/index.js'
+import { RECORD_CACHE_VALUE_MAX, RecordCache } from '../../src/pages/record-cache.js'
+import { Model, Rng, bytesEqual, bytesFromSeed, closeQuietly, describeBytes, useTempDirs } from '../store/helpers.js'
+
+const tempDir = useTempDirs('learned-storage-record-cache-')
+
+describe('RecordCache', () => {
+  it('finds only what was offered and not removed, with its bytes; counts entries; stays within budget', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('offer' as const), handle: fc.integer({ min: 0, max: 200 }), length: fc.integer({ min: 0, max: RECORD_CACHE_VALUE_MAX + 8 }), seed: fc.integer() }),
+      fc.record({ kind: fc.constant('find' as const), handle: fc.integer({ min: 0, max: 200 }) }),
+      fc.record({ kind: fc.constant('remove' as const), handle: fc.integer({ min: 0, max: 200 }) }),
+    )
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4000 }), fc.array(op, { maxLength: 400 }), (budget, ops) => {
+        const cache = new RecordCache(budget)
+        // Handles as the store makes them: page * 2^21 + offset * 2.
+        const handleOf = (n: number): number => (n % 13) * 2 ** 21 + 40 + 2 * n
+        const cached = new Map<number, Uint8Array>()
+        for (const o of ops) {
+          const handle = handleOf(o.handle)
+          if (o.kind === 'offer') {
+            const value = bytesFromSeed(o.length, o.seed)
+            // A record's bytes never change: offer a handle's first bytes again if it is still live.
+            const bytes = cached.get(handle) ?? value
+            const source = new Uint8Array(bytes.byteLength + 5)
+            source.set(bytes, 5)
+            cache.offer(handle, source, 5, bytes.byteLength)
+            const way = cache.find(handle)
+            if (way >= 0) cached.set(handle, bytes)
+            // Too large: never cached.
+            if (bytes.byteLength > RECORD_CACHE_VALUE_MAX) expect(way).toBe(-1)
+          } else if (o.kind === 'find') {
+            const way = cache.find(handle)
+            if (way >= 0) {
+              const expected = cached.get(handle)
+              expect(expected, `found ${handle}, never offered or removed`).toBeDefined()
+              const at = way * RECORD_CACHE_VALUE_MAX
+              expect(bytesEqual(cache.bytes.subarray(at, at + cache.lengthOf(way)), expected!)).toBe(true)
+            } else {
+              // Evicted: forget it (a later offer may bring it back).
+              cached.delete(handle)
+            }
+          } else {
+            cache.remove(handle)
+            cached.delete(handle)
+            expect(cache.find(handle)).toBe(-1)
+          }
+          expect(cache.allocatedBytes).toBeLessThanOrEqual(budget)
+        }
+        // Every handle the model still holds is found with its bytes, and nothing else is counted.
+        let present = 0
+        for (const [handle, bytes] of cached) {
+          const way = cache.find(handle)
+          if (way < 0) continue
+          present++
+          const at = way * RECORD_CACHE_VALUE_MAX
+          expect(bytesEqual(cache.bytes.subarray(at, at + cache.lengthOf(way)), bytes)).toBe(true)
+        }
+        expect(cache.entries).toBe(present)
+      }),
+      { numRuns: 300, seed: 11 },
+    )
+  })
+
+  it('keeps hot records through a stream of cold ones (frequency-biased admission)', () => {
+    const cache = new RecordCache(64 * 1024)
+    const value = new Uint8Array(16)
+    const hot = Array.from({ length: 200 }, (_, i) => i * 2 ** 21 + 40)
+    for (let round = 0; round < 5; round++) {
+      for (const handle of hot) if (cache.find(handle) < 0) cache.offer(handle, value, 0, 16)
+    }
+    for (let i = 0; i < 50_000; i++) {
+      const cold = (1000 + i) * 2 ** 21 + 40
+      if (cache.find(cold) < 0) cache.offer(cold, value, 0, 16)
+      // The hot records are read as often as before, between the cold ones.
+      if (i % 50 === 0) for (const handle of hot.slice(0, 20)) cache.find(handle)
+    }
+    const kept = hot.slice(0, 20).filter((handle) => cache.find(handle) >= 0).length
+    expect(kept).toBeGreaterThanOrEqual(18)
+  })
+})
+
+describe('the record cache in the store', () => {
+  it('skewed reads over a pool 1/20 of the data: every read (get and getInto) equals the model while hot keys are overwritten and deleted', async () => {
+    const dir = tempDir()
+    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
+    const rng = new Rng(5)
+    const model = new Model()
+    let db = await open(dir, options)
+    try {
+      const n = 20_000
+      const entries: [number, Uint8Array][] = []
+      for (let i = 0; i < n; i++) entries.push([i, bytesFromSeed(8 + (i % 33), i)])
+      await db.bulkLoad(entries)
+      for (const [k, v] of entries) model.put(k, v)
+      await db.close()
+      db = await open(dir, options)
+      const target = new Uint8Array(64)
+      let bad = ''
+      for (let step = 0; step < 60_000 && bad === ''; step++) {
+        // Skewed: most reads hit 300 hot keys, spread over every page (too many pages for the pool).
+        const key = rng.int(10) < 8 ? rng.int(300) * 61 : rng.int(n)
+        const action = rng.int(100)
+        if (action < 2) {
+          const value = bytesFromSeed(rng.int(40), 1_000_000 + step)
+          await db.put(key, value)
+          model.put(key, value)
+        } else if (action < 3) {
+          await db.del(key)
+          model.del(key)
+        } else if (action < 50) {
+          const got = db.get(key)
+          const expected = model.get(key)
+          if (!(got === undefined ? expected === undefined : expected !== undefined && bytesEqual(got, expected))) bad = `step ${step}: get(${key}) = ${describeBytes(got)}, expected ${describeBytes(expected)}`
+        } else {
+          const length = db.getInto(key, target)
+          const expected = model.get(key)
+          const ok = expected === undefined ? length === -1 : length === expected.byteLength && bytesEqual(target.subarray(0, length), expected)
+          if (!ok) bad = `step ${step}: getInto(${key}) = ${length} ${describeBytes(target.subarray(0, Math.max(0, length)))}, expected ${describeBytes(expected)}`
+        }
+        if (step === 30_000) await db.checkpoint()
+      }
+      expect(bad).toBe('')
+      const stats = db.stats().recordCache
+      expect(stats.hits).toBeGreaterThan(10_000)
+      expect(stats.bytes).toBeLessThanOrEqual(32 * 1024)
+      await db.check()
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
+  it('a freed value page reused for new records: reads of the new records never see the cached old ones', async () => {
+    const dir = tempDir()
+    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 64 * 1024, checkpointIntervalMs: 3_600_000 }
+    let db = await open(dir, options)
+    try {
+      const entries: [number, Uint8Array][] = []
+      for (let i = 0; i < 10_000; i++) entries.push([i, bytesFromSeed(16, i)])
+      await db.bulkLoad(entries)
+      await db.close()
+      db = await open(dir, options)
+      // Fill the pool with pages of other keys, then read the first 1,000 records (bulk-loaded in key
+      // order: the first pages hold them alone) out of order, so that they go to the record cache.
+      for (let i = 5000; i < 10_000; i += 97) db.get(i)
+      for (let round = 0; round < 3; round++) for (let i = 0; i < 1000; i++) db.get((i * 37) % 1000)
+      expect(db.stats().recordCache.entries).toBeGreaterThan(500)
+      // Delete them all: their pages are freed (reusable after the checkpoints commit).
+      for (let i = 0; i < 1000; i++) await db.del(i)
+      await db.checkpoint()
+      await db.checkpoint()
+      // New records of the same size land on the freed pages, at the same offsets (the same handles).
+      const model = new Model()
+      for (let i = 1000; i < 10_000; i++) model.put(i, entries[i]![1])
+      for (let i = 0; i < 1000; i++) {
+        const value = bytesFromSeed(16, 500_000 + i)
+        await db.put(20_000 + i, value)
+        model.put(20_000 + i, value)
+      }
+      await db.checkpoint()
+      let bad = ''
+      for (let i = 0; i < 1000 && bad === ''; i++) {
+        const got = db.get(20_000 + i)
+        const expected = model.get(20_000 + i)!
+        if (got === undefined || !bytesEqual(got, expected)) bad = `get(${20_000 + i}) = ${describeBytes(got)}, expected ${describeBytes(expected)}`
+      }
+      expect(bad).toBe('')
+      await db.check()
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
+  it('is off by default and with a budget of 0', async () => {
+    const dir = tempDir()
+    const db = await open(dir, { pageSizeBytes: 4096, cacheBytes: 8 * 4096 })
+    try {
+      const entries: [number, Uint8Array][] = []
+      for (let i = 0; i < 5000; i++) entries.push([i, bytesFromSeed(16, i)])
+      await db.bulkLoad(entries)
+      for (let round = 0; round < 3; round++) for (let i = 0; i < 100; i++) expect(bytesEqual(db.get(i)!, entries[i]![1])).toBe(true)
+      expect(db.stats().recordCache).toEqual({ bytes: 0, entries: 0, hits: 0, misses: 0 })
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+})
