@@ -243,10 +243,14 @@ export class ValueStore {
     return this.appendRecord((OVERFLOW_FLAG | stub.byteLength) >>> 0, stub)
   }
 
-  /** A copy of the value behind `handle`. */
-  read(handle: number): Uint8Array {
+  /**
+   * A copy of the value behind `handle`. `scan`: the read is one of a run in key order (a range
+   * iterator), whose neighbours share its page: the page is read through the pool (admission as
+   * usual), not the record alone into the record cache.
+   */
+  read(handle: number, scan = false): Uint8Array {
     if (handleIsOverflow(handle)) return this.readOverflow(this.stub(handle))
-    const bytes = this.locate(handle)
+    const bytes = this.locate(handle, scan)
     const start = this.locatedStart
     return bytes.slice(start, start + this.locatedLength)
   }
@@ -283,14 +287,14 @@ export class ValueStore {
    * read alone, checked) and sets locatedStart / locatedLength. The bytes are valid until the next
    * read.
    */
-  private locate(handle: number): Uint8Array {
+  private locate(handle: number, scan = false): Uint8Array {
     const pageId = handlePage(handle)
     const offset = handleOffset(handle)
     // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
     let page = this.lastPage
     if (pageId !== this.lastPageId || this.pool.reassignments !== this.lastReassignments || page === null) {
       const records = this.records
-      if (records.enabled && !this.pool.hasFreeFrame) {
+      if (records.enabled && !scan && !this.pool.hasFreeFrame) {
         // A full pool: the record cache answers point reads of small hot values, and a miss on a
         // page not resident reads the record alone and offers it there, rather than evicting a page
         // for one record (pages stay for scans and writes).

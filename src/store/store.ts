@@ -471,7 +471,7 @@ export class Store {
         lastKey = entry[0]
         // The entry is a fresh pair made for this step: it carries the value out in place of the handle.
         const pair = entry as unknown as [number, Uint8Array | number]
-        pair[1] = this.values.read(entry[1])
+        pair[1] = this.values.read(entry[1], true)
         return { done: false, value: pair as [number, Uint8Array] }
       },
       return: finish,

@@ -181,6 +181,38 @@ describe('the record cache in the store', () => {
     }
   })
 
+  it('range scans still read whole pages through the pool, not each record alone', async () => {
+    const dir = tempDir()
+    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 64 * 1024 }
+    let db = await open(dir, options)
+    try {
+      const entries: [number, Uint8Array][] = []
+      for (let i = 0; i < 20_000; i++) entries.push([i, bytesFromSeed(16, i)])
+      await db.bulkLoad(entries)
+      await db.close()
+      db = await open(dir, options)
+      for (let i = 0; i < 20_000; i += 397) db.get(i)
+      const before = db.stats().bufferPool.rangeReads
+      const rng = new Rng(9)
+      let scanned = 0
+      for (let s = 0; s < 200; s++) {
+        const start = rng.int(19_800)
+        let expectedKey = start
+        for (const [key, value] of db.range({ gte: start, limit: 100 })) {
+          expect(key).toBe(expectedKey)
+          expect(bytesEqual(value, entries[key]![1])).toBe(true)
+          expectedKey++
+          scanned++
+        }
+      }
+      expect(scanned).toBe(200 * 100)
+      // A page holds about 170 of these records: reading them alone would be one read per record.
+      expect(db.stats().bufferPool.rangeReads - before).toBeLessThan(scanned / 20)
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('is off by default and with a budget of 0', async () => {
     const dir = tempDir()
     const db = await open(dir, { pageSizeBytes: 4096, cacheBytes: 8 * 4096 })
