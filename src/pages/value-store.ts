@@ -317,7 +317,10 @@ export class ValueStore {
       this.lastPageId = pageId
       this.lastReassignments = this.pool.reassignments
     }
-    const word = recordAt(page, offset, () => this.where(pageId))
+    // recordAt's checks, with the message built only on failure (no closure per read).
+    const end = readU32(page, ValueOffset.END)
+    const word = offset >= VALUE_RECORDS_OFFSET && offset + VALUE_RECORD_HEADER_BYTES <= end && end <= page.byteLength ? readU32(page, offset) : -1
+    if (word < 0 || offset + VALUE_RECORD_HEADER_BYTES + (word & ~OVERFLOW_FLAG) > end) recordAt(page, offset, this.where(pageId))
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
     this.locatedStart = offset + VALUE_RECORD_HEADER_BYTES
     this.locatedLength = word
@@ -330,6 +333,8 @@ export class ValueStore {
 
   /** Counts a read of `pageId`; returns whether the page should be (or is) in the pool (`frequency`). */
   private admit(pageId: number): boolean {
+    // Until the pool is full nothing is evicted, and there is nothing to decide.
+    if (this.pool.hasFreeFrame) return true
     const slot = this.frequencySlot(pageId)
     const count = this.frequency[slot]!
     if (count < 255) this.frequency[slot] = count + 1
@@ -338,7 +343,7 @@ export class ValueStore {
       const frequency = this.frequency
       for (let i = 0; i < frequency.length; i++) frequency[i] = frequency[i]! >>> 1
     }
-    if (this.pool.isResident(pageId) || this.pool.hasFreeFrame) return true
+    if (this.pool.isResident(pageId)) return true
     const victim = this.pool.victimPage()
     return victim < 0 || count + 1 > this.frequency[this.frequencySlot(victim)]!
   }
