@@ -9,7 +9,8 @@
  *           with the occupied slot: a search never reads the bitmap. (The leading gaps hold -Infinity
  *           rather than the first key so that a new minimum costs only the gaps between it and the
  *           old minimum, not every gap in front: descending inserts stay O(1) per insert.)
- *   values: a value per occupied slot (undefined in gaps, so nothing is kept alive by a gap).
+ *   values: a value per occupied slot (a hole in gaps, reading as undefined, so nothing is kept alive
+ *           by a gap).
  *   bitmap: bit i of word i >>> 5 is set when slot i is occupied.
  *
  * Invariants (checked by `check`):
@@ -162,7 +163,10 @@ export class DataNode<V> implements LinearModel {
     node.keys.set(image.keys.subarray(0, image.capacity))
     node.bitmap.set(image.bitmap.subarray(0, node.bitmap.length))
     const values = node.values
-    for (let slot = 0; slot < image.capacity; slot++) values[slot] = image.values[slot]
+    for (let slot = 0; slot < image.capacity; slot++) {
+      const value = image.values[slot]
+      if (value !== undefined) values[slot] = value
+    }
     node.expectedIterations = image.expectedIterations
     node.expectedShifts = image.expectedShifts
     // Lifetime counters start at what was counted since training; the epoch starts at zero.
@@ -441,7 +445,8 @@ export class DataNode<V> implements LinearModel {
     this.dirty = true
     const keys = this.keys
     const key = keys[slot]!
-    this.values[slot] = undefined
+    // A hole, not `undefined` (emptyValues says why).
+    delete this.values[slot]
     this.bitmap[slot >>> 5]! &= ~(1 << (slot & 31))
     this.numKeys--
     if (this.numKeys === 0) {
@@ -637,8 +642,14 @@ export class DataNode<V> implements LinearModel {
 const resizeBuffer = new KeyBuffer<unknown>()
 
 /** An array of `length` undefineds (filled, so that no element is a hole). */
+/**
+ * A value array of `length` holes (a hole reads as undefined). Gaps stay holes and are never
+ * assigned `undefined`: that keeps an array of numbers (the store's value handles, most above 2^31)
+ * in V8's unboxed double representation instead of one heap number per value, which cost a pointer
+ * chase per lookup and, at 10M keys, most of the garbage collector's time.
+ */
 export function emptyValues<V>(length: number): (V | undefined)[] {
-  return new Array<V | undefined>(length).fill(undefined)
+  return new Array<V | undefined>(length)
 }
 
 export function capacityFor(numKeys: number, density: number): number {
