@@ -22,6 +22,7 @@
 import { assert } from '../errors.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { HeaderOffset, NO_PAGE, type PageType } from './page-format.js'
+import { FrameIndex } from './frame-index.js'
 import { sealPage } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
 
@@ -45,7 +46,7 @@ export class BufferPool {
   private readonly framePage: Float64Array
   private readonly dirty: Uint8Array
   private readonly pins: Uint32Array
-  private readonly frameOf = new Map<number, number>()
+  private readonly frameOf = new FrameIndex()
   // Recency list of resident frames: head is the most recently used, tail the least.
   private readonly newer: Int32Array
   private readonly older: Int32Array
@@ -108,7 +109,7 @@ export class BufferPool {
    */
   peek(pageId: number, type: PageType): Uint8Array {
     const frame = this.frameOf.get(pageId)
-    if (frame !== undefined) {
+    if (frame >= 0) {
       this.counters.hits++
       if (frame !== this.head) this.touch(frame)
       return this.pages[frame]!
@@ -153,7 +154,7 @@ export class BufferPool {
   /** Frame of page `pageId` (read and checked as `type` on a miss), pinned: `unpin` it when done. */
   fetch(pageId: number, type: PageType): number {
     let frame = this.frameOf.get(pageId)
-    if (frame !== undefined) {
+    if (frame >= 0) {
       this.counters.hits++
       if (frame !== this.head) this.touch(frame)
     } else {
@@ -190,7 +191,7 @@ export class BufferPool {
   /** Drops page `pageId` without writing it (the page was freed). */
   discard(pageId: number): void {
     const frame = this.frameOf.get(pageId)
-    if (frame === undefined) return
+    if (frame < 0) return
     assert(this.pins[frame] === 0, `discard of pinned page ${pageId}`)
     if (this.dirty[frame] === 1) {
       this.dirty[frame] = 0
