@@ -34,6 +34,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { EntryVisitor, KvSystem, SystemConfig } from '../types.js'
 import { directoryBytes } from './disk.js'
+import { SizedViews, getManyByGets } from './reads.js'
 
 const MAP_SIZE = 64 * 1024 ** 3
 /** lmdb-js's version (its package.json is not exported) and the LMDB library's (an untyped export). */
@@ -82,8 +83,7 @@ class LmdbSystem implements KvSystem {
   readonly name = 'lmdb' as const
   readonly settings: readonly string[]
   /** Exact-length views of lmdb-js's reused get buffer, by value size (rebuilt if it reallocates). */
-  private viewsOf: Buffer | null = null
-  private readonly views = new Map<number, Uint8Array>()
+  private readonly views = new SizedViews()
 
   constructor(
     private readonly db: lmdb.RootDatabase<Uint8Array, number>,
@@ -117,37 +117,16 @@ class LmdbSystem implements KvSystem {
 
   get(key: number): Uint8Array | undefined {
     const bytes = this.db.getBinaryFast(key)
-    return bytes === undefined ? undefined : this.exact(bytes)
-  }
-
-  /** `bytes` with its real size: lmdb-js patches `length` on its reused buffer but not byteLength. */
-  private exact(bytes: Buffer): Uint8Array {
-    const size = bytes.length
-    if (bytes.byteLength === size) return bytes
-    if (bytes !== this.viewsOf) {
-      this.views.clear()
-      this.viewsOf = bytes
-    }
-    let view = this.views.get(size)
-    if (view === undefined) {
-      view = new Uint8Array(bytes.buffer, bytes.byteOffset, size)
-      if (this.views.size < 256) this.views.set(size, view)
-    }
-    return view
+    if (bytes === undefined) return undefined
+    // lmdb-js patches `length` on its reused buffer to the value's size, not `byteLength`.
+    return bytes.byteLength === bytes.length ? bytes : this.views.view(bytes, bytes.length)
   }
 
   getMany(keys: Float64Array, from: number, to: number, visit: EntryVisitor): number {
-    let found = 0
-    for (let i = from; i < to; i++) {
-      const key = keys[i]!
-      const value = this.get(key)
-      if (value !== undefined) {
-        visit(key, value)
-        found++
-      }
-    }
-    return found
+    return getManyByGets(this.getBound, keys, from, to, visit)
   }
+
+  private readonly getBound = (key: number): Uint8Array | undefined => this.get(key)
 
   scan(startKey: number, limit: number, visit: EntryVisitor): number {
     if (limit <= 0) return 0

@@ -22,6 +22,7 @@
 import { open, type Store } from 'learned-storage'
 import type { EntryVisitor, KvSystem, SystemConfig } from '../types.js'
 import { directoryBytes } from './disk.js'
+import { SizedViews, getManyByGets } from './reads.js'
 
 /** Share of the memory budget given to the record cache (the rest is the buffer pool). */
 const RECORD_CACHE_SHARE = 0.25
@@ -39,7 +40,7 @@ class OurSystem implements KvSystem {
   private lookupsAtReset = 0
   /** get's reused buffer, and exact-length views of it by size. */
   private scratch = new Uint8Array(64 * 1024)
-  private readonly views = new Map<number, Uint8Array>()
+  private readonly views = new SizedViews()
 
   constructor(
     private readonly db: Store,
@@ -78,29 +79,16 @@ class OurSystem implements KvSystem {
     if (n < 0) return undefined
     if (n > this.scratch.byteLength) {
       this.scratch = new Uint8Array(2 * n)
-      this.views.clear()
       n = this.db.getInto(key, this.scratch)
     }
-    let view = this.views.get(n)
-    if (view === undefined) {
-      view = this.scratch.subarray(0, n)
-      if (this.views.size < 256) this.views.set(n, view)
-    }
-    return view
+    return this.views.view(this.scratch, n)
   }
 
   getMany(keys: Float64Array, from: number, to: number, visit: EntryVisitor): number {
-    let found = 0
-    for (let i = from; i < to; i++) {
-      const key = keys[i]!
-      const value = this.get(key)
-      if (value !== undefined) {
-        visit(key, value)
-        found++
-      }
-    }
-    return found
+    return getManyByGets(this.getBound, keys, from, to, visit)
   }
+
+  private readonly getBound = (key: number): Uint8Array | undefined => this.get(key)
 
   scan(startKey: number, limit: number, visit: EntryVisitor): number {
     let count = 0
