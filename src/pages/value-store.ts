@@ -45,8 +45,8 @@ import {
 
 /** Bytes read for a record read alone: the record header and a small value in one read. */
 const RANGE_READ_BYTES = 512
-/** Bulk mode writes filled value pages to the file in batches of this many bytes. */
-const BULK_BATCH_BYTES = 8 << 20
+/** A bulk load writes its pages (values here, leaves in Store.bulkLoad) in batches of this many bytes. */
+export const BULK_BATCH_BYTES = 8 << 20
 
 export class ValueStore {
   readonly inlineMaxBytes: number

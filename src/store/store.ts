@@ -32,7 +32,7 @@ import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { Compactor } from '../compaction/compactor.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
-import { ValueStore } from '../pages/value-store.js'
+import { BULK_BATCH_BYTES, ValueStore } from '../pages/value-store.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
 import { RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
@@ -80,9 +80,6 @@ function fileSize(fs: FileSystem, file: string): number {
 
 /** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
 const PREFETCH_ENTRIES = 256
-
-/** bulkLoad writes leaf pages in batches of this many bytes. */
-const BULK_WRITE_BATCH_BYTES = 8 << 20
 
 function invalid(message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
@@ -702,7 +699,7 @@ export class Store {
     // The leaves go to their pages now, through one batch buffer, rather than each into a page of its
     // own held until the checkpoint writes it (256 MiB at 10M keys); the checkpoint syncs them.
     try {
-      for (const pageId of this.leafStore.writeLeaves(this.index.leaves(), BULK_WRITE_BATCH_BYTES)) this.checkpointer.storedLeafIds.add(pageId)
+      for (const pageId of this.leafStore.writeLeaves(this.index.leaves(), BULK_BATCH_BYTES)) this.checkpointer.storedLeafIds.add(pageId)
     } catch (error) {
       // The index holds the load but its pages are not all written: no checkpoint can hold it now.
       if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })

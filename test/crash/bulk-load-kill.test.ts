@@ -11,6 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { open } from '../../src/index.js'
+import { onLines } from '../support/wal-helpers.js'
 
 const DIST_INDEX = fileURLToPath(new URL('../../dist/index.js', import.meta.url))
 const CHILD = fileURLToPath(new URL('./bulk-loader.mjs', import.meta.url))
@@ -36,20 +37,17 @@ function runChild(dir: string, env: Record<string, string>, killAfterMs: number 
     const child = spawn(process.execPath, [CHILD, DIST_INDEX, dir, String(COUNT)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     const run: Run = { lines: [], signal: null }
     let stderr = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    // A hung child is a failure, not a kill: it must not pass as one.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child timed out; stderr: ${stderr}`))
+    }, 30_000)
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.stdout.setEncoding('utf8')
-    let buffered = ''
-    child.stdout.on('data', (chunk: string) => {
-      buffered += chunk
-      const parts = buffered.split('\n')
-      buffered = parts.pop() ?? ''
-      for (const line of parts) {
-        run.lines.push(line)
-        if (line === 'open' && killAfterMs !== null) setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-        // With a kill point armed, a child that finishes the load was not killed by it.
-        if (line === 'loaded' && killAfterMs === null) child.kill('SIGKILL')
-      }
+    onLines(child.stdout, (line) => {
+      run.lines.push(line)
+      if (line === 'open' && killAfterMs !== null) setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+      // With a kill point armed, a child that finishes the load was not killed by it.
+      if (line === 'loaded' && killAfterMs === null) child.kill('SIGKILL')
     })
     child.on('error', reject)
     child.on('exit', (code, signal) => {

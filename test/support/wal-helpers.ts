@@ -11,6 +11,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import { afterEach } from 'vitest'
@@ -317,6 +318,22 @@ export interface ChildRun {
  * to be killed, so the kill always comes, at worst after the last write); otherwise it runs the plan
  * to the end and closes the store (`close: true`, the default) or exits without closing.
  */
+/**
+ * Calls `visit` with each complete line a child writes to `stream` (utf-8), as it arrives, and
+ * `afterChunk` once the lines of each chunk were visited.
+ */
+export function onLines(stream: Readable, visit: (line: string) => void, afterChunk: () => void = () => {}): void {
+  let buffered = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => {
+    buffered += chunk
+    const parts = buffered.split('\n')
+    buffered = parts.pop() ?? ''
+    for (const line of parts) visit(line)
+    afterChunk()
+  })
+}
+
 export async function runChild(options: {
   dir: string
   storeOptions: Record<string, unknown>
@@ -343,27 +360,21 @@ export async function runChild(options: {
       const child = spawn(process.execPath, [CHILD, configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
       const acks = new Set<number>()
       const run: ChildRun = { acked: 0, issued: 0, checkpointsDone: [], signal: null, code: null, stderr: '', lines: [] }
-      let buffered = ''
       let killed = false
       let finished = false
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
         reject(new Error(`child timed out; stderr: ${run.stderr}`))
       }, 60_000)
-      child.stdout.setEncoding('utf8')
-      child.stdout.on('data', (chunk: string) => {
-        buffered += chunk
-        const parts = buffered.split('\n')
-        buffered = parts.pop() ?? ''
-        for (const line of parts) {
-          run.lines.push(line)
-          const [kind, arg] = line.split(' ')
-          const i = Number(arg)
-          if (kind === 's') run.issued = Math.max(run.issued, i + 1)
-          if (kind === 'a' || kind === 'c') acks.add(i)
-          if (kind === 'c') run.checkpointsDone.push(i)
-          if (kind === 'done') finished = true
-        }
+      onLines(child.stdout, (line) => {
+        run.lines.push(line)
+        const [kind, arg] = line.split(' ')
+        const i = Number(arg)
+        if (kind === 's') run.issued = Math.max(run.issued, i + 1)
+        if (kind === 'a' || kind === 'c') acks.add(i)
+        if (kind === 'c') run.checkpointsDone.push(i)
+        if (kind === 'done') finished = true
+      }, () => {
         while (acks.has(run.acked)) run.acked++
         if (!killed && options.killAfterAcks !== undefined && (acks.size >= options.killAfterAcks || finished)) {
           killed = true
