@@ -69,3 +69,18 @@ export function crc32Range(bytes: Uint8Array, start: number, end: number, seed =
   for (; i < end; i++) c = T0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
   return (c ^ -1) >>> 0
 }
+
+/**
+ * CRC-32 over the 12 bytes of three little-endian u32s (a, b, c), continued from `seed` as
+ * crc32Range's is: a value record's check starts so (src/pages/value-page.ts), without writing the
+ * words to a buffer first.
+ */
+export function crc32Words3(a: number, b: number, c: number, seed = 0): number {
+  let x = ~seed ^ a
+  x = T3[x & 0xff]! ^ T2[(x >>> 8) & 0xff]! ^ T1[(x >>> 16) & 0xff]! ^ T0[x >>> 24]!
+  x ^= b
+  x = T3[x & 0xff]! ^ T2[(x >>> 8) & 0xff]! ^ T1[(x >>> 16) & 0xff]! ^ T0[x >>> 24]!
+  x ^= c
+  x = T3[x & 0xff]! ^ T2[(x >>> 8) & 0xff]! ^ T1[(x >>> 16) & 0xff]! ^ T0[x >>> 24]!
+  return (x ^ -1) >>> 0
+}

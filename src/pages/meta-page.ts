@@ -22,7 +22,7 @@ import { NO_PAGE, PageType, isValidPageSize } from './page-format.js'
 import { checkPage, sealPage } from './page-header.js'
 
 export const META_MAGIC = 0x4154454d
-export const STORE_FORMAT_VERSION = 3
+export const STORE_FORMAT_VERSION = 4
 export const META_PAGE_IDS = [0, 1] as const
 /** The first page id that is not a meta page. */
 export const FIRST_DATA_PAGE_ID = 2

@@ -7,10 +7,13 @@
  *   @0   32  common page header (type VALUE)
  *   @32   4  end: byte offset just past the last record (VALUE_RECORDS_OFFSET when empty)
  *   @36   4  records in the page
- *   @40      records, back to back: u32 word (bit 31: overflow stub; bits 0-30: payload bytes),
- *            u32 check, payload. The check is CRC-32 over (u32 page id, u32 record offset, u32 word)
- *            and then the payload: a record read on its own, without its page, is still verified
- *            (and one found at another page or offset fails).
+ *   @40      records, back to back: a header, then the payload. The header is short (5 bytes) for
+ *            an inline payload of at most 127 bytes: u8 length, u32 check; otherwise long (8 bytes):
+ *            u8 form (0x80 inline, 0x81 overflow stub), u24 payload length, u32 check. The record's
+ *            word is the payload length, with bit 31 set for a stub. The check is CRC-32 over
+ *            (u32 page id, u32 record offset, u32 word) and then the payload: a record read on its
+ *            own, without its page, is still verified (and one found at another page or offset
+ *            fails). Records are not aligned.
  *   An overflow stub's payload (12 bytes): u32 first overflow page, u32 page count, u32 value bytes.
  *
  * Overflow page: @0 32-byte header (type OVERFLOW), @32 value bytes to the end of the page; the last
@@ -21,15 +24,21 @@
  */
 
 import { ErrorCode, StoreError } from '../errors.js'
-import { crc32Range } from '../io/checksum.js'
+import { crc32Range, crc32Words3 } from '../io/checksum.js'
 import { PAGE_HEADER_BYTES } from './page-format.js'
 
 export const HANDLE_PAGE_FACTOR = 2 ** 21
 export const ValueOffset = { END: 32, RECORDS: 36 } as const
 export const VALUE_RECORDS_OFFSET = 40
+/** A record's header when long (a payload of 128 bytes or more, or an overflow stub). */
 export const VALUE_RECORD_HEADER_BYTES = 8
-/** Offset of the check within a record. */
-export const VALUE_RECORD_CHECK = 4
+/** A record's header when short: u8 length, u32 check. */
+export const VALUE_RECORD_SHORT_HEADER_BYTES = 5
+/** The longest inline payload a short header describes. */
+export const VALUE_RECORD_SHORT_MAX = 0x7f
+/** The long form's first byte: inline, or an overflow stub. */
+const LONG_INLINE = 0x80
+const LONG_STUB = 0x81
 export const OVERFLOW_STUB_BYTES = 12
 export const OVERFLOW_FLAG = 0x80000000
 /** Largest value, in bytes. */
@@ -82,14 +91,60 @@ export function valuePageRoom(page: Uint8Array): number {
   return page.byteLength - readU32(page, ValueOffset.END)
 }
 
-const checkScratch = new Uint8Array(12)
+/** Header bytes of a record with this word: 5 for an inline payload of at most 127 bytes, else 8. */
+export function recordHeaderBytes(word: number): number {
+  return word <= VALUE_RECORD_SHORT_MAX ? VALUE_RECORD_SHORT_HEADER_BYTES : VALUE_RECORD_HEADER_BYTES
+}
+
+/** Bytes a record with this word and payload length takes in a page. */
+export function recordBytes(word: number, payloadBytes: number): number {
+  return recordHeaderBytes(word) + payloadBytes
+}
+
+/**
+ * The word of the record whose header starts at bytes[at] (at least 5 bytes must be there), or -1
+ * if the header is not one a writer makes (an unknown form byte, or a long form that should have
+ * been short). The check follows at `at + recordHeaderBytes(word) - 4`.
+ */
+export function readRecordWord(bytes: Uint8Array, at: number): number {
+  const form = bytes[at]!
+  if (form <= VALUE_RECORD_SHORT_MAX) return form
+  const length = bytes[at + 1]! | (bytes[at + 2]! << 8) | (bytes[at + 3]! << 16)
+  if (form === LONG_INLINE) return length > VALUE_RECORD_SHORT_MAX ? length : -1
+  if (form === LONG_STUB) return (OVERFLOW_FLAG | length) >>> 0
+  return -1
+}
 
 /** The check of a record (word, bytes[start, end)) at `offset` of page `pageId`. */
 export function recordCheck(pageId: number, offset: number, word: number, bytes: Uint8Array, start: number, end: number): number {
-  writeU32(checkScratch, 0, pageId)
-  writeU32(checkScratch, 4, offset)
-  writeU32(checkScratch, 8, word)
-  return crc32Range(bytes, start, end, crc32Range(checkScratch, 0, 12))
+  return crc32Range(bytes, start, end, crc32Words3(pageId, offset, word))
+}
+
+/**
+ * Writes the record (word, payload) at byte `at` of value page `pageId` and returns the byte just
+ * past it. The caller checked the room and keeps the page's end and record count.
+ */
+export function writeRecord(page: Uint8Array, pageId: number, at: number, word: number, payload: Uint8Array): number {
+  const length = payload.byteLength
+  let start: number
+  if (word <= VALUE_RECORD_SHORT_MAX) {
+    page[at] = word
+    start = at + VALUE_RECORD_SHORT_HEADER_BYTES
+  } else {
+    page[at] = word >= OVERFLOW_FLAG ? LONG_STUB : LONG_INLINE
+    page[at + 1] = length & 0xff
+    page[at + 2] = (length >>> 8) & 0xff
+    page[at + 3] = (length >>> 16) & 0xff
+    start = at + VALUE_RECORD_HEADER_BYTES
+  }
+  writeU32(page, start - 4, recordCheck(pageId, at, word, payload, 0, length))
+  // A short value is copied byte by byte: cheaper than set() below a few dozen bytes.
+  if (length <= 32) {
+    for (let i = 0; i < length; i++) page[start + i] = payload[i]!
+  } else {
+    page.set(payload, start)
+  }
+  return start + length
 }
 
 /**
@@ -98,10 +153,7 @@ export function recordCheck(pageId: number, offset: number, word: number, bytes:
  */
 export function appendRecord(page: Uint8Array, pageId: number, word: number, payload: Uint8Array): number {
   const at = readU32(page, ValueOffset.END)
-  writeU32(page, at, word)
-  writeU32(page, at + VALUE_RECORD_CHECK, recordCheck(pageId, at, word, payload, 0, payload.byteLength))
-  page.set(payload, at + VALUE_RECORD_HEADER_BYTES)
-  writeU32(page, ValueOffset.END, at + VALUE_RECORD_HEADER_BYTES + payload.byteLength)
+  writeU32(page, ValueOffset.END, writeRecord(page, pageId, at, word, payload))
   writeU32(page, ValueOffset.RECORDS, readU32(page, ValueOffset.RECORDS) + 1)
   return at
 }
@@ -109,15 +161,16 @@ export function appendRecord(page: Uint8Array, pageId: number, word: number, pay
 /**
  * The word of the record at `offset` of a checked value page. Throws CORRUPTION (naming `where`,
  * a string or a function that builds one, called only on failure) if the record does not lie inside
- * the page's used part.
+ * the page's used part or its header is malformed.
  */
 export function recordAt(page: Uint8Array, offset: number, where: string | (() => string)): number {
   const end = readU32(page, ValueOffset.END)
-  if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > end || end > page.byteLength) {
+  if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_SHORT_HEADER_BYTES > end || end > page.byteLength) {
     throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: no value record at byte ${offset} (records end at ${end})`)
   }
-  const word = readU32(page, offset)
-  if (offset + VALUE_RECORD_HEADER_BYTES + (word & ~OVERFLOW_FLAG) > end) {
+  const word = readRecordWord(page, offset)
+  if (word < 0) throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: value record at byte ${offset} has a malformed header`)
+  if (offset + recordHeaderBytes(word) + (word & ~OVERFLOW_FLAG) > end) {
     throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: value record at byte ${offset} runs past the records' end`)
   }
   return word

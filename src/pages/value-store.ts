@@ -22,10 +22,8 @@ import type { PageFile, PageWrite } from './page-file.js'
 import { RECORD_CACHE_VALUE_MAX, RecordCache } from './record-cache.js'
 import {
   OVERFLOW_FLAG,
-  VALUE_RECORD_CHECK,
-  VALUE_RECORD_HEADER_BYTES,
+  VALUE_RECORD_SHORT_HEADER_BYTES,
   VALUE_RECORDS_OFFSET,
-  appendRecord,
   decodeStub,
   encodeStub,
   handleIsOverflow,
@@ -35,14 +33,19 @@ import {
   inlineValueMaxBytes,
   makeHandle,
   overflowPagesFor,
+  readRecordWord,
   readU32,
   recordAt,
+  recordBytes,
   recordCheck,
+  recordHeaderBytes,
   ValueOffset,
-  valuePageRoom,
+  writeRecord,
+  writeU32,
   type OverflowStub,
 } from './value-page.js'
 
+const EMPTY_PAGE = new Uint8Array(0)
 /** Bytes read for a record read alone: the record header and a small value in one read. */
 const RANGE_READ_BYTES = 512
 /** A bulk load writes its pages (values here, leaves in Store.bulkLoad) in batches of this many bytes. */
@@ -82,7 +85,13 @@ export class ValueStore {
    */
   private bulkBatch: Uint8Array | null = null
   private bulkWrites: PageWrite[] = []
-  private appendBytes: Uint8Array | null = null
+  /**
+   * The page values are appended to (its pinned pool frame, or its place in the bulk batch), with
+   * its end and record count kept here as well as in the page; EMPTY_PAGE when there is none.
+   */
+  private appendView: Uint8Array = EMPTY_PAGE
+  private appendEnd = 0
+  private appendRecords = 0
 
   /** Small values read alone, kept by handle (record-cache.ts); disabled with a budget of 0. */
   readonly records: RecordCache
@@ -129,21 +138,22 @@ export class ValueStore {
   }
 
   private appendRecord(word: number, payload: Uint8Array): number {
-    const need = VALUE_RECORD_HEADER_BYTES + payload.byteLength
-    if (this.appendPage === NO_PAGE || valuePageRoom(this.appendTarget()) < need) this.startAppendPage()
-    const page = this.appendTarget()
-    const offset = appendRecord(page, this.appendPage, word, payload)
-    if (this.appendFrame >= 0) this.pool.markDirty(this.appendFrame)
+    const need = recordBytes(word, payload.byteLength)
+    if (this.appendPage === NO_PAGE || this.appendView.byteLength - this.appendEnd < need) this.startAppendPage()
+    // The append page is pinned (a pool frame) or in the bulk batch: its view stays valid.
+    const page = this.appendView
     const pageId = this.appendPage
+    const offset = this.appendEnd
+    const end = writeRecord(page, pageId, offset, word, payload)
+    this.appendEnd = end
+    writeU32(page, ValueOffset.END, end)
+    writeU32(page, ValueOffset.RECORDS, ++this.appendRecords)
+    if (this.appendFrame >= 0) this.pool.markDirty(this.appendFrame)
     this.live[pageId]!++
     this.total[pageId]!++
     return makeHandle(pageId, offset, (word & OVERFLOW_FLAG) !== 0)
   }
 
-  /** The bytes of the append page: its pool frame, or its place in the bulk batch. */
-  private appendTarget(): Uint8Array {
-    return this.appendFrame >= 0 ? this.pool.page(this.appendFrame) : this.appendBytes!
-  }
 
   private startAppendPage(): void {
     this.endAppendPage()
@@ -157,7 +167,6 @@ export class ValueStore {
       const at = this.bulkWrites.length * size
       page = this.bulkBatch.subarray(at, at + size)
       page.fill(0)
-      this.appendBytes = page
     } else {
       const frame = this.pool.create(pageId)
       page = this.pool.page(frame)
@@ -165,6 +174,9 @@ export class ValueStore {
     }
     page[4] = PageType.VALUE
     initValuePage(page)
+    this.appendView = page
+    this.appendEnd = VALUE_RECORDS_OFFSET
+    this.appendRecords = 0
     this.appendPage = pageId
     this.valuePages++
   }
@@ -175,14 +187,14 @@ export class ValueStore {
     if (this.appendFrame >= 0) {
       this.pool.unpin(this.appendFrame)
     } else {
-      const page = this.appendBytes!
+      const page = this.appendView
       sealPage(page, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
       this.bulkWrites.push({ pageId, page })
       if ((this.bulkWrites.length + 1) * this.file.pageSizeBytes > this.bulkBatch!.byteLength) this.writeBulkBatch()
     }
     this.appendPage = NO_PAGE
     this.appendFrame = -1
-    this.appendBytes = null
+    this.appendView = EMPTY_PAGE
     if (this.live[pageId] === 0) this.freeValuePage(pageId)
   }
 
@@ -319,10 +331,11 @@ export class ValueStore {
     }
     // recordAt's checks, with the message built only on failure (no closure per read).
     const end = readU32(page, ValueOffset.END)
-    const word = offset >= VALUE_RECORDS_OFFSET && offset + VALUE_RECORD_HEADER_BYTES <= end && end <= page.byteLength ? readU32(page, offset) : -1
-    if (word < 0 || offset + VALUE_RECORD_HEADER_BYTES + (word & ~OVERFLOW_FLAG) > end) recordAt(page, offset, this.where(pageId))
+    const word = offset >= VALUE_RECORDS_OFFSET && offset + VALUE_RECORD_SHORT_HEADER_BYTES <= end && end <= page.byteLength ? readRecordWord(page, offset) : -1
+    const start = offset + recordHeaderBytes(word)
+    if (word < 0 || start + (word & ~OVERFLOW_FLAG) > end) recordAt(page, offset, this.where(pageId))
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
-    this.locatedStart = offset + VALUE_RECORD_HEADER_BYTES
+    this.locatedStart = start
     this.locatedLength = word
     return page
   }
@@ -354,21 +367,23 @@ export class ValueStore {
    */
   private readAlone(pageId: number, offset: number): Uint8Array {
     const size = this.file.pageSizeBytes
-    if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_HEADER_BYTES > size) this.failAlone(pageId, offset, 'outside the record area')
+    if (offset < VALUE_RECORDS_OFFSET || offset + VALUE_RECORD_SHORT_HEADER_BYTES > size) this.failAlone(pageId, offset, 'outside the record area')
     const first = Math.min(size - offset, RANGE_READ_BYTES)
     // The whole scratch unless the record sits within 512 bytes of the page's end: no view per read.
     let bytes = first === RANGE_READ_BYTES ? this.rangeScratch : this.rangeScratch.subarray(0, first)
     this.file.readRange(pageId, offset, bytes)
-    const word = readU32(bytes, 0)
+    const word = readRecordWord(bytes, 0)
+    if (word < 0) this.failAlone(pageId, offset, 'a malformed header')
     if ((word & OVERFLOW_FLAG) !== 0) this.failAlone(pageId, offset, 'an overflow stub, the leaf says inline')
-    const end = VALUE_RECORD_HEADER_BYTES + word
+    const start = recordHeaderBytes(word)
+    const end = start + word
     if (offset + end > size) this.failAlone(pageId, offset, `${word} bytes run past the page`)
     if (end > first) {
       bytes = new Uint8Array(end)
       this.file.readRange(pageId, offset, bytes)
     }
-    if (recordCheck(pageId, offset, word, bytes, VALUE_RECORD_HEADER_BYTES, end) !== readU32(bytes, VALUE_RECORD_CHECK)) this.failAlone(pageId, offset, 'check mismatch')
-    this.locatedStart = VALUE_RECORD_HEADER_BYTES
+    if (recordCheck(pageId, offset, word, bytes, start, end) !== readU32(bytes, start - 4)) this.failAlone(pageId, offset, 'check mismatch')
+    this.locatedStart = start
     this.locatedLength = word
     return bytes
   }
@@ -382,7 +397,7 @@ export class ValueStore {
     const offset = handleOffset(handle)
     const page = this.pool.peek(pageId, PageType.VALUE)
     const word = recordAt(page, offset, () => this.where(pageId))
-    const stub = decodeStub(page, offset + VALUE_RECORD_HEADER_BYTES)
+    const stub = decodeStub(page, offset + recordHeaderBytes(word))
     const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
     if ((word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
       throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: bad overflow record at byte ${offset}`)

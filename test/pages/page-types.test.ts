@@ -22,7 +22,6 @@ import { PageFile } from '../../src/pages/page-file.js'
 import { checkPage, sealPage } from '../../src/pages/page-header.js'
 import {
   HANDLE_PAGE_FACTOR,
-  VALUE_RECORD_HEADER_BYTES,
   appendRecord,
   initValuePage,
   makeHandle,
@@ -127,28 +126,67 @@ describe('value pages', () => {
         initValuePage(page)
         const placed: [number, Uint8Array][] = []
         for (const value of values) {
-          if (valuePageRoom(page) < VALUE_RECORD_HEADER_BYTES + value.byteLength) break
+          // The header the format names: 5 bytes up to 127 payload bytes, 8 beyond.
+          const header = value.byteLength <= 127 ? 5 : 8
+          if (valuePageRoom(page) < header + value.byteLength) break
           placed.push([appendRecord(page, 5, value.byteLength, value), value])
         }
         sealPage(page, { type: PageType.VALUE, pageId: 5, epoch: 0 })
         checkPage(page, 5, 'f')
+        const view = new DataView(page.buffer, page.byteOffset)
+        let expectedOffset = 40
         for (const [offset, value] of placed) {
+          // Back to back from byte 40, each header as the format's table spells it.
+          expect(offset).toBe(expectedOffset)
+          const short = value.byteLength <= 127
+          const header = short ? 5 : 8
+          expectedOffset += header + value.byteLength
+          if (short) {
+            expect(page[offset]).toBe(value.byteLength)
+          } else {
+            expect(page[offset]).toBe(0x80)
+            expect(page[offset + 1]! | (page[offset + 2]! << 8) | (page[offset + 3]! << 16)).toBe(value.byteLength)
+          }
           const word = recordAt(page, offset, 'f')
           expect(word).toBe(value.byteLength)
-          expect(page.subarray(offset + VALUE_RECORD_HEADER_BYTES, offset + VALUE_RECORD_HEADER_BYTES + word)).toEqual(value)
+          expect(page.subarray(offset + header, offset + header + word)).toEqual(value)
           // The record's own check: CRC-32 of (page id, offset, word) then the payload (crc-32 package).
           const prefix = new Uint8Array(12)
           new DataView(prefix.buffer).setUint32(0, 5, true)
           new DataView(prefix.buffer).setUint32(4, offset, true)
           new DataView(prefix.buffer).setUint32(8, word, true)
           const expected = CRC32.buf(value, CRC32.buf(prefix)) >>> 0
-          expect(new DataView(page.buffer, page.byteOffset).getUint32(offset + 4, true)).toBe(expected)
+          expect(view.getUint32(offset + header - 4, true)).toBe(expected)
         }
+        expect(view.getUint32(32, true)).toBe(expectedOffset)
+        expect(view.getUint32(36, true)).toBe(placed.length)
         // An offset past the records is refused.
         expect(codeOf(() => recordAt(page, size - 2, 'f'))).toBe('CORRUPTION')
       }),
       { numRuns: 100 },
     )
+  })
+
+  it('a record header no writer makes is CORRUPTION: unknown form byte, or a long form for a short payload', () => {
+    const page = new Uint8Array(4096)
+    initValuePage(page)
+    const long = appendRecord(page, 5, 200, new Uint8Array(200).fill(7))
+    const short = appendRecord(page, 5, 3, new Uint8Array([1, 2, 3]))
+    expect(recordAt(page, long, 'f')).toBe(200)
+    expect(recordAt(page, short, 'f')).toBe(3)
+    for (const form of [0x82, 0xff]) {
+      const copy = page.slice()
+      copy[long] = form
+      expect(codeOf(() => recordAt(copy, long, 'f'))).toBe('CORRUPTION')
+    }
+    const copy = page.slice()
+    copy[long + 1] = 100 // a long inline form claiming 100 bytes: a writer would have used the short form
+    copy[long + 2] = 0
+    expect(codeOf(() => recordAt(copy, long, 'f'))).toBe('CORRUPTION')
+    // A short length that runs past the records' end.
+    const past = page.slice()
+    past[short] = 120
+    expect(codeOf(() => recordAt(past, short, 'f'))).toBe('CORRUPTION')
   })
 
   it('handles keep page id, offset and the overflow bit up to the largest page id', () => {

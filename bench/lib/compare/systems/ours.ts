@@ -61,17 +61,7 @@ class OurSystem implements KvSystem {
   }
 
   async bulkLoad(keys: Float64Array, valueAt: (index: number) => Uint8Array): Promise<void> {
-    const order = ascendingOrder(keys)
-    const entry: [number, Uint8Array] = [0, new Uint8Array(0)]
-    function* entries(): Generator<[number, Uint8Array]> {
-      for (let j = 0; j < order.length; j++) {
-        const i = order[j]!
-        entry[0] = keys[i]!
-        entry[1] = valueAt(i)
-        yield entry
-      }
-    }
-    await this.db.bulkLoad(entries())
+    await this.db.bulkLoad(new EntryCursor(keys, ascendingOrder(keys), valueAt))
   }
 
   get(key: number): Uint8Array | undefined {
@@ -138,13 +128,17 @@ class OurSystem implements KvSystem {
  * of puts would leave it): the identity when the keys already ascend (the comparison's loads), a
  * sort otherwise (the smoke test's random loads).
  */
-function ascendingOrder(keys: Float64Array): Uint32Array {
+/**
+ * The order to load `keys` in: null if they are already strictly ascending (the comparison's usual
+ * case), else their indexes sorted by key, the last of equal keys kept.
+ */
+function ascendingOrder(keys: Float64Array): Uint32Array | null {
   const n = keys.length
-  const order = new Uint32Array(n)
-  for (let i = 0; i < n; i++) order[i] = i
   let ascending = true
   for (let i = 1; i < n && ascending; i++) ascending = keys[i]! > keys[i - 1]!
-  if (ascending) return order
+  if (ascending) return null
+  const order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
   order.sort((a, b) => keys[a]! - keys[b]! || a - b)
   let kept = 0
   for (let j = 0; j < n; j++) {
@@ -152,4 +146,38 @@ function ascendingOrder(keys: Float64Array): Uint32Array {
     order[kept++] = order[j]!
   }
   return order.subarray(0, kept)
+}
+
+/**
+ * bulkLoad's entries, in `order` (null: as they are), as one reused [key, value] array and one
+ * reused iterator result: an iterator object rather than a generator, whose resumption cost about
+ * 20 ns per entry (0.2 s of a 10M-key load, this machine).
+ */
+class EntryCursor implements IterableIterator<[number, Uint8Array]> {
+  private next_ = 0
+  private readonly entry: [number, Uint8Array] = [0, new Uint8Array(0)]
+  private readonly result: IteratorResult<[number, Uint8Array]> = { done: false, value: this.entry }
+  private readonly count: number
+
+  constructor(
+    private readonly keys: Float64Array,
+    private readonly order: Uint32Array | null,
+    private readonly valueAt: (index: number) => Uint8Array,
+  ) {
+    this.count = order === null ? keys.length : order.length
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, Uint8Array]> {
+    return this
+  }
+
+  next(): IteratorResult<[number, Uint8Array]> {
+    const j = this.next_
+    if (j >= this.count) return { done: true, value: undefined }
+    this.next_ = j + 1
+    const i = this.order === null ? j : this.order[j]!
+    this.entry[0] = this.keys[i]!
+    this.entry[1] = this.valueAt(i)
+    return this.result
+  }
 }
