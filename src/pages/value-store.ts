@@ -137,7 +137,30 @@ export class ValueStore {
     return this.appendRecord(value.byteLength, value)
   }
 
+  /**
+   * `append`, with the handle written to handles[at]: for bulk load, where a handle returned from a
+   * call that is not inlined would be boxed (handles exceed the small-integer range), one heap
+   * number per value.
+   */
+  appendTo(value: Uint8Array, handles: Float64Array, at: number): void {
+    if (value.byteLength > this.inlineMaxBytes) {
+      handles[at] = this.appendOverflow(value)
+      return
+    }
+    this.place(value.byteLength, value)
+    handles[at] = makeHandle(this.appendPage, this.placedOffset, false)
+  }
+
   private appendRecord(word: number, payload: Uint8Array): number {
+    this.place(word, payload)
+    return makeHandle(this.appendPage, this.placedOffset, (word & OVERFLOW_FLAG) !== 0)
+  }
+
+  /** Offset of the record `place` wrote last, in the append page. */
+  private placedOffset = 0
+
+  /** Writes the record (word, payload) to the append page (a new one if it has no room). */
+  private place(word: number, payload: Uint8Array): void {
     const need = recordBytes(word, payload.byteLength)
     if (this.appendPage === NO_PAGE || this.appendView.byteLength - this.appendEnd < need) this.startAppendPage()
     // The append page is pinned (a pool frame) or in the bulk batch: its view stays valid.
@@ -151,9 +174,8 @@ export class ValueStore {
     if (this.appendFrame >= 0) this.pool.markDirty(this.appendFrame)
     this.live[pageId]!++
     this.total[pageId]!++
-    return makeHandle(pageId, offset, (word & OVERFLOW_FLAG) !== 0)
+    this.placedOffset = offset
   }
-
 
   private startAppendPage(): void {
     this.endAppendPage()

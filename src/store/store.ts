@@ -734,7 +734,7 @@ export class Store {
           keys = grow(keys)
           handles = grow(handles)
         }
-        handles[n] = values.append(value)
+        values.appendTo(value, handles, n)
         keys[n] = key
         n++
       }
