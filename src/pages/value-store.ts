@@ -290,24 +290,24 @@ export class ValueStore {
   }
 
   /**
-   * Copies the value behind `handle` into `target` if it fits, and returns its length either way
-   * (a length above `target.byteLength` means nothing was copied). Allocates nothing for an inline
-   * value.
+   * Copies the value behind `handle` into `target` from byte `at` if it fits, and returns its length
+   * either way (a length above `target.byteLength - at` means nothing was copied). Allocates nothing
+   * for an inline value.
    */
-  readInto(handle: number, target: Uint8Array): number {
+  readInto(handle: number, target: Uint8Array, at = 0): number {
     if (handleIsOverflow(handle)) {
       const value = this.readOverflow(this.stub(handle))
-      if (value.byteLength <= target.byteLength) target.set(value)
+      if (value.byteLength <= target.byteLength - at) target.set(value, at)
       return value.byteLength
     }
     const bytes = this.locate(handle)
     const start = this.locatedStart
     const n = this.locatedLength
-    if (n > target.byteLength) return n
+    if (n > target.byteLength - at) return n
     if (n <= 64) {
-      for (let i = 0; i < n; i++) target[i] = bytes[start + i]!
+      for (let i = 0; i < n; i++) target[at + i] = bytes[start + i]!
     } else {
-      target.set(bytes.subarray(start, start + n))
+      target.set(bytes.subarray(start, start + n), at)
     }
     return n
   }

@@ -19,7 +19,7 @@
  */
 
 import path from 'node:path'
-import { AlexIndex } from '../alex/alex-index.js'
+import { AlexIndex, GET_BATCH_MAX } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import { realFileSystem, type FileSystem } from '../io/file.js'
@@ -113,6 +113,8 @@ export class Store {
   private closing: Promise<void> | null = null
   private readonly pool: BufferPool
   private readonly values: ValueStore
+  /** getMany's handles for one batch of keys (NaN: absent). */
+  private readonly batchHandles = new Float64Array(GET_BATCH_MAX)
   private readonly file: PageFile
   private readonly free: FreeSpace
   private index: AlexIndex<number>
@@ -417,6 +419,69 @@ export class Store {
     if (!(target instanceof Uint8Array)) throw invalid(`getInto needs a Uint8Array target, got ${describeValue(target)}`)
     const handle = this.index.get(keyOf(key))
     return handle === undefined ? -1 : this.values.readInto(handle, target)
+  }
+
+  /**
+   * The values stored under `keys` (copies; undefined where a key is absent), in the keys' order.
+   * Faster than a loop of `get`: keys are looked up in batches whose memory reads overlap
+   * (AlexIndex.getBatch). Throws INVALID_ARGUMENT, having read nothing, if any key is invalid.
+   */
+  getMany(keys: ArrayLike<number>): (Uint8Array | undefined)[] {
+    if (this.closed) throw closedError()
+    const count = keyListLength(keys, 'getMany keys')
+    checkKeys(keys, 0, count)
+    const out = new Array<Uint8Array | undefined>(count)
+    const handles = this.batchHandles
+    for (let from = 0; from < count; from += GET_BATCH_MAX) {
+      const n = Math.min(GET_BATCH_MAX, count - from)
+      this.index.getBatch(keys, from, n, handles)
+      for (let i = 0; i < n; i++) {
+        const handle = handles[i]!
+        out[from + i] = handle === handle ? this.values.read(handle) : undefined
+      }
+    }
+    return out
+  }
+
+  /**
+   * getMany without allocation: copies the values of keys[from..to) back to back into `target`
+   * (from byte 0) and sets lengths[i - from] to each one's length, or -1 for an absent key. Returns
+   * how many keys it answered: fewer than `to - from` when the next value did not fit in what was
+   * left of `target`; then nothing of that value was copied, its length is in lengths[answered], and
+   * the caller goes on from `from + answered` (with a larger target if even an empty one is too
+   * small). Throws INVALID_ARGUMENT, having read nothing, for a bad argument or key.
+   */
+  getManyInto(keys: ArrayLike<number>, from: number, to: number, target: Uint8Array, lengths: Int32Array): number {
+    if (this.closed) throw closedError()
+    const count = keyListLength(keys, 'getManyInto keys')
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to < from || to > count) {
+      throw invalid(`getManyInto needs integers 0 <= from <= to <= keys.length (${count}), got from ${describeValue(from)}, to ${describeValue(to)}`)
+    }
+    if (!(target instanceof Uint8Array)) throw invalid(`getManyInto needs a Uint8Array target, got ${describeValue(target)}`)
+    if (!(lengths instanceof Int32Array) || lengths.length < to - from) {
+      throw invalid(`getManyInto needs an Int32Array of at least ${to - from} lengths, got ${describeValue(lengths)}`)
+    }
+    checkKeys(keys, from, to)
+    const handles = this.batchHandles
+    const values = this.values
+    let at = 0
+    for (let start = from; start < to; start += GET_BATCH_MAX) {
+      const n = Math.min(GET_BATCH_MAX, to - start)
+      this.index.getBatch(keys, start, n, handles)
+      for (let i = 0; i < n; i++) {
+        const handle = handles[i]!
+        const j = start + i - from
+        if (handle !== handle) {
+          lengths[j] = -1
+          continue
+        }
+        const length = values.readInto(handle, target, at)
+        lengths[j] = length
+        if (length > target.byteLength - at) return j
+        at += length
+      }
+    }
+    return to - from
   }
 
   has(key: number): boolean {
@@ -964,6 +1029,22 @@ function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
   const grown = new Float64Array(2 * array.length)
   grown.set(array)
   return grown
+}
+
+/** The length of a list of keys (an array or typed array), or INVALID_ARGUMENT. */
+function keyListLength(keys: ArrayLike<number>, what: string): number {
+  const length = keys !== null && typeof keys === 'object' ? keys.length : undefined
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw invalid(`${what} must be an array of numbers, got ${describeValue(keys)}`)
+  return length
+}
+
+/** INVALID_ARGUMENT naming the first of keys[from..to) that is not a finite number. */
+function checkKeys(keys: ArrayLike<number>, from: number, to: number): void {
+  if (keys instanceof Float64Array) {
+    for (let i = from; i < to; i++) if (!Number.isFinite(keys[i]!)) keyOf(keys[i]!, `key ${i}`)
+  } else {
+    for (let i = from; i < to; i++) keyOf(keys[i]!, `key ${i}`)
+  }
 }
 
 function keyOf(key: number, what = 'key'): number {

@@ -1,7 +1,7 @@
 /**
  * Read helpers the adapters whose get fills one reused buffer share (ours through getInto, LMDB
  * through getBinaryFast): exact-length views of that buffer without an allocation per read, and a
- * getMany that is a loop of gets.
+ * getMany that is a loop of gets (LMDB's; ours uses the store's batched getManyInto).
  */
 import type { EntryVisitor } from '../types.js'
 
