@@ -33,6 +33,25 @@ export class PendingOps {
     return this.puts[this.head] === 1
   }
 
+  /**
+   * How many queued operations, from the oldest and at most `max`, have an LSN <= lsn; their keys
+   * are keyList[headIndex, headIndex + count) (valid until the next push or shift).
+   */
+  countUpTo(lsn: number, max: number): number {
+    const end = Math.min(this.tail, this.head + max)
+    let i = this.head
+    while (i < end && this.lsns[i]! <= lsn) i++
+    return i - this.head
+  }
+
+  get keyList(): Float64Array {
+    return this.keys
+  }
+
+  get headIndex(): number {
+    return this.head
+  }
+
   /** Queues one operation; `handle` is the value's for a put (ignored for a delete). */
   push(lsn: number, key: number, handle: number, isPut: boolean): void {
     if (this.tail === this.lsns.length) this.makeRoom()

@@ -694,6 +694,8 @@ export class Store {
    */
   private applyDurable(lsn: number): void {
     const pending = this.pending
+    // Writes not yet read ahead (see below) among the next ones to apply.
+    let ahead = 0
     while (pending.length > 0 && pending.firstLsn <= lsn) {
       const writeLsn = pending.firstLsn
       this.snapshots.freeze()
@@ -702,6 +704,13 @@ export class Store {
       // way to load one): an index bulk-loaded from the first batch, with later batches appended past
       // its domain, grew deep and then rebuilt whole subtrees on inserts.
       do {
+        if (ahead === 0) {
+          // A group of writes: read ahead what the next inserts touch first, so their cache misses
+          // overlap instead of coming one after another.
+          ahead = pending.countUpTo(lsn, PREFETCH_MAX)
+          if (ahead > 1) this.index.prefetch(pending.keyList, pending.headIndex, ahead)
+        }
+        ahead--
         const key = pending.firstKey
         if (pending.firstIsPut) {
           const handle = pending.firstHandle
@@ -1030,6 +1039,9 @@ function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
   grown.set(array)
   return grown
 }
+
+/** applyDurable reads ahead for at most this many writes (a log group of 16 puts: all of them). */
+const PREFETCH_MAX = 64
 
 /** The length of a list of keys (an array or typed array), or INVALID_ARGUMENT. */
 function keyListLength(keys: ArrayLike<number>, what: string): number {

@@ -593,6 +593,55 @@ describe('AlexIndex tree shape on random command sequences', () => {
 // Example-based checks of the documented semantics
 // ---------------------------------------------------------------------------------------------
 
+describe('AlexIndex.getBatch and prefetch', () => {
+  it('getBatch answers as a Map does (NaN for absent keys), and neither it nor prefetch changes the index', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -1000, max: 1000 }), { maxLength: 400 }),
+        fc.array(fc.integer({ min: -1200, max: 1200 }), { minLength: 1, maxLength: 200 }),
+        fc.constantFrom<AlexOptions>({}, { maxDataNodeSlots: 64, maxFanout: 4 }),
+        (stored, asked, options) => {
+          const index = new AlexIndex<number>(options)
+          const model = new Map<number, number>()
+          stored.forEach((key, i) => {
+            index.set(key, i * 3 + 0.5)
+            model.set(key, i * 3 + 0.5)
+          })
+          const before = [...index.entries()]
+          const statsBefore = JSON.stringify(index.stats())
+          const keys = Float64Array.from(asked)
+          index.prefetch(keys, 0, keys.length)
+          const out = new Float64Array(64)
+          for (let from = 0; from < keys.length; from += 64) {
+            const count = Math.min(64, keys.length - from)
+            out.fill(-1)
+            index.getBatch(keys, from, count, out)
+            for (let i = 0; i < count; i++) {
+              const expected = model.get(keys[from + i]!)
+              if (expected === undefined ? !Number.isNaN(out[i]) : out[i] !== expected) return false
+            }
+          }
+          // Lookups by an index that adapts to reads count searches; contents and shape stay.
+          const statsAfter = JSON.parse(JSON.stringify(index.stats())) as Record<string, unknown>
+          const statsThen = JSON.parse(statsBefore) as Record<string, unknown>
+          for (const name of ['size', 'dataNodes', 'modelNodes', 'maxDepth', 'dataSlots']) if (statsAfter[name] !== statsThen[name]) return false
+          return entriesDiff([...index.entries()], before) === 'same'
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('getBatch rejects a bad key with INVALID_ARGUMENT before writing any answer', () => {
+    const index = AlexIndex.bulkLoad([1, 2, 3], [10, 20, 30])
+    const out = new Float64Array(4).fill(7)
+    expect(() => index.getBatch([1, 2, NaN, 3], 0, 4, out)).toThrow(/finite number/)
+    expect([...out]).toEqual([7, 7, 7, 7])
+    index.getBatch([3, 1, 4], 0, 3, out)
+    expect([out[0], out[1], Number.isNaN(out[2])]).toEqual([30, 10, true])
+  })
+})
+
 describe('AlexIndex documented semantics', () => {
   it('stores -0 as 0: keys() yields +0 and get(0), get(-0), has(0) find it', () => {
     const index = new AlexIndex<string>()
