@@ -117,6 +117,15 @@ export class BufferPool {
     return this.pages[this.load(pageId, type)]!
   }
 
+  /**
+   * Byte `offset` of page `pageId` if it is resident, else 0; changes nothing (no recency, no load).
+   * A read-ahead: reading it early starts the cache miss a later `peek` would wait for.
+   */
+  peekByte(pageId: number, offset: number): number {
+    const frame = this.frameOf.get(pageId)
+    return frame >= 0 ? this.pages[frame]![offset]! : 0
+  }
+
   isResident(pageId: number): boolean {
     return this.frameOf.has(pageId)
   }

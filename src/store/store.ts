@@ -115,6 +115,8 @@ export class Store {
   private readonly values: ValueStore
   /** getMany's handles for one batch of keys (NaN: absent). */
   private readonly batchHandles = new Float64Array(GET_BATCH_MAX)
+  /** Where readAhead's reads go, so that the compiler cannot drop them. */
+  private batchSink = 0
   private readonly file: PageFile
   private readonly free: FreeSpace
   private index: AlexIndex<number>
@@ -435,6 +437,7 @@ export class Store {
     for (let from = 0; from < count; from += GET_BATCH_MAX) {
       const n = Math.min(GET_BATCH_MAX, count - from)
       this.index.getBatch(keys, from, n, handles)
+      this.readAhead(handles, n)
       for (let i = 0; i < n; i++) {
         const handle = handles[i]!
         out[from + i] = handle === handle ? this.values.read(handle) : undefined
@@ -468,6 +471,7 @@ export class Store {
     for (let start = from; start < to; start += GET_BATCH_MAX) {
       const n = Math.min(GET_BATCH_MAX, to - start)
       this.index.getBatch(keys, start, n, handles)
+      this.readAhead(handles, n)
       for (let i = 0; i < n; i++) {
         const handle = handles[i]!
         const j = start + i - from
@@ -482,6 +486,16 @@ export class Store {
       }
     }
     return to - from
+  }
+
+  /** Reads ahead the records of a batch's handles (NaN: absent), so their cache misses overlap. */
+  private readAhead(handles: Float64Array, n: number): void {
+    let sink = 0
+    for (let i = 0; i < n; i++) {
+      const handle = handles[i]!
+      if (handle === handle) sink += this.values.readAhead(handle)
+    }
+    if (sink === 0.5) this.batchSink++
   }
 
   has(key: number): boolean {
