@@ -1066,10 +1066,9 @@ function keyListLength(keys: ArrayLike<number>, what: string): number {
 
 /** INVALID_ARGUMENT naming the first of keys[from..to) that is not a finite number. */
 function checkKeys(keys: ArrayLike<number>, from: number, to: number): void {
-  if (keys instanceof Float64Array) {
-    for (let i = from; i < to; i++) if (!Number.isFinite(keys[i]!)) keyOf(keys[i]!, `key ${i}`)
-  } else {
-    for (let i = from; i < to; i++) keyOf(keys[i]!, `key ${i}`)
+  for (let i = from; i < to; i++) {
+    const key = keys[i]
+    if (typeof key !== 'number' || !Number.isFinite(key)) keyOf(key as number, `key ${i}`)
   }
 }
 
