@@ -452,7 +452,9 @@ export class Store {
    * how many keys it answered: fewer than `to - from` when the next value did not fit in what was
    * left of `target`; then nothing of that value was copied, its length is in lengths[answered], and
    * the caller goes on from `from + answered` (with a larger target if even an empty one is too
-   * small). Throws INVALID_ARGUMENT, having read nothing, for a bad argument or key.
+   * small). Keys are looked up 64 at a time, so a target that holds fewer values than that makes
+   * the next call look up again keys this one already had: size it for 64 values or more.
+   * Throws INVALID_ARGUMENT, having read nothing, for a bad argument or key.
    */
   getManyInto(keys: ArrayLike<number>, from: number, to: number, target: Uint8Array, lengths: Int32Array): number {
     if (this.closed) throw closedError()

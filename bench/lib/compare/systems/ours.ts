@@ -28,6 +28,8 @@ import { SizedViews } from './reads.js'
 
 /** Keys per getManyInto call in getMany. */
 const MANY_KEYS = 256
+/** getMany's target grows up to this (256 values of 64 KiB) when values do not fit. */
+const MANY_TARGET_MAX_BYTES = 16 << 20
 /** Share of the memory budget given to the record cache (the rest is the buffer pool). */
 const RECORD_CACHE_SHARE = 0.25
 
@@ -102,8 +104,12 @@ class OurSystem implements KvSystem {
         found++
       }
       i += answered
-      // The next value did not fit what was left of the target; if not even an empty one, grow it.
-      if (i < end && answered === 0) this.manyTarget = new Uint8Array(2 * this.manyLengths[0]!)
+      if (i < end) {
+        // The target filled before the call's keys ran out (large values): grow it, so that later
+        // calls take whole batches instead of looking up keys that will be asked again.
+        const next = answered === 0 ? 2 * this.manyLengths[0]! : 2 * this.manyTarget.byteLength
+        if (answered === 0 || next <= MANY_TARGET_MAX_BYTES) this.manyTarget = new Uint8Array(next)
+      }
     }
     return found
   }
