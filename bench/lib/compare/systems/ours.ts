@@ -26,6 +26,8 @@ import type { EntryVisitor, KvSystem, SystemConfig } from '../types.js'
 import { directoryBytes } from './disk.js'
 import { SizedViews } from './reads.js'
 
+/** getMany copies values up to this size into get's buffer rather than making a view of each. */
+const SMALL_VALUE_BYTES = 64
 /** Keys per getManyInto call in getMany. */
 const MANY_KEYS = 256
 /** getMany's target grows up to this (256 values of 64 KiB) when values do not fit. */
@@ -94,12 +96,17 @@ class OurSystem implements KvSystem {
       for (let j = 0; j < answered; j++) {
         const n = this.manyLengths[j]!
         if (n < 0) continue
-        // Each value is visited as an exact-length view of one reused buffer, as `get` returns it.
-        if (n > this.scratch.byteLength) this.scratch = new Uint8Array(2 * n)
-        const scratch = this.scratch
         const target = this.manyTarget
-        for (let b = 0; b < n; b++) scratch[b] = target[at + b]!
-        visit(keys[i + j]!, this.views.view(scratch, n))
+        if (n <= SMALL_VALUE_BYTES) {
+          // A small value is copied to the start of get's buffer and visited as an exact-length view
+          // of it (cached per size), as `get` returns it: cheaper than a view object per value.
+          const scratch = this.scratch
+          for (let b = 0; b < n; b++) scratch[b] = target[at + b]!
+          visit(keys[i + j]!, this.views.view(scratch, n))
+        } else {
+          // A larger one is visited where it lies (one view object, no copy).
+          visit(keys[i + j]!, target.subarray(at, at + n))
+        }
         at += n
         found++
       }
