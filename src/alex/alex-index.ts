@@ -25,6 +25,7 @@ import {
   partitionBounds,
   trainModelNode,
   type BuildLimits,
+  type LeafSink,
 } from './bulk-load.js'
 import {
   KEYS_PER_POINTER_MIN,
@@ -207,9 +208,31 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     return index
   }
 
-  private load(keys: Float64Array, values: ArrayLike<V | undefined>, n: number): void {
+  /**
+   * `bulkLoad` for keys the caller has already checked: finite, strictly ascending, one value each
+   * (the store's bulk load checks them as it reads its entries), so they are neither copied nor
+   * checked again. `onLeaf` is given each data node as soon as it is complete, in key order, while
+   * the rest are built; it must not change the node.
+   */
+  static bulkLoadAscending<V>(keys: Float64Array, values: ArrayLike<V>, options?: AlexOptions, onLeaf?: (leaf: StoredLeaf<V>) => void): AlexIndex<V> {
+    const index = new AlexIndex<V>(options)
+    assert(keys.length === values.length, `keys has ${keys.length} entries but values has ${values.length}`)
+    index.load(keys, values, keys.length, onLeaf)
+    return index
+  }
+
+  private load(keys: Float64Array, values: ArrayLike<V | undefined>, n: number, onLeaf?: (leaf: StoredLeaf<V>) => void): void {
     const leaves: DataNode<V>[] = []
-    this.root = buildSubtree<V>(keys, values, 0, n, this.limits, leaves)
+    const sink: LeafSink<V> =
+      onLeaf === undefined
+        ? leaves
+        : {
+            push(leaf: DataNode<V>): void {
+              leaves.push(leaf)
+              onLeaf(leaf)
+            },
+          }
+    this.root = buildSubtree<V>(keys, values, 0, n, this.limits, sink)
     this.root.dupLog2 = 0
     linkLeaves(leaves)
     this.count = n

@@ -302,7 +302,7 @@ export function buildSubtree<V>(
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: DataNode<V>[],
+  leaves: LeafSink<V>,
   depth = 0,
   knownDataCost = -1,
 ): AlexNode<V> {
@@ -360,7 +360,7 @@ function buildMedianSplit<V>(
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: DataNode<V>[],
+  leaves: LeafSink<V>,
   depth: number,
 ): ModelNode<V> {
   const node = new ModelNode<V>(new Array<AlexNode<V>>(2))
@@ -377,7 +377,7 @@ function buildModelNode<V>(
   hi: number,
   fanout: number,
   limits: BuildLimits,
-  leaves: DataNode<V>[],
+  leaves: LeafSink<V>,
   depth: number,
 ): ModelNode<V> {
   const node = trainModelNode<V>(keys, lo, hi, fanout)
@@ -399,7 +399,7 @@ export function fillModelNode<V>(
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: DataNode<V>[],
+  leaves: LeafSink<V>,
   depth: number,
   forSplit = false,
 ): void {
@@ -469,6 +469,14 @@ function mergeBlocks(
     }
   }
   return size
+}
+
+/**
+ * Where a build puts each data node once it is complete, in key order: an array, or one that also
+ * hands each node on as it comes (the store writes it to its page while the build goes on).
+ */
+export interface LeafSink<V> {
+  push(leaf: DataNode<V>): unknown
 }
 
 /** Links leaves (in key order) into the doubly linked list used by iteration. */

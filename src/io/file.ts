@@ -23,6 +23,11 @@ export interface StorageFile {
   /** `datasync` off the event loop (libuv's thread pool), so writers can queue the next group. */
   datasyncAsync(): Promise<void>
   close(): void
+  /**
+   * The open descriptor, for a bulk load's writer thread (pages/bulk-writer.ts) to write through;
+   * absent where writes must go through this interface (the fault-injecting file of test/crash).
+   */
+  descriptor?(): number
 }
 
 /**
@@ -118,6 +123,10 @@ class RealFile implements StorageFile {
       }
       at = end
     }
+  }
+
+  descriptor(): number {
+    return this.fd
   }
 
   size(): number {

@@ -192,6 +192,27 @@ export class PageFile {
     }
   }
 
+  /**
+   * The descriptor a bulk writer's thread may write pages through directly, or null: the file
+   * interface has none, or writes go to memory (read-only replay).
+   */
+  descriptor(): number | null {
+    if (this.overlay !== null || this.file.descriptor === undefined) return null
+    return this.file.descriptor()
+  }
+
+  /**
+   * A bulk writer is about to write `pages` sealed pages, the highest `highestPageId`: grows the
+   * file first (as `writePages` does) and counts them.
+   */
+  noteBulkWrite(pages: number, highestPageId: number): void {
+    assert(highestPageId >= 0 && highestPageId <= PAGE_ID_MAX, `page id ${highestPageId}`)
+    this.reserve(highestPageId + 1)
+    this.counters.writeCalls++
+    this.counters.pagesWritten += pages
+    this.counters.bytesWritten += pages * this.pageSizeBytes
+  }
+
   /** Makes sure the file holds at least `pages` pages, growing it by an extent if it must grow. */
   reserve(pages: number): void {
     if (pages <= this.physicalPages || this.overlay !== null) return

@@ -39,6 +39,15 @@ export function pageChecksum(page: Uint8Array): number {
 
 /** Writes the header fields into `page` and seals it with its checksum. The body must be complete. */
 export function sealPage(page: Uint8Array, header: PageHeader): void {
+  writePageHeader(page, header)
+  viewOf(page).setUint32(HeaderOffset.CHECKSUM, pageChecksum(page), true)
+}
+
+/**
+ * `sealPage` without the checksum: the fields are written and the checksum field is zero, so the
+ * page's checksum is the CRC-32 of the whole page as it stands (the bulk writer's thread computes it).
+ */
+export function writePageHeader(page: Uint8Array, header: PageHeader): void {
   assert(isValidPageSize(page.byteLength), `page of ${page.byteLength} bytes`)
   assert(PAGE_TYPES.has(header.type), `page type ${header.type}`)
   assert(Number.isInteger(header.pageId) && header.pageId >= 0 && header.pageId <= PAGE_ID_MAX, `page id ${header.pageId}`)
@@ -53,7 +62,7 @@ export function sealPage(page: Uint8Array, header: PageHeader): void {
   view.setUint32(HeaderOffset.EPOCH + 4, Math.floor(header.epoch / TWO_POW_32), true)
   view.setUint32(HeaderOffset.RESERVED_24, 0, true)
   view.setUint32(HeaderOffset.RESERVED_24 + 4, 0, true)
-  view.setUint32(HeaderOffset.CHECKSUM, pageChecksum(page), true)
+  view.setUint32(HeaderOffset.CHECKSUM, 0, true)
 }
 
 /**

@@ -14,7 +14,8 @@ import type { FreeSpace } from './free-space.js'
 import { decodeLeafPage, encodeLeafPage } from './leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from './meta-page.js'
 import { PAGE_HEADER_BYTES, PageType } from './page-format.js'
-import { sealPage } from './page-header.js'
+import type { BulkWriter } from './bulk-writer.js'
+import { sealPage, writePageHeader } from './page-header.js'
 import type { PageFile, PageWrite } from './page-file.js'
 import { handleIsOverflow, handlePage } from './value-page.js'
 import type { ValueStore } from './value-store.js'
@@ -53,32 +54,20 @@ export class PageLeafStore implements LeafStore<number> {
   }
 
   /**
-   * Writes leaves straight to newly allocated pages in batches of `batchBytes`, through one reused
-   * buffer (a bulk load: no page per leaf held until a checkpoint; the checkpoint that follows syncs
-   * them). Each leaf gets its page id and is clean; returns the ids.
+   * Writes a leaf straight to a newly allocated page through `writer` (a bulk load: no page per leaf
+   * held until a checkpoint; the caller finishes the writer, and the checkpoint that follows syncs
+   * the pages). The leaf gets its page id, which is returned, and is clean.
    */
-  writeLeaves(leaves: Iterable<StoredLeaf<number>>, batchBytes: number): number[] {
-    const size = this.file.pageSizeBytes
-    const batch = new Uint8Array(Math.max(1, Math.floor(batchBytes / size)) * size)
-    let writes: PageWrite[] = []
-    const ids: number[] = []
-    for (const leaf of leaves) {
-      const pageId = this.free.allocate()
-      const page = batch.subarray(writes.length * size, (writes.length + 1) * size)
-      page.fill(0, 0, PAGE_HEADER_BYTES)
-      encodeLeafPage(page, leaf)
-      sealPage(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
-      writes.push({ pageId, page })
-      if ((writes.length + 1) * size > batch.byteLength) {
-        this.file.writePages(writes)
-        writes = []
-      }
-      leaf.leafId = pageId
-      leaf.dirty = false
-      ids.push(pageId)
-    }
-    this.file.writePages(writes)
-    return ids
+  writeLeaf(leaf: StoredLeaf<number>, writer: BulkWriter): number {
+    const pageId = this.free.allocate()
+    const page = writer.nextPage(pageId)
+    page.fill(0, 0, PAGE_HEADER_BYTES)
+    encodeLeafPage(page, leaf)
+    // The writer computes the checksum and writes the page.
+    writePageHeader(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
+    leaf.leafId = pageId
+    leaf.dirty = false
+    return pageId
   }
 
   storeLeaves(leaves: Iterable<LeafImage<number>>): number[] {

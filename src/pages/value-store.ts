@@ -17,7 +17,8 @@ import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { BufferPool } from './buffer-pool.js'
 import type { FreeSpace } from './free-space.js'
 import { NO_PAGE, PAGE_HEADER_BYTES, PageType } from './page-format.js'
-import { sealPage } from './page-header.js'
+import { sealPage, writePageHeader } from './page-header.js'
+import type { BulkWriter } from './bulk-writer.js'
 import type { PageFile, PageWrite } from './page-file.js'
 import { RECORD_CACHE_VALUE_MAX, RecordCache } from './record-cache.js'
 import {
@@ -48,9 +49,6 @@ import {
 const EMPTY_PAGE = new Uint8Array(0)
 /** Bytes read for a record read alone: the record header and a small value in one read. */
 const RANGE_READ_BYTES = 512
-/** A bulk load writes its pages (values here, leaves in Store.bulkLoad) in batches of this many bytes. */
-export const BULK_BATCH_BYTES = 8 << 20
-
 export class ValueStore {
   readonly inlineMaxBytes: number
   /** Live records per value page, indexed by page id. */
@@ -79,12 +77,12 @@ export class ValueStore {
   private reads = 0
   private readonly rangeScratch = new Uint8Array(RANGE_READ_BYTES)
   /**
-   * Bulk mode (`beginBulk`..`endBulk`, for Store.bulkLoad): value pages are filled in `bulkBatch`
-   * instead of pool frames, sealed when full and written straight to the file in batches, so a load
-   * larger than the pool neither evicts nor passes every page through a frame.
+   * Bulk mode (`beginBulk`..`endBulk`, for Store.bulkLoad): value pages are filled in the bulk
+   * writer's slots instead of pool frames and written straight to the file (bulk-writer.ts: by a
+   * second thread), so a load larger than the pool neither evicts nor passes every page through a
+   * frame.
    */
-  private bulkBatch: Uint8Array | null = null
-  private bulkWrites: PageWrite[] = []
+  private bulk: BulkWriter | null = null
   /**
    * The page values are appended to (its pinned pool frame, or its place in the bulk batch), with
    * its end and record count kept here as well as in the page; EMPTY_PAGE when there is none.
@@ -184,10 +182,8 @@ export class ValueStore {
     assert(this.live[pageId] === 0, `new value page ${pageId} has live records`)
     this.total[pageId] = 0
     let page: Uint8Array
-    if (this.bulkBatch !== null) {
-      const size = this.file.pageSizeBytes
-      const at = this.bulkWrites.length * size
-      page = this.bulkBatch.subarray(at, at + size)
+    if (this.bulk !== null) {
+      page = this.bulk.nextPage(pageId)
       page.fill(0)
     } else {
       const frame = this.pool.create(pageId)
@@ -209,10 +205,8 @@ export class ValueStore {
     if (this.appendFrame >= 0) {
       this.pool.unpin(this.appendFrame)
     } else {
-      const page = this.appendView
-      sealPage(page, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
-      this.bulkWrites.push({ pageId, page })
-      if ((this.bulkWrites.length + 1) * this.file.pageSizeBytes > this.bulkBatch!.byteLength) this.writeBulkBatch()
+      // The bulk writer computes the checksum and writes the page.
+      writePageHeader(this.appendView, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
     }
     this.appendPage = NO_PAGE
     this.appendFrame = -1
@@ -220,32 +214,27 @@ export class ValueStore {
     if (this.live[pageId] === 0) this.freeValuePage(pageId)
   }
 
-  private writeBulkBatch(): void {
-    const writes = this.bulkWrites
-    this.bulkWrites = []
-    this.file.writePages(writes)
+  /**
+   * Starts bulk mode: from now until `endBulk`, appended values fill pages outside the pool, handed
+   * to `writer` as each fills (not synced: the caller's checkpoint syncs them). The caller finishes
+   * or closes the writer.
+   */
+  beginBulk(writer: BulkWriter): void {
+    assert(this.bulk === null, 'bulk mode twice')
+    this.endAppendPage()
+    this.bulk = writer
   }
 
   /**
-   * Starts bulk mode: from now until `endBulk`, appended values fill pages outside the pool, written
-   * to the file as each batch fills (not synced: the caller's checkpoint syncs them).
+   * Ends bulk mode: the last page gets its header and goes to the writer (the caller's `finish`
+   * writes it). Later appends use the pool again.
    */
-  beginBulk(): void {
-    assert(this.bulkBatch === null, 'bulk mode twice')
-    this.endAppendPage()
-    const size = this.file.pageSizeBytes
-    this.bulkBatch = new Uint8Array(Math.max(size, Math.floor(BULK_BATCH_BYTES / size) * size))
-  }
-
-  /** Ends bulk mode: the last page is sealed and every page written. Later appends use the pool again. */
   endBulk(): void {
-    if (this.bulkBatch === null) return
+    if (this.bulk === null) return
     try {
       this.endAppendPage()
-      this.writeBulkBatch()
     } finally {
-      this.bulkBatch = null
-      this.bulkWrites = []
+      this.bulk = null
     }
   }
 

@@ -21,6 +21,7 @@
 import path from 'node:path'
 import { AlexIndex, GET_BATCH_MAX } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
+import type { StoredLeaf } from '../alex/leaf-store.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import { realFileSystem, type FileSystem } from '../io/file.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
@@ -32,7 +33,8 @@ import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { Compactor } from '../compaction/compactor.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
-import { BULK_BATCH_BYTES, ValueStore } from '../pages/value-store.js'
+import { ValueStore } from '../pages/value-store.js'
+import { BulkWriter } from '../pages/bulk-writer.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
 import { RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
@@ -783,17 +785,30 @@ export class Store {
     if (this.index.size !== 0 || this.pending.length !== 0) {
       throw invalid(`bulkLoad needs an empty store; ${this.dir} holds ${this.index.size} records and ${this.pending.length} writes in flight`)
     }
-    const { keys, handles, count } = this.loadValues(entries)
-    if (count === 0) return
-    this.index = AlexIndex.bulkLoad(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes))
-    // The leaves go to their pages now, through one batch buffer, rather than each into a page of its
-    // own held until the checkpoint writes it (256 MiB at 10M keys); the checkpoint syncs them.
+    // Value and leaf pages are filled here and checksummed and written by the writer's thread while
+    // this thread goes on (the values while ALEX builds the index; bulk-writer.ts).
+    const writer = new BulkWriter(this.file)
     try {
-      for (const pageId of this.leafStore.writeLeaves(this.index.leaves(), BULK_BATCH_BYTES)) this.checkpointer.storedLeafIds.add(pageId)
-    } catch (error) {
-      // The index holds the load but its pages are not all written: no checkpoint can hold it now.
-      if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
-      throw error
+      const { keys, handles, count } = this.loadValues(entries, writer)
+      if (count === 0) return
+      // Each leaf goes to its page as soon as ALEX has built it, through the writer's slots, rather
+      // than each into a page of its own held until the checkpoint writes it (256 MiB at 10M keys);
+      // the checkpoint syncs them.
+      const stored = this.checkpointer.storedLeafIds
+      const writeLeaf = (leaf: StoredLeaf<number>): void => {
+        stored.add(this.leafStore.writeLeaf(leaf, writer))
+      }
+      try {
+        this.index = AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes), writeLeaf)
+        writer.finish()
+      } catch (error) {
+        // Values (and perhaps leaves) are on pages no checkpoint holds, and the index may hold the
+        // load without its pages all written: fail the store (the next open reclaims the pages).
+        if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
+        throw error
+      }
+    } finally {
+      writer.close()
     }
     this.writesSinceCheckpoint++
     await this.runCheckpoint(true)
@@ -804,12 +819,12 @@ export class Store {
    * to the file). Returns the keys and their handles (the first `count` of each); on any error,
    * releases what it stored and throws.
    */
-  private loadValues(entries: Iterable<readonly [number, Uint8Array]>): { keys: Float64Array; handles: Float64Array; count: number } {
+  private loadValues(entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): { keys: Float64Array; handles: Float64Array; count: number } {
     let keys = new Float64Array(1 << 16)
     let handles = new Float64Array(1 << 16)
     let n = 0
     const values = this.values
-    values.beginBulk()
+    values.beginBulk(writer)
     try {
       for (const entry of entries) {
         if (entry === null || typeof entry !== 'object') throw invalid(`bulkLoad entry ${n} must be a [key, value] array, got ${describeValue(entry)}`)
@@ -832,6 +847,8 @@ export class Store {
     } catch (error) {
       try {
         values.endBulk()
+        // Every page handed over is written before any is released (and perhaps reused).
+        writer.finish()
         for (let i = 0; i < n; i++) values.release(handles[i]!)
         values.settleReleases()
       } catch (cleanup) {

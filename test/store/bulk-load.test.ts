@@ -8,8 +8,9 @@
  * with no page leaked); every kind of bad input, each leaving the store empty and usable.
  */
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ErrorCode, StoreError, open } from '../../src/index.js'
+import { BulkWriter } from '../../src/pages/bulk-writer.js'
 import { openWithFileSystem } from '../../src/store/store.js'
 import { FaultyFileSystem } from '../support/faulty-fs.js'
 import { Model, Rng, bytesFromSeed, closeQuietly, expectStoreEquals, useTempDirs, type Store } from './helpers.js'
@@ -98,6 +99,32 @@ describe('Store.bulkLoad', () => {
       db = await open(dir, SMALL)
       await expectHealthyAndEqual(db, model, 'after writes on top and a reopen')
     } finally {
+      await closeQuietly(db)
+    }
+  })
+
+  it('a load of many writer slots (pages checksummed and written by a second thread) equals the model, after a reopen too', async () => {
+    const dir = tempDir()
+    // About 16 MiB of value and leaf pages at the default 64 KiB page: two 8 MiB slots at least.
+    const entries = makeEntries(150_000, 7, 160)
+    const model = modelOf(entries)
+    const threaded: boolean[] = []
+    const finish = BulkWriter.prototype.finish
+    const spy = vi.spyOn(BulkWriter.prototype, 'finish').mockImplementation(function (this: BulkWriter) {
+      finish.call(this)
+      threaded.push(this.threaded)
+    })
+    let db = await open(dir, { checkpointIntervalMs: 3_600_000 })
+    try {
+      await db.bulkLoad(entries)
+      spy.mockRestore()
+      expect(threaded).toEqual([true])
+      await expectHealthyAndEqual(db, model, 'after the load')
+      await db.close()
+      db = await open(dir)
+      await expectHealthyAndEqual(db, model, 'after a reopen')
+    } finally {
+      spy.mockRestore()
       await closeQuietly(db)
     }
   })

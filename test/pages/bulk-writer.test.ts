@@ -1,0 +1,191 @@
+/**
+ * The bulk writer (src/pages/bulk-writer.ts): pages filled in its slots come back from the file
+ * exactly as filled, with a checksum computed here independently (the crc-32 package over the page
+ * with the checksum field zero), whether a thread writes them, the main thread does (a small load,
+ * a file without a descriptor), or the main thread takes over from a thread that never starts; and
+ * a write error comes out typed, naming the file.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import CRC32 from 'crc-32'
+import { describe, expect, it } from 'vitest'
+import { ErrorCode, StoreError } from '../../src/errors.js'
+import { openFile, type StorageFile } from '../../src/io/file.js'
+import { BulkWriter } from '../../src/pages/bulk-writer.js'
+import { HeaderOffset, PageType } from '../../src/pages/page-format.js'
+import { writePageHeader } from '../../src/pages/page-header.js'
+import { PageFile } from '../../src/pages/page-file.js'
+import { Rng, bytesFromSeed, useTempDirs } from '../store/helpers.js'
+
+const PAGE = 4096
+const tempDir = useTempDirs('learned-storage-bulk-writer-')
+
+/** Page ids in runs of adjacent ids with gaps between runs (as free-space reuse leaves them). */
+function pageIds(count: number, seed: number): number[] {
+  const rng = new Rng(seed)
+  const ids: number[] = []
+  let next = 2 + rng.int(5)
+  while (ids.length < count) {
+    const run = 1 + rng.int(6)
+    for (let i = 0; i < run && ids.length < count; i++) ids.push(next++)
+    next += rng.int(4)
+  }
+  // Not ascending either: a slot may hold ids in any order.
+  for (let i = ids.length - 1; i > 0; i--) {
+    if (rng.int(4) !== 0) continue
+    const j = rng.int(i + 1)
+    ;[ids[i], ids[j]] = [ids[j]!, ids[i]!]
+  }
+  return ids
+}
+
+/** Fills pages through `writer` and returns what each page must read back as. */
+function fill(writer: BulkWriter, ids: number[], seed: number): Map<number, Uint8Array> {
+  const expected = new Map<number, Uint8Array>()
+  for (const [i, pageId] of ids.entries()) {
+    const page = writer.nextPage(pageId)
+    page.set(bytesFromSeed(PAGE, seed + i))
+    writePageHeader(page, { type: PageType.OVERFLOW, pageId, epoch: 3 })
+    const copy = page.slice()
+    new DataView(copy.buffer).setUint32(HeaderOffset.CHECKSUM, CRC32.buf(copy, 0) >>> 0, true)
+    expected.set(pageId, copy)
+  }
+  return expected
+}
+
+function expectPages(file: PageFile, expected: Map<number, Uint8Array>): void {
+  const read = new Uint8Array(PAGE)
+  for (const [pageId, bytes] of expected) {
+    file.readPage(pageId, read, PageType.OVERFLOW)
+    expect(Buffer.compare(read, bytes), `page ${pageId}`).toBe(0)
+  }
+}
+
+function pageFile(dir: string, readOnly = false, pages = 2): PageFile {
+  const filePath = path.join(dir, 'pages')
+  if (!fs.existsSync(filePath)) fs.writeFileSync(filePath, new Uint8Array(pages * PAGE))
+  return new PageFile(openFile(filePath, { readOnly }), PAGE)
+}
+
+function writeError(fn: () => unknown): StoreError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof StoreError) return error
+    throw error
+  }
+  throw new Error('expected a StoreError')
+}
+
+describe('bulk writer', () => {
+  it('a thread writes every page of many slots, each as filled, with its checksum', () => {
+    const file = pageFile(tempDir())
+    try {
+      const writer = new BulkWriter(file, { slotBytes: 3 * PAGE })
+      const ids = pageIds(200, 1)
+      const expected = fill(writer, ids, 100)
+      writer.finish()
+      expect(writer.threaded).toBe(true)
+      expect(file.counters.pagesWritten).toBe(200)
+      expectPages(file, expected)
+    } finally {
+      file.file.close()
+    }
+  })
+
+  it('a load smaller than one slot is written by the main thread, with no thread started', () => {
+    const file = pageFile(tempDir())
+    try {
+      const writer = new BulkWriter(file, { slotBytes: 64 * PAGE })
+      const expected = fill(writer, pageIds(40, 2), 200)
+      writer.finish()
+      expect(writer.threaded).toBe(false)
+      expectPages(file, expected)
+    } finally {
+      file.file.close()
+    }
+  })
+
+  it('takes over from a thread that never starts: every page still written', () => {
+    const file = pageFile(tempDir())
+    try {
+      const writer = new BulkWriter(file, { slotBytes: 2 * PAGE, startThread: false, startTimeoutMs: 20 })
+      const expected = fill(writer, pageIds(60, 3), 300)
+      writer.finish()
+      expectPages(file, expected)
+    } finally {
+      file.file.close()
+    }
+  })
+
+  it('writes through the file interface when it has no descriptor (the crash suite)', () => {
+    const file = pageFile(tempDir())
+    try {
+      const real = file.file
+      let writes = 0
+      const wrapped: StorageFile = {
+        path: real.path,
+        read: (...args) => real.read(...args),
+        write: (...args) => {
+          writes++
+          real.write(...args)
+        },
+        writev: (buffers, position) => {
+          writes++
+          real.writev(buffers, position)
+        },
+        size: () => real.size(),
+        truncate: (size) => real.truncate(size),
+        datasync: () => real.datasync(),
+        datasyncAsync: () => real.datasyncAsync(),
+        close: () => real.close(),
+      }
+      const through = new PageFile(wrapped, PAGE)
+      const writer = new BulkWriter(through, { slotBytes: 3 * PAGE })
+      const expected = fill(writer, pageIds(30, 4), 400)
+      writer.finish()
+      expect(writer.threaded).toBe(false)
+      expect(writes).toBeGreaterThan(0)
+      expectPages(through, expected)
+    } finally {
+      file.file.close()
+    }
+  })
+
+  for (const threaded of [true, false]) {
+    it(`a failed write is IO naming the file (${threaded ? 'thread' : 'main thread'})`, () => {
+      // Large enough that no page needs the file to grow: the writes themselves fail (a read-only
+      // descriptor: EBADF).
+      const dir = tempDir()
+      pageFile(dir, false, 1024).file.close()
+      const file = pageFile(dir, true)
+      try {
+        const writer = new BulkWriter(file, { slotBytes: (threaded ? 2 : 64) * PAGE })
+        const error = writeError(() => {
+          fill(writer, pageIds(40, 5), 500)
+          writer.finish()
+        })
+        writer.close()
+        expect(writer.threaded).toBe(threaded)
+        expect(error.code).toBe(ErrorCode.IO)
+        expect(error.message).toContain(path.join(dir, 'pages'))
+        expect(error.message).toContain('write')
+      } finally {
+        file.file.close()
+      }
+    })
+  }
+
+  it('close stops the thread; the writer refuses pages after it', () => {
+    const file = pageFile(tempDir())
+    try {
+      const writer = new BulkWriter(file, { slotBytes: 2 * PAGE })
+      fill(writer, pageIds(10, 6), 600)
+      writer.close()
+      writer.close()
+      expect(() => writer.nextPage(1000)).toThrow(/after close/)
+    } finally {
+      file.file.close()
+    }
+  })
+})
