@@ -18,6 +18,10 @@
  * which writes nothing after it; `finish` throws it, typed as the synchronous path would (NO_SPACE or
  * IO), naming the file. `close` stops the thread and waits for a write in progress, so no page is
  * written after the caller frees it.
+ *
+ * When it has nothing to write and 32 MiB or more written since its last sync, the thread syncs the
+ * file (`fdatasync`): the writeback the checkpoint after the load would otherwise wait for happens
+ * while the load goes on. A failed sync fails the load like a failed write.
  */
 
 import { Worker } from 'node:worker_threads'
@@ -45,6 +49,9 @@ const CONTROL_WORDS = 8
 const STARTING = 0
 const RUNNING = 1
 const ABANDONED = 3
+
+/** The thread, when idle, syncs once this many bytes are written and not yet synced. */
+const SYNC_EVERY_BYTES = 32 << 20
 
 /** Bytes of the shared area the thread reports a write error in ("CODE\nmessage", UTF-8). */
 const MESSAGE_BYTES = 1024
@@ -196,11 +203,9 @@ export class BulkWriter {
 
   private throwIfFailed(): void {
     if (Atomics.load(this.control, FAILED) === 0) return
-    const text = new TextDecoder().decode(this.message).replace(/\0+$/, '')
-    const newline = text.indexOf('\n')
-    const code = newline < 0 ? '' : text.slice(0, newline)
-    const error = Object.assign(new Error(newline < 0 ? text : text.slice(newline + 1)), { code })
-    throw ioError(error, this.file.path, 'write')
+    // "CODE\noperation\nmessage", from the thread's `report`.
+    const [code = '', operation = 'write', ...rest] = new TextDecoder().decode(this.message).replace(/\0+$/, '').split('\n')
+    throw ioError(Object.assign(new Error(rest.join('\n')), { code }), this.file.path, operation)
   }
 
   /** The main thread's own write of one slot, through the page file (which grows and counts). */
@@ -246,6 +251,7 @@ export class BulkWriter {
         pagesPerSlot: this.pagesPerSlot,
         slotCount: SLOT_COUNT,
         checksumAt: HeaderOffset.CHECKSUM,
+        syncEveryBytes: SYNC_EVERY_BYTES,
       },
     })
     // Errors are reported through the control array; an 'error' event would only repeat one.
@@ -279,17 +285,39 @@ function bulkWriterThread(): void {
     pagesPerSlot: number
     slotCount: number
     checksumAt: number
+    syncEveryBytes: number
   }
-  const { fd, slots, ids, control, message, pageSize, pagesPerSlot, slotCount, checksumAt } = data
+  const { fd, slots, ids, control, message, pageSize, pagesPerSlot, slotCount, checksumAt, syncEveryBytes } = data
   const [STATE, SUBMITTED, COMPLETED, STOP, FAILED] = [0, 1, 2, 3, 4]
   const [STARTING, RUNNING, DONE] = [0, 1, 2]
   if (Atomics.compareExchange(control, STATE, STARTING, RUNNING) !== STARTING) return
   Atomics.notify(control, STATE)
   let completed = 0
+  let unsynced = 0
+  let operation = 'write'
+  const report = (error: unknown): void => {
+    const code = (error as { code?: unknown }).code
+    const text = `${typeof code === 'string' ? code : ''}\n${operation}\n${error instanceof Error ? error.message : String(error)}`
+    message.set(new TextEncoder().encode(text).subarray(0, message.byteLength))
+    Atomics.store(control, FAILED, 1)
+  }
   try {
     for (;;) {
       if (Atomics.load(control, STOP) === 1) break
       if (Atomics.load(control, SUBMITTED) === completed) {
+        if (unsynced >= syncEveryBytes && Atomics.load(control, FAILED) === 0) {
+          // Idle with pages not yet on disk: start their writeback now, so that the checkpoint's
+          // sync after the load finds little left to write. A failure here fails the load: the
+          // pages may never reach the disk, and a later sync need not report it again.
+          unsynced = 0
+          operation = 'sync'
+          try {
+            fs.fdatasyncSync(fd)
+          } catch (error) {
+            report(error)
+          }
+          continue
+        }
         Atomics.wait(control, SUBMITTED, completed, 1000)
         continue
       }
@@ -315,14 +343,13 @@ function bulkWriterThread(): void {
             const length = (j - i) * pageSize
             const position = ids[base + 1 + i]! * pageSize
             let done = 0
+            operation = 'write'
             while (done < length) done += fs.writeSync(fd, slots, offset + done, length - done, position + done)
+            unsynced += length
             i = j
           }
         } catch (error) {
-          const code = (error as { code?: unknown }).code
-          const text = `${typeof code === 'string' ? code : ''}\n${error instanceof Error ? error.message : String(error)}`
-          message.set(new TextEncoder().encode(text).subarray(0, message.byteLength))
-          Atomics.store(control, FAILED, 1)
+          report(error)
         }
       }
       completed++

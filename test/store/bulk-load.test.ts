@@ -129,6 +129,54 @@ describe('Store.bulkLoad', () => {
     }
   })
 
+  it('a source of more entries than one chunk of keys (1M): a failure past the first chunk leaves the store empty with no page leaked, and the whole source then loads', async () => {
+    const dir = tempDir()
+    const count = 1_100_000
+    const keyOf = (i: number): number => i * 3 + 0.5
+    const valueOf = (i: number): Uint8Array => {
+      const value = new Uint8Array(4 + (i % 3))
+      new DataView(value.buffer).setUint32(0, i, true)
+      value.fill(i & 0xff, 4)
+      return value
+    }
+    function* source(failAt: number): Generator<[number, Uint8Array]> {
+      for (let i = 0; i < count; i++) {
+        if (i === failAt) throw new Error('the source failed')
+        yield [keyOf(i), valueOf(i)]
+      }
+    }
+    let db = await open(dir, { checkpointIntervalMs: 3_600_000 })
+    try {
+      await expect(db.bulkLoad(source(1_050_000))).rejects.toThrow('the source failed')
+      expect(db.stats().records).toBe(0)
+      const empty = await db.check()
+      expect(empty.records).toBe(0)
+      // Every value record stored before the failure released: no value page left holding one.
+      expect(empty.pages.value).toBe(0)
+
+      await db.bulkLoad(source(-1))
+      expect(db.stats().records).toBe(count)
+      let bad = ''
+      for (let i = 0; i < count && bad === ''; i++) {
+        const got = db.get(keyOf(i))
+        const want = valueOf(i)
+        if (got === undefined || Buffer.compare(got, want) !== 0) bad = `get(${keyOf(i)}) = ${got === undefined ? 'undefined' : Buffer.from(got).toString('hex')}, expected ${Buffer.from(want).toString('hex')}`
+        else if (db.get(keyOf(i) + 1) !== undefined) bad = `get(${keyOf(i) + 1}) found a value`
+      }
+      expect(bad).toBe('')
+      // Across the first chunk's end.
+      const around = [...db.range({ gte: keyOf((1 << 20) - 2), limit: 4 })].map(([key]) => key)
+      expect(around).toEqual([0, 1, 2, 3].map((d) => keyOf((1 << 20) - 2 + d)))
+      expect((await db.check()).records).toBe(count)
+      await db.close()
+      db = await open(dir)
+      expect(db.stats().records).toBe(count)
+      expect(db.get(keyOf(count - 1))).toEqual(valueOf(count - 1))
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('reads each entry once, so one array may be reused for every entry', async () => {
     const dir = tempDir()
     const entries = makeEntries(5000, 3, 40)
