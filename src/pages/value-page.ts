@@ -39,6 +39,8 @@ export const VALUE_RECORD_SHORT_MAX = 0x7f
 /** The long form's first byte: inline, or an overflow stub. */
 const LONG_INLINE = 0x80
 const LONG_STUB = 0x81
+/** LONG_STUB, for the bulk writer's thread (which walks records in its own code). */
+export const LONG_STUB_FORM = LONG_STUB
 export const OVERFLOW_STUB_BYTES = 12
 export const OVERFLOW_FLAG = 0x80000000
 /** Largest value, in bytes. */
@@ -122,9 +124,10 @@ export function recordCheck(pageId: number, offset: number, word: number, bytes:
 
 /**
  * Writes the record (word, payload) at byte `at` of value page `pageId` and returns the byte just
- * past it. The caller checked the room and keeps the page's end and record count.
+ * past it. The caller checked the room and keeps the page's end and record count. With `check`
+ * false the check is left zero, for `fillRecordChecks` to compute later (a bulk load's writer).
  */
-export function writeRecord(page: Uint8Array, pageId: number, at: number, word: number, payload: Uint8Array): number {
+export function writeRecord(page: Uint8Array, pageId: number, at: number, word: number, payload: Uint8Array, check = true): number {
   const length = payload.byteLength
   let start: number
   if (word <= VALUE_RECORD_SHORT_MAX) {
@@ -137,7 +140,7 @@ export function writeRecord(page: Uint8Array, pageId: number, at: number, word: 
     page[at + 3] = (length >>> 16) & 0xff
     start = at + VALUE_RECORD_HEADER_BYTES
   }
-  writeU32(page, start - 4, recordCheck(pageId, at, word, payload, 0, length))
+  writeU32(page, start - 4, check ? recordCheck(pageId, at, word, payload, 0, length) : 0)
   // A short value is copied byte by byte: cheaper than set() below a few dozen bytes.
   if (length <= 32) {
     for (let i = 0; i < length; i++) page[start + i] = payload[i]!
@@ -145,6 +148,23 @@ export function writeRecord(page: Uint8Array, pageId: number, at: number, word: 
     page.set(payload, start)
   }
   return start + length
+}
+
+/**
+ * Computes the check of every record of value page `pageId` (written by `writeRecord` with `check`
+ * false) in place. The bulk writer's thread repeats this walk in its own code (bulk-writer.ts).
+ */
+export function fillRecordChecks(page: Uint8Array, pageId: number): void {
+  const end = readU32(page, ValueOffset.END)
+  let at = VALUE_RECORDS_OFFSET
+  while (at < end) {
+    const word = readRecordWord(page, at)
+    if (word < 0) throw new StoreError(ErrorCode.CORRUPTION, `value page ${pageId}: bad record header at offset ${at}`)
+    const start = at + recordHeaderBytes(word)
+    const stop = start + (word & ~OVERFLOW_FLAG)
+    writeU32(page, start - 4, recordCheck(pageId, at, word, page, start, stop))
+    at = stop
+  }
 }
 
 /**

@@ -165,7 +165,8 @@ export class ValueStore {
     const page = this.appendView
     const pageId = this.appendPage
     const offset = this.appendEnd
-    const end = writeRecord(page, pageId, offset, word, payload)
+    // In bulk mode the writer computes the record's check (fillRecordChecks), off this thread.
+    const end = writeRecord(page, pageId, offset, word, payload, this.bulk === null)
     this.appendEnd = end
     writeU32(page, ValueOffset.END, end)
     writeU32(page, ValueOffset.RECORDS, ++this.appendRecords)
@@ -183,8 +184,9 @@ export class ValueStore {
     this.total[pageId] = 0
     let page: Uint8Array
     if (this.bulk !== null) {
+      // The writer's slot holds an older page: every byte is written before it is handed over (the
+      // header by writePageHeader, the records, and the zeros past them by endAppendPage).
       page = this.bulk.nextPage(pageId)
-      page.fill(0)
     } else {
       const frame = this.pool.create(pageId)
       page = this.pool.page(frame)
@@ -205,7 +207,8 @@ export class ValueStore {
     if (this.appendFrame >= 0) {
       this.pool.unpin(this.appendFrame)
     } else {
-      // The bulk writer computes the checksum and writes the page.
+      // The bulk writer computes the record checks and the checksum, and writes the page.
+      this.appendView.fill(0, this.appendEnd)
       writePageHeader(this.appendView, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
     }
     this.appendPage = NO_PAGE

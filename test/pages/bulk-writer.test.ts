@@ -15,6 +15,7 @@ import { BulkWriter } from '../../src/pages/bulk-writer.js'
 import { HeaderOffset, PageType } from '../../src/pages/page-format.js'
 import { writePageHeader } from '../../src/pages/page-header.js'
 import { PageFile } from '../../src/pages/page-file.js'
+import { OVERFLOW_FLAG, VALUE_RECORDS_OFFSET, ValueOffset, recordBytes, writeRecord, writeU32 } from '../../src/pages/value-page.js'
 import { Rng, bytesFromSeed, useTempDirs } from '../store/helpers.js'
 
 const PAGE = 4096
@@ -53,10 +54,43 @@ function fill(writer: BulkWriter, ids: number[], seed: number): Map<number, Uint
   return expected
 }
 
-function expectPages(file: PageFile, expected: Map<number, Uint8Array>): void {
+/**
+ * Fills value pages of random records (short and long forms, overflow stubs) written without their
+ * checks; what each must read back as has the checks writeRecord computes on this thread.
+ */
+function fillValuePages(writer: BulkWriter, ids: number[], seed: number): Map<number, Uint8Array> {
+  const rng = new Rng(seed)
+  const expected = new Map<number, Uint8Array>()
+  for (const pageId of ids) {
+    const page = writer.nextPage(pageId)
+    page.fill(0)
+    const copy = new Uint8Array(PAGE)
+    let end = VALUE_RECORDS_OFFSET
+    let records = 0
+    for (;;) {
+      const stub = rng.int(10) === 0
+      const payload = bytesFromSeed(stub ? 12 : rng.int(rng.int(2) === 0 ? 128 : 400), rng.uint32())
+      const word = stub ? (OVERFLOW_FLAG | payload.byteLength) >>> 0 : payload.byteLength
+      if (end + recordBytes(word, payload.byteLength) > PAGE) break
+      writeRecord(page, pageId, end, word, payload, false)
+      end = writeRecord(copy, pageId, end, word, payload)
+      records++
+    }
+    for (const target of [page, copy]) {
+      writeU32(target, ValueOffset.END, end)
+      writeU32(target, ValueOffset.RECORDS, records)
+      writePageHeader(target, { type: PageType.VALUE, pageId, epoch: 5 })
+    }
+    new DataView(copy.buffer).setUint32(HeaderOffset.CHECKSUM, CRC32.buf(copy, 0) >>> 0, true)
+    expected.set(pageId, copy)
+  }
+  return expected
+}
+
+function expectPages(file: PageFile, expected: Map<number, Uint8Array>, type: PageType = PageType.OVERFLOW): void {
   const read = new Uint8Array(PAGE)
   for (const [pageId, bytes] of expected) {
-    file.readPage(pageId, read, PageType.OVERFLOW)
+    file.readPage(pageId, read, type)
     expect(Buffer.compare(read, bytes), `page ${pageId}`).toBe(0)
   }
 }
@@ -86,12 +120,29 @@ describe('bulk writer', () => {
       const expected = fill(writer, ids, 100)
       writer.finish()
       expect(writer.threaded).toBe(true)
+      expect(writer.tookOver).toBe(false)
       expect(file.counters.pagesWritten).toBe(200)
       expectPages(file, expected)
     } finally {
       file.file.close()
     }
   })
+
+  for (const threaded of [true, false]) {
+    it(`value pages get every record's check (${threaded ? 'thread' : 'main thread'}), as writeRecord computes it`, () => {
+      const file = pageFile(tempDir())
+      try {
+        const writer = new BulkWriter(file, { slotBytes: (threaded ? 2 : 64) * PAGE })
+        const expected = fillValuePages(writer, pageIds(24, 7), 700)
+        writer.finish()
+        expect(writer.threaded).toBe(threaded)
+        expect(writer.tookOver).toBe(false)
+        expectPages(file, expected, PageType.VALUE)
+      } finally {
+        file.file.close()
+      }
+    })
+  }
 
   it('a load smaller than one slot is written by the main thread, with no thread started', () => {
     const file = pageFile(tempDir())
@@ -111,8 +162,11 @@ describe('bulk writer', () => {
     try {
       const writer = new BulkWriter(file, { slotBytes: 2 * PAGE, startThread: false, startTimeoutMs: 20 })
       const expected = fill(writer, pageIds(60, 3), 300)
+      const values = fillValuePages(writer, pageIds(10, 8).map((id) => id + 1000), 800)
       writer.finish()
+      expect(writer.tookOver).toBe(true)
       expectPages(file, expected)
+      expectPages(file, values, PageType.VALUE)
     } finally {
       file.file.close()
     }
