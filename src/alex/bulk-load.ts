@@ -260,8 +260,15 @@ function bestFanout(
   let best = { fanout: 2, cost: Infinity }
   let rises = 0
   let previous = Infinity
-  // One fit to ranks normalised to [0, 1) serves every candidate fanout (the line is linear in step).
   const n = hi - lo
+  // No model node costs less than one more lookup plus its smallest size (its header, two pointers
+  // and one child's header, every child's data cost being at least 0): a bound already below that
+  // beats every fanout, which would all be costed as lost (at 10M uniform keys, nearly every leaf).
+  // fanoutCost divides the size by the sampled key count scaled back up, as here.
+  const sampleScale = n > FANOUT_SAMPLE_KEYS ? Math.ceil(n / FANOUT_SAMPLE_KEYS) : 1
+  const leastBytes = MODEL_NODE_HEADER_BYTES + 16 + DATA_NODE_HEADER_BYTES
+  if (bound <= NODE_LOOKUP_WEIGHT + (MODEL_SIZE_WEIGHT * leastBytes) / (Math.ceil(n / sampleScale) * sampleScale)) return best
+  // One fit to ranks normalised to [0, 1) serves every candidate fanout (the line is linear in step).
   const unit: LinearModel = { m1: 1, c: 0, m2: 1, b: 0 }
   fitModelRobust(unit, keys, lo, hi, 0, 1 / n)
   // Large ranges are costed on an evenly spaced sample of their keys.

@@ -269,7 +269,13 @@ class Scenario {
       this.setup.maxDataNodeSlots ?? 65536,
       this.setup.maxFanout ?? 65536,
     )
-    const bound = 3 * Math.max(1, ideal) + 6
+    // Keys that defeat linear models (+-1e300 beside denormals) make even a bulk load fall back to
+    // median splits, one binary level per halving; the index then allows DEPTH_SLACK (4) levels past
+    // such a rebuilt subtree, itself under one parent. Still logarithmic: a tree whose depth grew
+    // with the key domain or linearly with n fails either bound. (Seed 595191807 of this property,
+    // found in a 4000-run soak: 1952 keys at 64 slots reached depth 10 through such a rebuild.)
+    const halvings = Math.ceil(Math.log2(Math.max(2, Math.max(this.maxSize, this.ref.size) / ((this.setup.maxDataNodeSlots ?? 65536) / 2))))
+    const bound = Math.max(3 * Math.max(1, ideal) + 6, halvings + 6)
     const stats = this.index.stats()
     expect(stats.maxDepth, `maxDepth with ${this.maxSize} keys at most: ${JSON.stringify(stats)}`).toBeLessThanOrEqual(bound)
   }
