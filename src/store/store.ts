@@ -820,10 +820,10 @@ export class Store {
    * releases what it stored and throws.
    */
   private loadValues(entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): { keys: Float64Array; handles: Float64Array; count: number } {
-    // Keys and handles go into chunks (LOAD_CHUNK entries each, or an array's length), joined once
-    // at the end: doubling one array instead copies each entry about once more and touches twice the
-    // memory (10M keys: about 0.1 s).
-    const chunkLength = Array.isArray(entries) ? Math.max(1, entries.length) : LOAD_CHUNK
+    // Keys and handles go into chunks (LOAD_CHUNK entries each, or a shorter array's length), joined
+    // once at the end: doubling one array instead copies each entry about once more and touches twice
+    // the memory (10M keys: about 0.1 s). A sparse array's length is no promise of entries: capped.
+    const chunkLength = Array.isArray(entries) ? Math.max(1, Math.min(entries.length, LOAD_CHUNK)) : LOAD_CHUNK
     const keyChunks: Float64Array[] = []
     const handleChunks: Float64Array[] = []
     let keys = new Float64Array(chunkLength)
