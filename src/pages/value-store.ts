@@ -22,7 +22,9 @@ import type { BulkWriter } from './bulk-writer.js'
 import type { PageFile, PageWrite } from './page-file.js'
 import { RECORD_CACHE_VALUE_MAX, RecordCache } from './record-cache.js'
 import {
+  HANDLE_PAGE_FACTOR,
   OVERFLOW_FLAG,
+  VALUE_RECORD_SHORT_MAX,
   VALUE_RECORD_SHORT_HEADER_BYTES,
   VALUE_RECORDS_OFFSET,
   decodeStub,
@@ -141,13 +143,41 @@ export class ValueStore {
    * number per value.
    */
   appendTo(value: Uint8Array, handles: Float64Array, at: number): void {
-    if (value.byteLength > this.inlineMaxBytes) {
+    const length = value.byteLength
+    if (length > this.inlineMaxBytes) {
       handles[at] = this.appendOverflow(value)
       return
     }
-    this.place(value.byteLength, value)
-    handles[at] = makeHandle(this.appendPage, this.placedOffset, false)
+    if (this.bulk === null || length > VALUE_RECORD_SHORT_MAX) {
+      this.place(length, value)
+      handles[at] = makeHandle(this.appendPage, this.placedOffset, false)
+      return
+    }
+    // Bulk mode, a short record: only its form byte and value are written here. Its check is left
+    // to the writer (fillRecordChecks, which writes those four bytes), and the page's end, record
+    // count and live counts to endAppendPage: once per page rather than once per value (about a
+    // third of a 10M-value load's time on this thread went to those stores).
+    let offset = this.appendEnd
+    if (this.appendView.byteLength - offset < VALUE_RECORD_SHORT_HEADER_BYTES + length) {
+      this.startAppendPage()
+      offset = this.appendEnd
+    }
+    const page = this.appendView
+    page[offset] = length
+    const start = offset + VALUE_RECORD_SHORT_HEADER_BYTES
+    if (length <= 32) {
+      for (let i = 0; i < length; i++) page[start + i] = value[i]!
+    } else {
+      page.set(value, start)
+    }
+    this.appendEnd = start + length
+    this.appendRecords++
+    this.bulkRecords++
+    handles[at] = this.appendPage * HANDLE_PAGE_FACTOR + offset * 2
   }
+
+  /** Records of the append page placed by appendTo's bulk path, not yet in `live` and `total`. */
+  private bulkRecords = 0
 
   private appendRecord(word: number, payload: Uint8Array): number {
     this.place(word, payload)
@@ -208,6 +238,11 @@ export class ValueStore {
       this.pool.unpin(this.appendFrame)
     } else {
       // The bulk writer computes the record checks and the checksum, and writes the page.
+      writeU32(this.appendView, ValueOffset.END, this.appendEnd)
+      writeU32(this.appendView, ValueOffset.RECORDS, this.appendRecords)
+      this.live[pageId]! += this.bulkRecords
+      this.total[pageId]! += this.bulkRecords
+      this.bulkRecords = 0
       this.appendView.fill(0, this.appendEnd)
       writePageHeader(this.appendView, { type: PageType.VALUE, pageId, epoch: this.file.writeEpoch })
     }
