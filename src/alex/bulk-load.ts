@@ -57,7 +57,7 @@ export function buildDataNode<V>(
   const n = hi - lo
   let capacity = capacityFor(n, density)
   if (capacity > limits.maxDataNodeSlots) capacity = Math.max(limits.maxDataNodeSlots, n + 1)
-  const node = new DataNode<V>(capacity)
+  const node = new DataNode<V>(capacity, true)
   node.build(keys, values, lo, hi, placement)
   return node
 }

@@ -146,9 +146,13 @@ export class DataNode<V> implements LinearModel {
     return this.leftAppends
   }
 
-  constructor(capacity: number) {
+  /**
+   * An empty node of `capacity` slots. `forBuild`: `build` follows, which writes every key slot, so
+   * the slots are left zero rather than filled with Infinity first.
+   */
+  constructor(capacity: number, forBuild = false) {
     this.capacity = capacity
-    this.keys = new Float64Array(capacity).fill(Infinity)
+    this.keys = forBuild ? new Float64Array(capacity) : new Float64Array(capacity).fill(Infinity)
     this.values = emptyValues<V>(capacity)
     this.bitmap = new Uint32Array((capacity + 31) >>> 5)
     this.expansionThreshold = expansionThresholdFor(capacity)
