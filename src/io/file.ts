@@ -28,6 +28,11 @@ export interface StorageFile {
    * absent where writes must go through this interface (the fault-injecting file of test/crash).
    */
   descriptor?(): number
+  /**
+   * Whether the descriptor was opened for writing: a bulk load's writer thread may then open the
+   * path again for direct writes (O_DIRECT). False or absent: it must not.
+   */
+  readonly writable?: boolean
 }
 
 /**
@@ -67,7 +72,7 @@ export function openFile(path: string, options: OpenOptions = {}): StorageFile {
   } catch (error) {
     throw ioError(error, path, 'open')
   }
-  return new RealFile(path, fd)
+  return new RealFile(path, fd, options.readOnly !== true)
 }
 
 class RealFile implements StorageFile {
@@ -76,6 +81,7 @@ class RealFile implements StorageFile {
   constructor(
     readonly path: string,
     fd: number,
+    readonly writable: boolean,
   ) {
     this.fd = fd
   }
