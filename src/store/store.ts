@@ -775,10 +775,29 @@ export class Store {
    * may be reused for every entry. Other writes may be issued while the returned promise is pending;
    * they apply after the load.
    */
-  async bulkLoad(entries: Iterable<readonly [number, Uint8Array]>): Promise<void> {
+  async bulkLoad(entries: Iterable<readonly [number, Uint8Array]>): Promise<void>
+  /**
+   * The same load from columns: `keys` in strictly ascending order, and each key's value, as an
+   * array of the same length or a function of the key's index (called once per index, in order).
+   * Nothing per entry is allocated here (no [key, value] pair), and `keys`, if a Float64Array, is
+   * read in place: for keys held as numbers in a typed array, the faster way in.
+   */
+  async bulkLoad(keys: Float64Array | readonly number[], values: readonly Uint8Array[] | ((index: number) => Uint8Array)): Promise<void>
+  async bulkLoad(
+    entriesOrKeys: Iterable<readonly [number, Uint8Array]> | Float64Array | readonly number[],
+    values?: readonly Uint8Array[] | ((index: number) => Uint8Array),
+  ): Promise<void> {
     this.checkWritable()
-    if (entries === null || typeof entries !== 'object' || typeof (entries as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') {
-      throw invalid(`bulkLoad takes an iterable of [key, value] entries, got ${describeValue(entries)}`)
+    const columns = values !== undefined
+    if (columns) {
+      if (!(entriesOrKeys instanceof Float64Array) && !Array.isArray(entriesOrKeys)) {
+        throw invalid(`bulkLoad(keys, values) takes keys as a Float64Array or an array of numbers, got ${describeValue(entriesOrKeys)}`)
+      }
+      if (typeof values !== 'function' && !(Array.isArray(values) && values.length === entriesOrKeys.length)) {
+        throw invalid(`bulkLoad(keys, values) takes values as an array of ${entriesOrKeys.length} (one per key) or a function of the index, got ${describeValue(values)}`)
+      }
+    } else if (entriesOrKeys === null || typeof entriesOrKeys !== 'object' || typeof (entriesOrKeys as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') {
+      throw invalid(`bulkLoad takes an iterable of [key, value] entries, got ${describeValue(entriesOrKeys)}`)
     }
     while (this.checkpointer.running) await this.checkpointer.idle()
     this.checkWritable()
@@ -789,7 +808,9 @@ export class Store {
     // this thread goes on (the values while ALEX builds the index; bulk-writer.ts).
     const writer = new BulkWriter(this.file)
     try {
-      const { keys, handles, count } = this.loadValues(entries, writer)
+      const { keys, handles, count } = columns
+        ? this.loadColumns(entriesOrKeys as Float64Array | readonly number[], values, writer)
+        : this.loadValues(entriesOrKeys as Iterable<readonly [number, Uint8Array]>, writer)
       if (count === 0) return
       // Each leaf goes to its page as soon as ALEX has built it, through the writer's slots, rather
       // than each into a page of its own held until the checkpoint writes it (256 MiB at 10M keys);
@@ -859,22 +880,75 @@ export class Store {
       }
       values.endBulk()
     } catch (error) {
-      try {
-        values.endBulk()
-        // Every page handed over is written before any is released (and perhaps reused).
-        writer.finish()
-        for (const chunk of handleChunks) for (const handle of chunk) values.release(handle)
-        for (let i = 0; i < at; i++) values.release(handles[i]!)
-        values.settleReleases()
-      } catch (cleanup) {
-        // The pages could not be written or read back: fail the store rather than leave it in doubt.
-        if (this.failure === null) this.failure = cleanup instanceof StoreError ? cleanup : new StoreError(ErrorCode.IO, String(cleanup), { cause: cleanup })
-      }
+      handleChunks.push(handles.subarray(0, at))
+      this.abandonLoad(writer, handleChunks)
       throw error
     }
     keyChunks.push(keys.subarray(0, at))
     handleChunks.push(handles.subarray(0, at))
     return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), count: n }
+  }
+
+  /**
+   * bulkLoad(keys, values)'s first half, as loadValues: checks every key and value and stores the
+   * value. Returns the keys (the caller's Float64Array itself unless a key needed normalising: -0)
+   * and their handles.
+   */
+  private loadColumns(
+    keys: Float64Array | readonly number[],
+    valueOf: readonly Uint8Array[] | ((index: number) => Uint8Array),
+    writer: BulkWriter,
+  ): { keys: Float64Array; handles: Float64Array; count: number } {
+    const count = keys.length
+    const handles = new Float64Array(count)
+    const values = this.values
+    const at = typeof valueOf === 'function' ? valueOf : (index: number): Uint8Array => valueOf[index]!
+    let last = 0
+    // The index of a key given as -0 (at most one: keys ascend), stored as 0.
+    let negativeZero = -1
+    let n = 0
+    values.beginBulk(writer)
+    try {
+      for (; n < count; n++) {
+        const raw = keys[n]
+        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw : keyOf(raw as number, `bulkLoad key ${n}`)
+        if (n > 0 && !(key > last)) {
+          throw invalid(`bulkLoad needs keys in strictly ascending order: key ${n} is ${key}, after ${last}`)
+        }
+        if (key === 0 && Object.is(key, -0)) negativeZero = n
+        const value = at(n)
+        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad value ${n}`)
+        values.appendTo(value, handles, n)
+        last = key
+      }
+      values.endBulk()
+    } catch (error) {
+      this.abandonLoad(writer, [handles.subarray(0, n)])
+      throw error
+    }
+    let stored: Float64Array
+    if (keys instanceof Float64Array && negativeZero < 0) {
+      stored = keys
+    } else {
+      stored = Float64Array.from(keys)
+      if (negativeZero >= 0) stored[negativeZero] = 0
+    }
+    return { keys: stored, handles, count }
+  }
+
+  /** A load that failed part way: releases the values stored so far (`handles`), once written. */
+  private abandonLoad(writer: BulkWriter, handles: readonly Float64Array[]): void {
+    const values = this.values
+    try {
+      values.endBulk()
+      // Every page handed over is written before any is released (and perhaps reused).
+      writer.finish()
+      for (const chunk of handles) for (const handle of chunk) values.release(handle)
+      values.settleReleases()
+    } catch (cleanup) {
+      // The pages could not be written or read back: fail the store rather than leave it in doubt.
+      if (this.failure === null) this.failure = cleanup instanceof StoreError ? cleanup : new StoreError(ErrorCode.IO, String(cleanup), { cause: cleanup })
+    }
   }
 
   private checkWritable(): void {

@@ -341,6 +341,82 @@ describe('Store.bulkLoad', () => {
     }
   })
 
+  it('bulkLoad(keys, values): from a Float64Array or a number array, with values as an array or a function, equal to the model after the load and a reopen; the keys are not changed', async () => {
+    const entries = makeEntries(40_000, 21, 200)
+    const model = modelOf(entries)
+    const keyColumn = entries.map(([key]) => key)
+    const valueColumn = entries.map(([, value]) => value)
+    const forms: [string, () => [Float64Array | number[], Uint8Array[] | ((index: number) => Uint8Array)]][] = [
+      ['Float64Array keys, a value function', () => [Float64Array.from(keyColumn), (i) => valueColumn[i]!]],
+      ['number[] keys, a value array', () => [[...keyColumn], [...valueColumn]]],
+    ]
+    for (const [name, make] of forms) {
+      const dir = tempDir()
+      let db = await open(dir, { ...SMALL, pageSizeBytes: 65536, cacheBytes: 64 << 20 })
+      try {
+        const [keys, values] = make()
+        const asked: number[] = []
+        const valueOf = typeof values === 'function' ? (i: number): Uint8Array => (asked.push(i), values(i)) : values
+        await db.bulkLoad(keys, valueOf)
+        // Each value asked for once, in order.
+        if (typeof values === 'function') expect(asked.every((v, i) => v === i) && asked.length === keyColumn.length, name).toBe(true)
+        expect([...keys], name).toEqual(keyColumn)
+        await expectHealthyAndEqual(db, model, `${name}: after the load`)
+        await db.close()
+        db = await open(dir)
+        await expectHealthyAndEqual(db, model, `${name}: after a reopen`)
+      } finally {
+        await closeQuietly(db)
+      }
+    }
+  })
+
+  it('bulkLoad(keys, values): -0 is stored as 0 (the keys given are untouched), and bad columns are refused, leaving the store empty and usable', async () => {
+    const dir = tempDir()
+    const db = await open(dir, SMALL)
+    try {
+      const value = new Uint8Array(8)
+      const good = makeEntries(3000, 22, 100).filter(([key]) => key > 0)
+      const keys = good.map(([key]) => key)
+      const values = good.map(([, v]) => v)
+      const cases: [string, unknown, unknown, string][] = [
+        ['keys not an array', 'abc', values, ErrorCode.INVALID_ARGUMENT],
+        ['values too short', keys, values.slice(1), ErrorCode.INVALID_ARGUMENT],
+        ['values not an array or function', keys, 7, ErrorCode.INVALID_ARGUMENT],
+        ['descending', Float64Array.from([...keys, keys[0]! - 1]), [...values, value], ErrorCode.INVALID_ARGUMENT],
+        ['repeated', [...keys, keys[keys.length - 1]!], [...values, value], ErrorCode.INVALID_ARGUMENT],
+        ['NaN key', Float64Array.from([...keys, NaN]), [...values, value], ErrorCode.INVALID_ARGUMENT],
+        ['Infinity key', [...keys, Infinity], [...values, value], ErrorCode.INVALID_ARGUMENT],
+        ['string key', [...keys, '7'], [...values, value], ErrorCode.INVALID_ARGUMENT],
+        ['string value', keys, (i: number) => (i === keys.length - 1 ? 'v' : values[i]), ErrorCode.INVALID_ARGUMENT],
+        ['too large', [...keys, 1e300], [...values, new Uint8Array(64 * 1024 * 1024 + 1)], ErrorCode.VALUE_TOO_LARGE],
+      ]
+      for (const [name, k, v, code] of cases) {
+        const error = await expectCode(db.bulkLoad(k as number[], v as Uint8Array[]), code)
+        expect(error.message.length, name).toBeGreaterThan(0)
+        await expectHealthyAndEqual(db, new Model(), `after ${name}`)
+      }
+      const thrown = new Error('value source failed')
+      await expect(db.bulkLoad(keys, (i) => {
+        if (i === 2000) throw thrown
+        return values[i]!
+      })).rejects.toBe(thrown)
+      await expectHealthyAndEqual(db, new Model(), 'after a throwing value function')
+
+      const withZero = Float64Array.from([-5, -0, ...keys])
+      const zeroValues = [value, Uint8Array.of(1, 2, 3), ...values]
+      await db.bulkLoad(withZero, zeroValues)
+      expect(Object.is(withZero[1], -0)).toBe(true)
+      const model = new Model()
+      for (let i = 0; i < withZero.length; i++) model.put(withZero[i] === 0 ? 0 : withZero[i]!, zeroValues[i]!)
+      await expectHealthyAndEqual(db, model, 'after the load with -0')
+      expect([...db.range({ gte: -1, lt: 1e-300 })].map(([key]) => Object.is(key, 0))).toEqual([true])
+      expect([...db.get(-0)!]).toEqual([1, 2, 3])
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('is refused on a read-only store (READ_ONLY) and a closed one (CLOSED)', async () => {
     const dir = tempDir()
     const db = await open(dir, SMALL)
