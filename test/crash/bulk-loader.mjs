@@ -1,11 +1,11 @@
 // A child for test/crash/bulk-load-kill.test.ts: opens the store built in dist/ (argv: distIndex,
-// dir, entry count), bulk-loads `count` entries whose keys and values follow from their index
+// dir, entry count, and 'columns' to load through bulkLoad(keys, values)), bulk-loads `count` entries whose keys and values follow from their index
 // (bulkLoadEntry below, which the test repeats), and reports on stdout with synchronous writes, so
 // that nothing reported is lost to a SIGKILL: `open`, then `loaded` once bulkLoad resolved; then it
 // waits to be killed. An armed kill point (LEARNED_STORAGE_KILL_POINT) may kill it on the way.
 import fs from 'node:fs'
 
-const [distIndex, dir, countText] = process.argv.slice(2)
+const [distIndex, dir, countText, form] = process.argv.slice(2)
 const { open } = await import(distIndex)
 const say = (line) => fs.writeSync(1, line + '\n')
 
@@ -22,6 +22,16 @@ function* entries() {
     yield entry
   }
 }
-await db.bulkLoad(entries())
+if (form === 'columns') {
+  const keys = new Float64Array(count)
+  for (let i = 0; i < count; i++) keys[i] = i * 3 + 0.5
+  await db.bulkLoad(keys, (i) => {
+    const value = new Uint8Array(8 + (i % 50))
+    for (let b = 0; b < value.length; b++) value[b] = (i * 31 + b * 7) & 0xff
+    return value
+  })
+} else {
+  await db.bulkLoad(entries())
+}
 say('loaded')
 setInterval(() => {}, 1000)
