@@ -63,14 +63,13 @@ const STARTING = 0
 const RUNNING = 1
 const ABANDONED = 3
 
-/** The thread, when idle, syncs once this many bytes are written and not yet synced. */
+/** The thread starts a sync (beside its writes) once this many bytes are written and not yet synced. */
 const SYNC_EVERY_BYTES = 32 << 20
 
 /**
  * Direct I/O (O_DIRECT) wants the buffer's address aligned to the device's logical block (512 or 4096
  * bytes); JavaScript cannot see an address, so the slots start at the first offset, in steps of
- * DIRECT_PROBE_STEP below DIRECT_ALIGN_MAX, from which an O_DIRECT read succeeds (bulk-writer.ts
- * `openDirect`).
+ * DIRECT_PROBE_STEP below DIRECT_ALIGN_MAX, from which an O_DIRECT write succeeds (`openDirect`).
  */
 const DIRECT_ALIGN_MAX = 4096
 const DIRECT_PROBE_STEP = 16
@@ -205,7 +204,6 @@ export class BulkWriter {
       }
     }
   }
-
 
   private submit(): void {
     if (this.filled === 0) return
