@@ -15,7 +15,8 @@
  * A load that never fills its first slot starts no thread: `finish` writes that slot itself. If the
  * thread has not started within `startTimeoutMs` of the main thread waiting for it, the main thread
  * claims the start state (compare-and-swap, so the thread exits if it starts later), writes what was
- * handed over, and writes every later slot itself. A write error (ENOSPC, EIO) is kept by the thread,
+ * handed over, and writes every later slot itself; likewise if the thread ends without being stopped
+ * (an uncaught exception: its exit handler says so), from the first slot it had not counted as written. A write error (ENOSPC, EIO) is kept by the thread,
  * which writes nothing after it; `finish` throws it, typed as the synchronous path would (NO_SPACE or
  * IO), naming the file. `close` stops the thread and waits for a write in progress, so no page is
  * written after the caller frees it.
@@ -84,6 +85,8 @@ export interface BulkWriterOptions {
   startTimeoutMs?: number
   /** Tests only: never start the thread (exercises the start timeout). */
   startThread?: boolean
+  /** Tests only: the thread exits (as if it crashed) after writing this many slots, before counting the last. */
+  exitThreadAfterSlots?: number
   /** Whether the thread writes through an O_DIRECT descriptor where the file system allows one; default true. */
   directIo?: boolean
 }
@@ -98,6 +101,7 @@ export class BulkWriter {
   private readonly message: Uint8Array
   private readonly startTimeoutMs: number
   private readonly startThread: boolean
+  private readonly exitThreadAfterSlots: number
   private thread: Worker | null = null
   /** The main thread writes every slot itself (no thread started, or it never came up). */
   private inline = false
@@ -133,6 +137,7 @@ export class BulkWriter {
     this.message = new Uint8Array(new SharedArrayBuffer(MESSAGE_BYTES))
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000
     this.startThread = options.startThread ?? true
+    this.exitThreadAfterSlots = options.exitThreadAfterSlots ?? -1
   }
 
   /** Whether a thread was started for this load, and whether this thread took its work over (tests). */
@@ -300,6 +305,7 @@ export class BulkWriter {
         slotCount: SLOT_COUNT,
         checksumAt: HeaderOffset.CHECKSUM,
         syncEveryBytes: SYNC_EVERY_BYTES,
+        exitAfterSlots: this.exitThreadAfterSlots,
         valuePage: {
           typeAt: HeaderOffset.TYPE,
           type: PageType.VALUE,
@@ -351,6 +357,7 @@ function bulkWriterThread(): void {
     slotCount: number
     checksumAt: number
     syncEveryBytes: number
+    exitAfterSlots: number
     valuePage: { typeAt: number; type: number; endAt: number; recordsAt: number; shortMax: number; shortHeader: number; longHeader: number; stubForm: number; overflowFlag: number }
     crcTables: Int32Array[]
   }
@@ -407,6 +414,14 @@ function bulkWriterThread(): void {
   const [STATE, SUBMITTED, COMPLETED, STOP, FAILED] = [0, 1, 2, 3, 4]
   const [STARTING, RUNNING, DONE] = [0, 1, 2]
   if (Atomics.compareExchange(control, STATE, STARTING, RUNNING) !== STARTING) return
+  // A thread that ends without reaching DONE (an uncaught exception, an exit) says DONE on its way
+  // out, so that the main thread is never left waiting: it writes what was not counted as written
+  // itself (waitOnce), as for a thread that never started.
+  process.on('exit', () => {
+    if (Atomics.compareExchange(control, STATE, RUNNING, DONE) !== RUNNING) return
+    Atomics.notify(control, STATE)
+    Atomics.notify(control, COMPLETED)
+  })
   Atomics.notify(control, STATE)
   let completed = 0
   let unsynced = 0
@@ -487,6 +502,7 @@ function bulkWriterThread(): void {
           report(error, 'write')
         }
       }
+      if (completed + 1 === data.exitAfterSlots) process.exit(1)
       completed++
       Atomics.store(control, COMPLETED, completed)
       Atomics.notify(control, COMPLETED)

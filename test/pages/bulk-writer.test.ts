@@ -227,6 +227,22 @@ describe('bulk writer', () => {
     }
   })
 
+  it('a thread that dies part way (before counting a slot it wrote) is taken over: every page written, no error', () => {
+    const file = pageFile(tempDir())
+    try {
+      const writer = new BulkWriter(file, { slotBytes: 3 * PAGE, exitThreadAfterSlots: 3 })
+      const expected = fill(writer, pageIds(90, 13), 1300)
+      const values = fillValuePages(writer, pageIds(12, 14).map((id) => id + 3000), 1400)
+      writer.finish()
+      expect(writer.threaded).toBe(true)
+      expect(writer.tookOver).toBe(true)
+      expectPages(file, expected)
+      expectPages(file, values, PageType.VALUE)
+    } finally {
+      file.file.close()
+    }
+  })
+
   it('writes through the file interface when it has no descriptor (the crash suite)', () => {
     const file = pageFile(tempDir())
     try {
