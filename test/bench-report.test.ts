@@ -213,6 +213,14 @@ describe('renderReport', () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order)
   })
 
+  it('says the targets are set for 10M keys when the run is of another size, and not when it is of 10M', () => {
+    expect(KEYS).not.toBe(10_000_000)
+    expect(text).toContain('the targets are set for 10,000,000 keys')
+    const full = sample()
+    full.keyCount = 10_000_000
+    expect(renderReport(full, evaluateTargets(full))).not.toContain('the targets are set for')
+  })
+
   it('shouts about wrong answers', () => {
     const bad = sample()
     bad.runs[2]!.results[1]!.wrong = 2

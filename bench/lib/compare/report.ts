@@ -203,8 +203,17 @@ export function renderReport(results: CompareResults, verdicts: TargetVerdict[])
     lines.push(...(list.length === 0 ? ['    (none reported)'] : list.map((s) => `    - ${s}`)))
   }
   lines.push(...renderVerdicts(verdicts))
+  if (results.keyCount !== TARGET_KEY_COUNT) {
+    lines.push(
+      `  (the targets are set for ${formatCount(TARGET_KEY_COUNT)} keys: \`npm run bench -- --scale 10m\`. At ${formatCount(results.keyCount)} keys they are a guide only:`,
+      '   fixed costs, such as the syncs of a load, weigh more in a smaller run.)',
+    )
+  }
   return lines.join('\n') + '\n'
 }
+
+/** The key count the issue's target ratios are set for. */
+const TARGET_KEY_COUNT = 10_000_000
 
 /** Escapes what would break a table cell or open an HTML tag; '>=' and '<=' stay readable. */
 function md(text: string): string {
