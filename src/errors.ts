@@ -12,6 +12,8 @@ export const ErrorCode = {
   READ_ONLY: 'READ_ONLY',
   VALUE_TOO_LARGE: 'VALUE_TOO_LARGE',
   NO_SPACE: 'NO_SPACE',
+  /** The store was written by a newer format version than this build reads (docs/FORMAT.md). */
+  FORMAT_VERSION: 'FORMAT_VERSION',
 } as const
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

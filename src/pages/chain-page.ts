@@ -50,12 +50,15 @@ export function readChain(
   type: PageType,
   pageCount: number,
 ): { stream: Uint8Array; pageIds: number[] } {
-  const stream = new Uint8Array(streamBytes)
-  const pageIds: number[] = []
-  const page = new Uint8Array(file.pageSizeBytes)
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: chain of ${type === 5 ? 'model' : 'free-list'} pages from page ${firstPageId}: ${what}`)
   }
+  // Bounded before it sizes anything: the pages in use, less the meta pages, hold at most this.
+  const streamMax = Math.max(0, pageCount - 2) * (file.pageSizeBytes - CHAIN_PAYLOAD_OFFSET)
+  if (!Number.isSafeInteger(streamBytes) || streamBytes < 0 || streamBytes > streamMax) fail(`the meta page's stream length ${streamBytes} is more than ${pageCount} pages hold`)
+  const stream = new Uint8Array(streamBytes)
+  const pageIds: number[] = []
+  const page = new Uint8Array(file.pageSizeBytes)
   let at = 0
   let pageId = firstPageId
   while (pageId !== NO_PAGE) {
@@ -64,7 +67,7 @@ export function readChain(
     file.readPage(pageId, page, type)
     pageIds.push(pageId)
     const bytes = readU32(page, ChainOffset.PAYLOAD_BYTES)
-    if (bytes > page.byteLength - CHAIN_PAYLOAD_OFFSET || at + bytes > streamBytes) fail(`page ${pageId} holds ${bytes} bytes, more than the stream's ${streamBytes}`)
+    if (bytes > page.byteLength - CHAIN_PAYLOAD_OFFSET || at + bytes > streamBytes) fail(`page ${pageId}: payload bytes field ${bytes}, past the page or the stream's ${streamBytes} bytes`)
     stream.set(page.subarray(CHAIN_PAYLOAD_OFFSET, CHAIN_PAYLOAD_OFFSET + bytes), at)
     at += bytes
     pageId = readU32(page, ChainOffset.NEXT)

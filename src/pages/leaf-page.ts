@@ -24,7 +24,7 @@
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { LeafImage } from '../alex/leaf-store.js'
 import { NO_PAGE } from './page-format.js'
-import { HANDLE_PAGE_FACTOR } from './value-page.js'
+import { HANDLE_PAGE_FACTOR, VALUE_RECORDS_OFFSET, VALUE_RECORD_SHORT_HEADER_BYTES } from './value-page.js'
 
 export const LeafOffset = {
   M1: 32,
@@ -113,16 +113,21 @@ const GAP_SLOT = BigInt(NO_PAGE)
 
 /**
  * Reads the leaf in a checked page. `keys` and `bitmap` are views over the page (no copy); values
- * are decoded to handles. Throws CORRUPTION (naming `where`) when the sizes do not fit the page or a
- * value slot disagrees with the bitmap; the index checks the node's own invariants afterwards.
+ * are decoded to handles. Throws CORRUPTION (naming `where` and the field) when the sizes do not fit
+ * the page, a value slot disagrees with the bitmap, or a value slot names a page outside
+ * [2, pageCount) or a record offset outside a page's record area (value pages are the size of this
+ * one); the index checks the node's own invariants afterwards.
  */
-export function decodeLeafPage(page: Uint8Array, where: string): LeafImage<number> {
+export function decodeLeafPage(page: Uint8Array, where: string, pageCount: number = NO_PAGE): LeafImage<number> {
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
   const capacity = view.getUint32(LeafOffset.CAPACITY, true)
   const numKeys = view.getUint32(LeafOffset.NUM_KEYS, true)
   if (capacity < 1 || leafBytes(capacity) > page.byteLength || numKeys > capacity) {
-    throw new StoreError(ErrorCode.CORRUPTION, `${where}: leaf of ${capacity} slots and ${numKeys} keys does not fit its page`)
+    throw new StoreError(ErrorCode.CORRUPTION, `${where}: capacity field ${capacity} and numKeys field ${numKeys}: the leaf does not fit its page`)
   }
+  // A record offset o is stored as ref = 2 o + overflow bit; a record needs at least a short header.
+  const refMin = 2 * VALUE_RECORDS_OFFSET
+  const refMax = 2 * (page.byteLength - VALUE_RECORD_SHORT_HEADER_BYTES) + 1
   const words = bitmapWords(capacity)
   const bitmap = new Uint32Array(page.buffer, page.byteOffset + LeafOffset.BITMAP, words)
   const k = keysOffset(capacity)
@@ -135,7 +140,15 @@ export function decodeLeafPage(page: Uint8Array, where: string): LeafImage<numbe
     if (occupied !== (pageId !== NO_PAGE)) {
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: value slot ${s} disagrees with the bitmap`)
     }
-    values[s] = occupied ? pageId * HANDLE_PAGE_FACTOR + slots[2 * s + 1]! : undefined
+    if (!occupied) {
+      values[s] = undefined
+      continue
+    }
+    const ref = slots[2 * s + 1]!
+    if (pageId < 2 || pageId >= pageCount || ref < refMin || ref > refMax) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${where}: value slot ${s} names page ${pageId}, ref ${ref}: outside the ${pageCount} pages in use or a page's record area`)
+    }
+    values[s] = pageId * HANDLE_PAGE_FACTOR + ref
   }
   const counter = (i: number): number => {
     const value = view.getFloat64(LeafOffset.COUNTERS + 8 * i, true)

@@ -18,8 +18,9 @@
  */
 
 import { ErrorCode, StoreError } from '../errors.js'
-import { NO_PAGE, PageType, isValidPageSize } from './page-format.js'
-import { checkPage, sealPage } from './page-header.js'
+import { CHAIN_PAYLOAD_OFFSET } from './chain-page.js'
+import { FORMAT_VERSION, HeaderOffset, NO_PAGE, PAGE_MAGIC, PageType, isValidPageSize } from './page-format.js'
+import { checkPage, pageChecksum, sealPage } from './page-header.js'
 
 export const META_MAGIC = 0x4154454d
 export const STORE_FORMAT_VERSION = 4
@@ -71,8 +72,37 @@ export function encodeMetaPage(meta: Meta): Uint8Array {
   return page
 }
 
-/** Decodes a meta page read from `file` at `pageId`; throws CORRUPTION if it is not a valid one. */
+/**
+ * Throws FORMAT_VERSION if `page` is an intact meta page (checksum and both magics right) written by
+ * a newer format: a newer page header version or store format version. Such a page is not damage,
+ * so open must not fall back to the other meta page as if it were.
+ */
+export function checkNotNewerFormat(page: Uint8Array, pageId: number, file: string): void {
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+  if (view.getUint32(HeaderOffset.MAGIC, true) !== PAGE_MAGIC || view.getUint32(MetaOffset.MAGIC, true) !== META_MAGIC) return
+  if (view.getUint32(HeaderOffset.CHECKSUM, true) !== pageChecksum(page)) return
+  const headerVersion = view.getUint8(HeaderOffset.VERSION)
+  const storeVersion = view.getUint32(MetaOffset.VERSION, true)
+  if (headerVersion > FORMAT_VERSION || storeVersion > STORE_FORMAT_VERSION) {
+    throw new StoreError(
+      ErrorCode.FORMAT_VERSION,
+      `${file}: meta page ${pageId} at offset ${pageId * page.byteLength} was written by a newer format (store format version ${storeVersion}, page version ${headerVersion}); this build reads store format version ${STORE_FORMAT_VERSION}, page version ${FORMAT_VERSION}: open it with a newer build`,
+    )
+  }
+}
+
+/** Largest redo LSN a meta page may hold: LSNs are f64 integers, and the log counts one past it. */
+const REDO_LSN_MAX = Number.MAX_SAFE_INTEGER - 1
+
+/**
+ * Decodes a meta page read from `file` at `pageId`; throws CORRUPTION if it is not a valid one, and
+ * FORMAT_VERSION if it is an intact one of a newer format. Every field is bounded here, before
+ * anything is sized by it: page references within the page count, the stream sizes within what the
+ * pages in use can hold (a chain page carries at most pageSize - 40 bytes), counts and LSNs safe
+ * integers.
+ */
 export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): Meta {
+  checkNotNewerFormat(page, pageId, file)
   const header = checkPage(page, pageId, file)
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${file}: meta page ${pageId} at offset ${pageId * page.byteLength}: ${what}`)
@@ -81,7 +111,7 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
   if (view.getUint32(MetaOffset.MAGIC, true) !== META_MAGIC) fail('bad meta magic')
   const version = view.getUint32(MetaOffset.VERSION, true)
-  if (version !== STORE_FORMAT_VERSION) fail(`store format version ${version}; this build reads ${STORE_FORMAT_VERSION}`)
+  if (version !== STORE_FORMAT_VERSION) fail(`store format version ${version} (an older format); this build reads ${STORE_FORMAT_VERSION}`)
   const meta: Meta = {
     pageSizeBytes: view.getUint32(MetaOffset.PAGE_SIZE, true),
     pageCount: view.getUint32(MetaOffset.PAGE_COUNT, true),
@@ -98,7 +128,15 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
   if (meta.pageCount < 2) fail(`page count ${meta.pageCount}`)
   if (meta.treeHead === NO_PAGE || meta.treeHead >= meta.pageCount) fail(`tree image at page ${meta.treeHead}, outside ${meta.pageCount} pages`)
   if (meta.freeListHead !== NO_PAGE && meta.freeListHead >= meta.pageCount) fail(`free list at page ${meta.freeListHead}, outside ${meta.pageCount} pages`)
-  if (!Number.isSafeInteger(meta.records) || meta.records < 0) fail(`record count ${meta.records}`)
-  if (!Number.isSafeInteger(meta.treeBytes) || !Number.isSafeInteger(meta.freeListEntries) || meta.freeListEntries < 0) fail('bad stream sizes')
+  if (!Number.isSafeInteger(meta.records) || meta.records < 0) fail(`records field: ${meta.records}`)
+  // A chain's stream fits the pages in use (less the two meta pages), each carrying at most
+  // pageSize - 40 bytes: bounded before readChain allocates it.
+  const streamMax = (meta.pageCount - 2) * (meta.pageSizeBytes - CHAIN_PAYLOAD_OFFSET)
+  if (!Number.isSafeInteger(meta.treeBytes) || meta.treeBytes < 0 || meta.treeBytes > streamMax) fail(`tree image bytes field: ${meta.treeBytes}, more than ${meta.pageCount} pages hold`)
+  if (!Number.isSafeInteger(meta.freeListEntries) || meta.freeListEntries < 0 || meta.freeListEntries > meta.pageCount || 4 * meta.freeListEntries > streamMax) {
+    fail(`free-list entries field: ${meta.freeListEntries}, more than ${meta.pageCount} pages`)
+  }
+  if (meta.freeListHead === NO_PAGE && meta.freeListEntries !== 0) fail(`free-list entries field: ${meta.freeListEntries} without a free list`)
+  if (!Number.isSafeInteger(meta.redoLsn) || meta.redoLsn < 0 || meta.redoLsn > REDO_LSN_MAX) fail(`redo LSN field: ${meta.redoLsn}`)
   return meta
 }

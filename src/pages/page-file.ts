@@ -8,8 +8,9 @@
 
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { StorageFile } from '../io/file.js'
-import { PAGE_ID_MAX, type PageType } from './page-format.js'
+import { PAGE_ID_MAX, PageType } from './page-format.js'
 import { checkPage } from './page-header.js'
+import { verifyValuePage } from './value-page.js'
 
 /** The file grows by at least this many pages at a time, and by at least 1/8 of its size. */
 const GROWTH_MIN_PAGES = 64
@@ -147,6 +148,8 @@ export class PageFile {
           `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}: expected a ${pageTypeName(type)} page, found a ${pageTypeName(header.type)} page`,
         )
       }
+      // Its records too (value-page.ts): a re-sealed page with a lying field is not served.
+      if (type === PageType.VALUE) verifyValuePage(page, firstPageId + i, () => `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}`)
     }
   }
 

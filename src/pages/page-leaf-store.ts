@@ -90,7 +90,7 @@ export class PageLeafStore implements LeafStore<number> {
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
     }
     this.file.readPage(leafId, this.scratch, PageType.DATA)
-    return decodeLeafPage(this.scratch, where)
+    return decodeLeafPage(this.scratch, where, this.pageCount())
   }
 
   /**

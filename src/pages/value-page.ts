@@ -196,6 +196,38 @@ export function recordAt(page: Uint8Array, offset: number, where: string | (() =
   return word
 }
 
+/**
+ * Checks a value page read whole from disk (after its page checksum): its end and record count
+ * fields, and every record from the first to the end: a header a writer makes, a payload inside the
+ * records' end, a stub of exactly 12 bytes, and the record's own check. The page checksum alone
+ * would pass a page whose fields were rewritten and re-sealed; a read from the pool does not verify
+ * the record it serves, so every record is verified here, once per read from disk (one more CRC
+ * pass over the page's used bytes). Throws CORRUPTION naming `where`, the field and the offset.
+ */
+export function verifyValuePage(page: Uint8Array, pageId: number, where: string | (() => string)): void {
+  const end = readU32(page, ValueOffset.END)
+  const count = readU32(page, ValueOffset.RECORDS)
+  const fail = (what: string): never => {
+    throw new StoreError(ErrorCode.CORRUPTION, `${describe(where)}: value page: ${what}`)
+  }
+  if (end < VALUE_RECORDS_OFFSET || end > page.byteLength) fail(`end field ${end} outside [${VALUE_RECORDS_OFFSET}, ${page.byteLength}]`)
+  let at = VALUE_RECORDS_OFFSET
+  let records = 0
+  while (at < end) {
+    if (at + VALUE_RECORD_SHORT_HEADER_BYTES > end) fail(`record at byte ${at}: its header runs past the end field ${end}`)
+    const word = readRecordWord(page, at)
+    if (word < 0) fail(`record at byte ${at}: malformed header (form byte ${page[at]})`)
+    const start = at + recordHeaderBytes(word)
+    const length = (word & ~OVERFLOW_FLAG) >>> 0
+    if (start + length > end) fail(`record at byte ${at}: length field ${length} runs past the end field ${end}`)
+    if (word >= OVERFLOW_FLAG && length !== OVERFLOW_STUB_BYTES) fail(`record at byte ${at}: an overflow stub of ${length} bytes`)
+    if (recordCheck(pageId, at, word, page, start, start + length) !== readU32(page, start - 4)) fail(`record at byte ${at}: check mismatch`)
+    at = start + length
+    records++
+  }
+  if (records !== count) fail(`records field ${count}, but ${records} records lie before the end field ${end}`)
+}
+
 function describe(where: string | (() => string)): string {
   return typeof where === 'string' ? where : where()
 }

@@ -49,6 +49,8 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
         error = null
         break
       } catch (e) {
+        // A newer format is not damage: never fall back to the other meta page past it.
+        if (e instanceof StoreError && e.code === ErrorCode.FORMAT_VERSION) throw e
         if (error === null || size === claimed) error = (e as Error).message
       }
     }
@@ -57,6 +59,11 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
   if (found.length === 0) throw new StoreError(ErrorCode.CORRUPTION, `${file}: no valid meta page (${errors.join('; ') || 'none found'})`)
   if (found.length === 2 && found[0]!.pageSizeBytes !== found[1]!.pageSizeBytes) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file}: the meta pages disagree on the page size`)
+  }
+  // Checkpoint g is written over the slot of g - 2, so two valid meta pages hold consecutive
+  // generations; anything else is a generation field that lies (and would pick the wrong one).
+  if (found.length === 2 && Math.abs(found[0]!.generation - found[1]!.generation) !== 1) {
+    throw new StoreError(ErrorCode.CORRUPTION, `${file}: meta pages 0 and 1: generation fields ${found[0]!.generation} and ${found[1]!.generation} are not consecutive`)
   }
   const meta = found.reduce((a, b) => (b.generation > a.generation ? b : a))
   return { meta, damaged: errors.length > 0 ? errors.join('; ') : null }

@@ -50,6 +50,8 @@ import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from '
 export const DATA_FILE_NAME = 'data.lsp'
 /** A new page file is built under this suffix and renamed into place. */
 const NEW_FILE_SUFFIX = '.new'
+/** Under the log directory: segments a checkpoint ahead of the log made unneeded, kept (`recover`). */
+export const WAL_SET_ASIDE_DIR_NAME = 'set-aside'
 
 /**
  * Throws CORRUPTION if a page marked in `used` was written after checkpoint `generation` (its epoch
@@ -292,54 +294,93 @@ export class Store {
     return used
   }
 
-  /** Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only). */
+  /**
+   * Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only).
+   *
+   * A failed open changes no file: a read-write open first reads the whole log and checks every
+   * record it would replay (framing, LSNs, batch payloads) without applying anything, so that every
+   * CORRUPTION is found before replay can write a page (a buffer-pool eviction) or the log is cut;
+   * then it reads the log again and applies it. Only then are files changed (the cut, the removals
+   * and the setting aside below). Reading the log twice is the price (replay is bounded by the log
+   * since the last checkpoint).
+   */
   private recover(damagedMeta: string | null): void {
     const started = performance.now()
     const redoLsn = this.appliedLsn + 1
-    let firstSeen = 0
     const walDir = this.walDir
-    const put = (key: number, value: Uint8Array): void => this.install(key, this.values.append(value))
-    const del = (key: number): void => this.remove(key)
+    const salvage = this.options.walRecovery === 'salvage'
+    let firstSeen = 0
     let current = 0
     const where = (): string => `${walDir}: record ${current}`
-    const result = readWal(this.fs, walDir, this.options.walRecovery === 'salvage', (lsn, type, payload) => {
-      if (firstSeen === 0) firstSeen = lsn
-      if (lsn < redoLsn) return
-      if (type !== RecordType.BATCH) return
-      current = lsn
-      decodeBatchRecord(payload, where, put, del)
-      this.appliedLsn = lsn
-      this.recovery.replayedRecords++
-      killPoint(KILL_POINTS.RECOVERY_REPLAY)
-    })
+    const put = (key: number, value: Uint8Array): void => this.install(key, this.values.append(value))
+    const del = (key: number): void => this.remove(key)
+    const ignorePut = (_key: number, _value: Uint8Array): void => {}
+    const ignoreDel = (_key: number): void => {}
+    const pass = (apply: boolean) =>
+      readWal(this.fs, walDir, salvage, (lsn, type, payload) => {
+        if (firstSeen === 0) firstSeen = lsn
+        if (lsn < redoLsn) return
+        if (type !== RecordType.BATCH) return
+        current = lsn
+        if (!apply) {
+          decodeBatchRecord(payload, where, ignorePut, ignoreDel)
+          return
+        }
+        decodeBatchRecord(payload, where, put, del)
+        this.appliedLsn = lsn
+        this.recovery.replayedRecords++
+        killPoint(KILL_POINTS.RECOVERY_REPLAY)
+      })
+    // Read-only: nothing is written, so one pass checks and applies (into memory).
+    let result = pass(this.readOnly)
     const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
     if (logStart > redoLsn || (firstSeen > redoLsn)) {
       const why = `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (generation ${this.checkpointer.generation}) needs it from LSN ${redoLsn}`
       // The usual cause: the newest meta page is damaged, and the older checkpoint's log is gone.
       throw new StoreError(ErrorCode.CORRUPTION, damagedMeta === null ? why : `${damagedMeta}; falling back to the older meta page failed: ${why}`)
     }
+    if (!this.readOnly) result = pass(true)
     this.appliedLsn = Math.max(this.appliedLsn, result.lastLsn)
     this.recovery.droppedBytes = result.droppedBytes
     this.recovery.stoppedBecause = result.stoppedBecause
     this.recovery.replayMs = performance.now() - started
     if (this.readOnly) return
-    if (result.end !== null) this.cutLogAt(result.end, result.segments.map((s) => s.name))
-    // Segments that start past the last record hold nothing valid (a crash right after creating
-    // one): the writer's next segment may take the same name, so they go now. And if the checkpoint
-    // is ahead of the log (at durability 'none' a checkpoint can hold writes the log never got),
-    // every segment holds only records the checkpoint has: they go too, so the log that follows has
-    // no gap in its LSNs.
     const logBehind = result.lastLsn < this.appliedLsn
+    // A log set aside is kept whole (below); otherwise its torn tail is cut off.
+    if (result.end !== null && !logBehind) this.cutLogAt(result.end, result.segments.map((s) => s.name))
+    // Segments that start past the last record hold nothing valid (a crash right after creating
+    // one): the writer's next segment may take the same name, so they go now.
+    //
+    // The checkpoint can be ahead of the log: at durability 'none' or 'os' a power loss can drop
+    // log records that a synced checkpoint holds. Then every segment holds only records the
+    // checkpoint has, and the log that follows must not leave a gap in its LSNs. But a redo LSN
+    // that lies (a crafted or damaged meta page with a valid checksum) looks the same, and its
+    // segments hold acknowledged writes the checkpoint does not: so segments that hold valid
+    // records are never deleted here but set aside, renamed into wal/set-aside/ (the redo LSN
+    // prefixed), where nothing reads them and a user can; segments without a valid record go.
     const kept: { firstLsn: number; name: string }[] = []
+    const setAside: string[] = []
     let removed = false
-    for (const segment of result.segments) {
-      if (result.end !== null && segment.name > result.end.segment) continue
+    const segments = result.segments
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!
+      if (result.end !== null && segment.name > result.end.segment && !logBehind) continue
       if (logBehind || segment.firstLsn > this.appliedLsn) {
-        this.fs.remove(path.join(this.walDir, segment.name))
+        const nextFirst = i + 1 < segments.length ? segments[i + 1]!.firstLsn : Infinity
+        const holdsRecords = firstSeen > 0 && segment.firstLsn <= result.lastLsn && nextFirst > firstSeen
+        if (holdsRecords) setAside.push(segment.name)
+        else this.fs.remove(path.join(this.walDir, segment.name))
         removed = true
       } else {
         kept.push({ firstLsn: segment.firstLsn, name: segment.name })
       }
+    }
+    if (setAside.length > 0) {
+      const aside = path.join(this.walDir, WAL_SET_ASIDE_DIR_NAME)
+      this.fs.mkdir(aside)
+      for (const name of setAside) this.fs.rename(path.join(this.walDir, name), path.join(aside, `${redoLsn}-${name}`))
+      this.fs.syncDirectory(aside)
+      this.recovery.stoppedBecause ??= `the checkpoint (redo LSN ${redoLsn}) is ahead of the log (last record ${result.lastLsn}): ${setAside.join(', ')} set aside in ${aside}`
     }
     if (removed) this.fs.syncDirectory(this.walDir)
     this.segmentsAtOpen = kept

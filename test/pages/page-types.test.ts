@@ -209,7 +209,7 @@ describe('value pages', () => {
 describe('meta pages', () => {
   it('round-trip every field, and a meta page in the wrong slot is refused', () => {
     fc.assert(
-      fc.property(pageSizes, fc.integer({ min: 1, max: 2 ** 40 }), fc.integer({ min: 4, max: 1e6 }), fc.maxSafeNat(), (size, generation, pageCount, records) => {
+      fc.property(pageSizes, fc.integer({ min: 1, max: 2 ** 40 }), fc.integer({ min: 16, max: 1e6 }), fc.maxSafeNat(), (size, generation, pageCount, records) => {
         const meta: Meta = {
           pageSizeBytes: size, pageCount, generation, records, treeHead: 2, freeListHead: pageCount - 1,
           treeBytes: 123, freeListEntries: 7, redoLsn: 0,
@@ -327,13 +327,13 @@ describe('buffer pool', () => {
             for (const { page: pageId, write, byte } of steps) {
               if (!model.has(pageId)) {
                 const frame = pool.create(pageId)
-                pool.page(frame)[4] = PageType.VALUE
+                pool.page(frame)[4] = PageType.OVERFLOW
                 pool.page(frame)[100] = byte
                 pool.unpin(frame)
                 model.set(pageId, byte)
                 continue
               }
-              const frame = pool.fetch(pageId, PageType.VALUE)
+              const frame = pool.fetch(pageId, PageType.OVERFLOW)
               expect(pool.page(frame)[100]).toBe(model.get(pageId))
               if (write) {
                 pool.page(frame)[100] = byte
@@ -347,7 +347,7 @@ describe('buffer pool', () => {
             expect(pool.dirtyPages).toBe(0)
             const page = new Uint8Array(size)
             for (const [pageId, byte] of model) {
-              file.readPage(pageId, page, PageType.VALUE)
+              file.readPage(pageId, page, PageType.OVERFLOW)
               expect(page[100]).toBe(byte)
             }
             expect(file.counters.writeCalls).toBeLessThanOrEqual(file.counters.pagesWritten)
