@@ -1,0 +1,277 @@
+/**
+ * Hostile on-disk fields (issue 16): one field of a real store changed and its checksum re-sealed,
+ * so that the damage reaches the parsers. Each case is a bug the crafted-file fuzzer
+ * (test/crash/fuzz.mjs) found, named after it. Checksums and layouts come from docs/FORMAT.md and
+ * docs/WAL.md (the `crc-32` package), not from the engine.
+ */
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import CRC32 from 'crc-32'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { open } from '../../src/index.js'
+import { bytesEqual, bytesFromSeed, closeQuietly, codeOfError, makeTempDir, removeDir, useTempDirs, type Store } from './helpers.js'
+
+const tempDir = useTempDirs('learned-storage-hostile-')
+const PAGE = 4096
+const OPTIONS = { pageSizeBytes: PAGE, walSegmentBytes: 65536, checkpointWalBytes: 64 << 20, checkpointIntervalMs: 3_600_000, durability: 'os' as const }
+/** docs/FORMAT.md: meta page fields. */
+const META = { VERSION: 36, PAGE_COUNT: 44, GENERATION: 48, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88 }
+
+let image = ''
+const model = new Map<number, Uint8Array>()
+
+beforeAll(async () => {
+  const live = makeTempDir('learned-storage-hostile-live-')
+  image = makeTempDir('learned-storage-hostile-image-')
+  const db = await open(live, OPTIONS)
+  for (let i = 0; i < 600; i++) {
+    const key = (i * 7919) % 1000
+    const value = bytesFromSeed(i % 29 === 0 ? 1500 : i > 300 ? 300 + (i % 500) : 20 + (i % 150), i)
+    await db.put(key, value)
+    model.set(key, value)
+    if (i === 150 || i === 300) await db.checkpoint()
+  }
+  // A crash image at 'os': every resolved write is in the files; the last 299 only in the log.
+  fs.rmSync(image, { recursive: true, force: true })
+  fs.cpSync(live, image, { recursive: true })
+  await db.close()
+  removeDir(live)
+})
+
+afterAll(() => removeDir(image))
+
+function copyImage(): string {
+  const dir = tempDir()
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.cpSync(image, dir, { recursive: true })
+  return dir
+}
+
+function pageChecksum(page: Uint8Array): number {
+  let crc = CRC32.buf(page.subarray(0, 12))
+  crc = CRC32.buf(new Uint8Array(4), crc)
+  return CRC32.buf(page.subarray(16), crc) >>> 0
+}
+
+/** Changes the data file's page `pageId` with `edit` and re-seals its checksum. */
+function editPage(dir: string, pageId: number, edit: (page: Buffer) => void): void {
+  const file = path.join(dir, 'data.lsp')
+  const bytes = fs.readFileSync(file)
+  const page = bytes.subarray(pageId * PAGE, (pageId + 1) * PAGE)
+  edit(page)
+  page.writeUInt32LE(pageChecksum(page), 12)
+  fs.writeFileSync(file, bytes)
+}
+
+function newestMeta(dir: string): number {
+  const bytes = fs.readFileSync(path.join(dir, 'data.lsp'))
+  return bytes.readDoubleLE(META.GENERATION) > bytes.readDoubleLE(PAGE + META.GENERATION) ? 0 : 1
+}
+
+/** The ids of pages of `type` (docs/FORMAT.md: the type byte at 4) below the newest page count. */
+function pagesOfType(dir: string, type: number): number[] {
+  const bytes = fs.readFileSync(path.join(dir, 'data.lsp'))
+  const count = bytes.readUInt32LE(newestMeta(dir) * PAGE + META.PAGE_COUNT)
+  const ids: number[] = []
+  for (let p = 2; p < count; p++) if (bytes[p * PAGE + 4] === type && pageChecksum(bytes.subarray(p * PAGE, (p + 1) * PAGE)) === bytes.readUInt32LE(p * PAGE + 12)) ids.push(p)
+  return ids
+}
+
+/** The first leaf the newest tree image names (docs/FORMAT.md: tree image records from byte 56). */
+function firstLeafOfTree(dir: string): number {
+  const bytes = fs.readFileSync(path.join(dir, 'data.lsp'))
+  const treeHead = bytes.readUInt32LE(newestMeta(dir) * PAGE + 64)
+  const payload = treeHead * PAGE + 40
+  let at = 56
+  while (bytes[payload + at] === 1) at += 48
+  expect(bytes[payload + at]).toBe(2)
+  return bytes.readUInt32LE(payload + at + 4)
+}
+
+function hashDir(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) {
+    const full = path.join(dir, name)
+    out[name] = fs.statSync(full).isDirectory() ? 'dir' : crypto.createHash('sha1').update(fs.readFileSync(full)).digest('hex')
+  }
+  return out
+}
+
+interface Attempt {
+  code: string
+  message: string
+  right: boolean
+  biggestAllocation: number
+}
+
+/**
+ * Opens `dir` (read-only unless `readWrite`), reads everything and compares it with the model;
+ * watches typed-array allocations meanwhile (the largest one asked for).
+ */
+async function attempt(dir: string, readWrite = false): Promise<Attempt> {
+  const Original = globalThis.Uint8Array
+  let biggest = 0
+  const Watched = class extends Original {
+    constructor(...args: unknown[]) {
+      if (typeof args[0] === 'number') biggest = Math.max(biggest, args[0])
+      super(...(args as []))
+    }
+    static [Symbol.hasInstance](x: unknown): boolean {
+      return x instanceof Original
+    }
+  }
+  globalThis.Uint8Array = Watched as unknown as Uint8ArrayConstructor
+  let db: Store | undefined
+  try {
+    db = await open(dir, readWrite ? { cacheBytes: 8 * PAGE } : { readOnly: true })
+    let right = db.stats().records === model.size
+    for (const [key, value] of db.range()) {
+      const expected = model.get(key)
+      if (expected === undefined || !bytesEqual(value, expected)) right = false
+    }
+    return { code: 'ok', message: '', right, biggestAllocation: biggest }
+  } catch (error) {
+    return { code: codeOfError(error), message: error instanceof Error ? error.message : String(error), right: false, biggestAllocation: biggest }
+  } finally {
+    globalThis.Uint8Array = Original
+    await closeQuietly(db)
+  }
+}
+
+describe('hostile on-disk fields, re-sealed', () => {
+  it('the image opens to the model (the baseline every case changes one field of)', async () => {
+    const dir = copyImage()
+    expect(await attempt(dir)).toMatchObject({ code: 'ok', right: true })
+  })
+
+  // A damaged newest meta page may fall back to the older one (its pages intact, its log still
+  // there): then the data must be right. Both damaged: CORRUPTION naming the field.
+  it('meta tree image bytes of 2^53 - 1: the older meta page or CORRUPTION naming the field, no allocation sized by it', async () => {
+    const dir = copyImage()
+    editPage(dir, newestMeta(dir), (page) => page.writeDoubleLE(2 ** 53 - 1, META.TREE_BYTES))
+    for (const readWrite of [false, true]) {
+      const result = await attempt(dir, readWrite)
+      expect(result).toMatchObject({ code: 'ok', right: true })
+      expect(result.biggestAllocation).toBeLessThan(64 << 20)
+    }
+    const both = copyImage()
+    for (const meta of [0, 1]) editPage(both, meta, (page) => page.writeDoubleLE(2 ** 53 - 1, META.TREE_BYTES))
+    const result = await attempt(both)
+    expect(result.code).toBe('CORRUPTION')
+    expect(result.message).toContain('tree image bytes field')
+    expect(result.biggestAllocation).toBeLessThan(64 << 20)
+  })
+
+  it('meta free-list entries of 815,895,256: no 3 GB allocation; CORRUPTION naming the field', async () => {
+    const dir = copyImage()
+    editPage(dir, newestMeta(dir), (page) => page.writeDoubleLE(815_895_256, META.FREE_ENTRIES))
+    const result = await attempt(dir)
+    expect(result).toMatchObject({ code: 'ok', right: true })
+    expect(result.biggestAllocation).toBeLessThan(64 << 20)
+    editPage(dir, 1 - newestMeta(dir), (page) => page.writeDoubleLE(815_895_256, META.FREE_ENTRIES))
+    const both = await attempt(dir)
+    expect(both.code).toBe('CORRUPTION')
+    expect(both.message).toContain('free-list entries field')
+    expect(both.biggestAllocation).toBeLessThan(64 << 20)
+  })
+
+  it('a newer store format version: FORMAT_VERSION naming both versions, never a fallback to the older meta page, no file changed', async () => {
+    const dir = copyImage()
+    editPage(dir, newestMeta(dir), (page) => page.writeUInt32LE(5, META.VERSION))
+    const before = hashDir(dir)
+    for (const readWrite of [false, true]) {
+      const result = await attempt(dir, readWrite)
+      expect(result.code).toBe('FORMAT_VERSION')
+      expect(result.message).toMatch(/store format version 5.*store format version 4/)
+    }
+    expect(hashDir(dir)).toEqual(before)
+    // The older meta page claiming a newer version refuses the open just the same.
+    const other = copyImage()
+    editPage(other, 1 - newestMeta(other), (page) => page.writeUInt32LE(9, META.VERSION))
+    expect((await attempt(other)).code).toBe('FORMAT_VERSION')
+  })
+
+  it('meta generations that are not consecutive: CORRUPTION, not the older checkpoint', async () => {
+    const dir = copyImage()
+    const newest = newestMeta(dir)
+    const bytes = fs.readFileSync(path.join(dir, 'data.lsp'))
+    const generation = bytes.readDoubleLE(newest * PAGE + META.GENERATION)
+    // The older slot's parity kept, three above the newest: it would win.
+    editPage(dir, 1 - newest, (page) => page.writeDoubleLE(generation + 3, META.GENERATION))
+    const result = await attempt(dir)
+    expect(result.code).toBe('CORRUPTION')
+    expect(result.message).toContain('not consecutive')
+  })
+
+  it('a redo LSN past the end of the log: the log is set aside, never deleted', async () => {
+    const dir = copyImage()
+    const segments = fs.readdirSync(path.join(dir, 'wal')).filter((n) => n.endsWith('.wal'))
+    const hashes = new Set(segments.map((n) => crypto.createHash('sha1').update(fs.readFileSync(path.join(dir, 'wal', n))).digest('hex')))
+    editPage(dir, newestMeta(dir), (page) => page.writeDoubleLE(2 ** 31, META.REDO_LSN))
+    const result = await attempt(dir, true)
+    expect(result.code).toBe('ok')
+    const kept = new Set(Object.values(hashDir(dir)))
+    for (const hash of hashes) expect(kept.has(hash)).toBe(true)
+    expect(fs.readdirSync(path.join(dir, 'wal', 'set-aside')).length).toBeGreaterThan(0)
+  })
+
+  it('a leaf value slot naming page 0xfffffffe: CORRUPTION naming the slot', async () => {
+    const dir = copyImage()
+    const leaf = firstLeafOfTree(dir)
+    editPage(dir, leaf, (page) => {
+      const capacity = page.readUInt32LE(64)
+      const k = (136 + 4 * ((capacity + 31) >>> 5) + 7) & ~7
+      const slots = k + 8 * capacity
+      for (let s = 0; s < capacity; s++) {
+        if (page.readUInt32LE(slots + 8 * s) === 0xffffffff) continue
+        page.writeUInt32LE(0xfffffffe, slots + 8 * s)
+        return
+      }
+    })
+    const result = await attempt(dir)
+    expect(result.code).toBe('CORRUPTION')
+    expect(result.message).toMatch(/value slot \d+ names page 4294967294/)
+  })
+
+  it('a value record length changed in a re-sealed value page: CORRUPTION, never a shorter value', async () => {
+    const dir = copyImage()
+    const valuePage = pagesOfType(dir, 6)[0]!
+    // The first record (docs/FORMAT.md: at byte 40), short or long form: its length one less.
+    editPage(dir, valuePage, (page) => {
+      if (page[40]! < 0x80) page[40] = page[40]! - 1
+      else page.writeUIntLE(page.readUIntLE(41, 3) - 1, 41, 3)
+    })
+    const result = await attempt(dir)
+    expect(result.code).toBe('CORRUPTION')
+    expect(result.message).toContain(`page ${valuePage}`)
+  })
+
+  it('a failed read-write open changes no file: a malformed batch record late in the log, after replay had to evict pages', async () => {
+    const dir = copyImage()
+    const walDir = path.join(dir, 'wal')
+    const last = fs.readdirSync(walDir).filter((n) => n.endsWith('.wal')).sort().at(-1)!
+    const file = path.join(walDir, last)
+    const bytes = fs.readFileSync(file)
+    // docs/WAL.md: walk the fragments; in the last FULL one, the batch's operation count + 1, its
+    // CRC (over bytes 4.. of the header and the payload) re-sealed.
+    let pos = 0
+    let lastFull = -1
+    while (pos + 32 <= bytes.length) {
+      const length = bytes.readUInt32LE(pos + 4)
+      if (bytes[pos + 8] === 0 || pos + 32 + length > bytes.length) break
+      if (bytes[pos + 8] === 1) lastFull = pos
+      pos += 32 + length
+    }
+    expect(lastFull).toBeGreaterThanOrEqual(0)
+    bytes.writeUInt32LE(bytes.readUInt32LE(lastFull + 32) + 1, lastFull + 32)
+    const length = bytes.readUInt32LE(lastFull + 4)
+    bytes.writeUInt32LE(CRC32.buf(bytes.subarray(lastFull + 4, lastFull + 32 + length)) >>> 0, lastFull)
+    fs.writeFileSync(file, bytes)
+    const before = hashDir(dir)
+    const result = await attempt(dir, true)
+    expect(result.code).toBe('CORRUPTION')
+    expect(result.message).toContain('batch record')
+    expect(hashDir(dir)).toEqual(before)
+  })
+})
