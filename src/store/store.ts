@@ -287,7 +287,12 @@ export class Store {
     }
     const leaked: number[] = []
     for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-      if (used[page] === 0 && !this.free.isFree(page)) leaked.push(page)
+      const free = this.free.isFree(page)
+      if (used[page] === 0 && !free) leaked.push(page)
+      // A page both in use and on the free list would be handed out again while it holds data.
+      if (used[page] !== 0 && free) {
+        throw new StoreError(ErrorCode.CORRUPTION, `${this.file.path}: the free list (chain from the meta page of generation ${this.checkpointer.generation}) names page ${page}, which the checkpoint uses`)
+      }
     }
     this.free.addFreePages(leaked)
     this.recovery.leakedPages = leaked.length
@@ -335,7 +340,7 @@ export class Store {
     let result = pass(this.readOnly)
     const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
     if (logStart > redoLsn || (firstSeen > redoLsn)) {
-      const why = `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (generation ${this.checkpointer.generation}) needs it from LSN ${redoLsn}`
+      const why = `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (the redo LSN field of the meta page of generation ${this.checkpointer.generation} in ${this.file.path}) needs it from LSN ${redoLsn}`
       // The usual cause: the newest meta page is damaged, and the older checkpoint's log is gone.
       throw new StoreError(ErrorCode.CORRUPTION, damagedMeta === null ? why : `${damagedMeta}; falling back to the older meta page failed: ${why}`)
     }

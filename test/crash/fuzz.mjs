@@ -435,7 +435,7 @@ class Child {
  * Runs `trials` trials from `seed` in `root` (stores are built there first). Returns the figures;
  * `failures` holds a reproducible description of each failed trial.
  */
-export async function fuzzTrials({ root, seed = 1, trials = 100, onTrial } = {}) {
+export async function fuzzTrials({ root, seed = 1, trials = 100, from = 0, onTrial } = {}) {
   fs.mkdirSync(root, { recursive: true })
   const models = []
   for (let i = 0; i < SHAPES.length; i++) models.push(await buildShape(root, SHAPES[i], seed * 31 + i))
@@ -447,11 +447,11 @@ export async function fuzzTrials({ root, seed = 1, trials = 100, onTrial } = {})
     return { model, names: [...byName.keys()].sort(), byName }
   })
   const child = new Child(models, process.env.LEARNED_STORAGE_CRASH_DIST)
-  const figures = { trials: 0, rightData: 0, corruption: 0, version: 0, older: 0, hangs: 0, untyped: 0, otherCode: 0, unnamed: 0, wrongValues: 0, changedFiles: 0, memoryOverLimit: 0, slow: 0, failures: [], byField: {}, ms: 0 }
+  const figures = { trials: 0, rightData: 0, corruption: 0, version: 0, older: 0, handleMoved: 0, hangs: 0, untyped: 0, otherCode: 0, unnamed: 0, wrongValues: 0, changedFiles: 0, memoryOverLimit: 0, slow: 0, failures: [], byField: {}, ms: 0 }
   const started = performance.now()
   const work = path.join(root, 'trial')
   try {
-    for (let t = 0; t < trials; t++) {
+    for (let t = from; t < from + trials; t++) {
       const rng = new Rng((seed * 1_000_003 + t) >>> 0)
       const shape = catalog[rng.int(catalog.length)]
       const name = shape.names[rng.int(shape.names.length)]
@@ -553,6 +553,10 @@ function judge(result, field, truth, value, model) {
       outcomes.push('older')
       if (!olderAllowed) failures.push(`${open.mode}: opened an older state (after ${open.writes} of ${model.writes.length} writes)`)
       else if (open.logKept === false) failures.push(`${open.mode}: opened an older state and did not keep the log`)
+    } else if (field.name.startsWith('leaf.slot.') && open.state.startsWith('0 entries')) {
+      // A value handle moved onto another intact record: records do not carry their key, so no
+      // reader can tell (docs/FORMAT.md, downsides). Counted, not failed.
+      outcomes.push('handleMoved')
     } else {
       outcomes.push('wrongValues')
       failures.push(`${open.mode}: wrong data: ${open.state}`)
@@ -738,12 +742,15 @@ if (process.argv[1] === HERE) {
   } else {
     const trials = Number(argument('--trials', '1000'))
     const seed = Number(argument('--seed', String(Date.now() % 1_000_000)))
+    // --from T with --trials 1 repeats trial T of a run (each trial's choices come from seed and T).
+    const from = Number(argument('--from', '0'))
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'learned-storage-fuzz-'))
     let last = performance.now()
     const figures = await fuzzTrials({
       root,
       seed,
       trials,
+      from,
       onTrial: (t) => {
         if (t.problems.length > 0) console.log(`FAIL seed ${t.seed} trial ${t.trial} ${t.shape} ${t.field} @${t.file}+${t.offset} ${t.truth} -> ${t.value}: ${t.problems.join(' | ')}`)
         if (performance.now() - last > 10_000) {

@@ -117,7 +117,7 @@ async function attempt(dir: string, readWrite = false): Promise<Attempt> {
       if (typeof args[0] === 'number') biggest = Math.max(biggest, args[0])
       super(...(args as []))
     }
-    static [Symbol.hasInstance](x: unknown): boolean {
+    static override [Symbol.hasInstance](x: unknown): boolean {
       return x instanceof Original
     }
   }
