@@ -25,6 +25,7 @@ export interface WriterConfig {
   durability: Durability
   planLength: number
   reach?: boolean
+  overlapBulk?: boolean
   kill?: { after: 'ack' | 'issue' | 'bulk-entry'; k: number; tear?: boolean }
   power?: { journal: string; graves: string; tearAfterMs?: number; tearAtSync?: { n: number; pattern: string }; tearAtKill?: boolean; tearSeed?: number }
   openOnly?: boolean
@@ -64,6 +65,8 @@ export interface DirectorySpec {
   planLength?: number
   /** The soak's plans: a bulk load at generation 0, MiB values, an 8-page cache (planGeneration). */
   reach?: boolean
+  /** Issue writes beside the bulk load instead of after it (shows the hole in test/crash/README.md). */
+  overlapBulk?: boolean
   /** A command that replays this directory, printed with each of its failures. */
   replay?: string
   killFor(gen: number, rng: Rng, plan: import('./workload.mjs').Plan): Kill

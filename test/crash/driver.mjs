@@ -183,6 +183,7 @@ export async function runDirectory(spec) {
     const kill = spec.killFor(gen, rng, plan)
     const config = { dir, seed: spec.seed, gen, durability: spec.durability, planLength: spec.planLength ?? 4000 }
     if (spec.reach) config.reach = true
+    if (spec.overlapBulk) config.overlapBulk = true
     if (SELF_KILLS.has(kill.kind)) config.kill = { after: kill.kind, k: kill.k, tear: spec.power && kill.tear === true }
     if (spec.power) {
       config.power = { journal, graves, tearSeed: mixSeed(spec.seed, gen, 7) }

@@ -68,5 +68,5 @@ export declare function executePlan(
   gen: number,
   plan: Plan,
   report: (line: string) => void,
-  options?: { stopOnError?: boolean; from?: number; to?: number; onIssued?: (index: number) => void; onBulkEntry?: (index: number, member: number) => void },
+  options?: { stopOnError?: boolean; from?: number; to?: number; onIssued?: (index: number) => void; onBulkEntry?: (index: number, member: number) => void; overlapBulk?: boolean },
 ): Promise<{ issued: number; firstError: unknown }>

@@ -2,7 +2,7 @@
 // (workload.mjs) until it is killed. Run by driver.mjs as
 //   node writer.mjs '<json config>'
 // Config: { dist (file URL of the built dist/ directory), dir, seed, gen, durability, planLength,
-//   reach? (the soak's plans: planGeneration's `reach`),
+//   reach? (the soak's plans: planGeneration's `reach`), overlapBulk? (executePlan's),
 //   kill?: { after: 'ack' | 'issue' | 'bulk-entry', k, tear? },
 //   power?: { journal, graves, tearAfterMs?, tearAtSync?: { n, pattern }, tearAtKill?, tearSeed? },
 //   openOnly? }.
@@ -116,7 +116,7 @@ const onIssued =
       }
     : undefined
 const onBulkEntry = kill?.after === 'bulk-entry' ? (_i, j) => j === kill.k && die() : undefined
-const { firstError } = await executePlan(db, config.gen, plan, say, { onIssued, onBulkEntry })
+const { firstError } = await executePlan(db, config.gen, plan, say, { onIssued, onBulkEntry, overlapBulk: config.overlapBulk === true })
 if (firstError !== null) process.exit(3)
 reportFigures()
 say('done')
