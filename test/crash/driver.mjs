@@ -315,12 +315,12 @@ export function tearSyncKill(rng) {
  * A kill moment drawn from the seed (see runDirectory's `killFor`): after the k-th acknowledgement
  * (60%) or the k-th issued write (40%, writes in flight), k spread about as randomDelayMs's delays
  * were at 'fsync': a sixth within the first 20 (recovery just done, the first writes; k = 0 too),
- * most up to 1,000, a tenth up to 3,500 (a generation's plan has about 3,500 writes; a k past them
+ * most up to 1,000, a tenth up to `kMax` (a generation's plan has about 3,500 writes; a k past them
  * ends at `done`).
  */
-export function seededKill(rng) {
+export function seededKill(rng, kMax = 3500) {
   const x = rng.next()
-  const k = x < 0.17 ? rng.int(20) : x < 0.9 ? 20 + rng.int(980) : 1000 + rng.int(2500)
+  const k = x < 0.17 ? rng.int(20) : x < 0.9 || kMax <= 1000 ? 20 + rng.int(980) : 1000 + rng.int(kMax - 1000)
   return rng.chance(0.6) ? { kind: 'ack', k } : { kind: 'issue', k: Math.max(1, k) }
 }
 
