@@ -176,8 +176,7 @@ export async function runDirectory(spec) {
   const rng = new Rng(mixSeed(spec.seed, 0x6b1))
   const { KILL_POINTS } = await loadEngine()
   const recoveryReplay = KILL_POINTS.RECOVERY_REPLAY
-  const replay = spec.replay === undefined ? '' : `\n  replay: ${spec.replay}`
-  const where = (gen, kill) => `[seed ${spec.seed}, ${spec.durability}${spec.power ? ', power loss' : ''}${spec.reach ? ', reach' : ''}, generation ${gen}, ${describeKill(kill)}] ${dir}${replay}\n `
+  const where = (gen, kill) => `[seed ${spec.seed}, ${spec.durability}${spec.power ? ', power loss' : ''}${spec.reach ? ', reach' : ''}, generation ${gen}, ${describeKill(kill)}] ${dir}`
   for (let gen = 0; gen < spec.generations; gen++) {
     const plan = planGeneration(spec.seed, gen, spec.planLength ?? 4000, spec.reach ?? null)
     const kill = spec.killFor(gen, rng, plan)
@@ -249,6 +248,7 @@ export async function runDirectory(spec) {
     countReach(figures, plan, run, result, state)
     spec.onCycle?.(figures)
   }
+  if (spec.replay !== undefined) for (let i = 0; i < failures.length; i++) failures[i] += `\n  replay: ${spec.replay}`
   if (failures.length === 0 && spec.keep !== true) {
     fs.rmSync(dir, { recursive: true, force: true })
     fs.rmSync(graves, { recursive: true, force: true })

@@ -78,7 +78,8 @@ const root = tempRoot('learned-storage-soak-')
 /** The command that runs slot `index` again (with the flags that shape slots). */
 function replayCommand(index) {
   const shaping = FLAGS.filter((f) => (f.key === 'corruptionEvery' || f.key === 'wallClock') && args[f.key] !== f.initial).map((f) => ` ${f.flag} ${args[f.key]}`)
-  return `node test/crash/soak.mjs --replay ${args.seed}:${index}${shaping.join('')}`
+  const dist = process.env.LEARNED_STORAGE_CRASH_DIST ? `LEARNED_STORAGE_CRASH_DIST=${process.env.LEARNED_STORAGE_CRASH_DIST} ` : ''
+  return `${dist}node test/crash/soak.mjs --replay ${args.seed}:${index}${shaping.join('')}`
 }
 
 /** Slot `index`: { kind: 'corruption', seed, durability, killAfterMs } or { kind: 'directory', spec }. */
@@ -160,8 +161,17 @@ function payload() {
 }
 
 async function corruptionBatch(slot) {
-  const where = `slot ${slot.index}, seed ${slot.seed}, ${slot.durability}, crashed after ${slot.killAfterMs} ms (wall clock)\n  replay: ${replayCommand(slot.index)}\n `
-  const store = await makeCrashedStore(root, slot.seed, { durability: slot.durability, killAfterMs: slot.killAfterMs })
+  const where = `slot ${slot.index}, seed ${slot.seed}, ${slot.durability}, the store crashed after ${slot.killAfterMs} ms (wall clock)`
+  const replay = `\n  replay: ${replayCommand(slot.index)} (the plan and the damage; the crash moment is wall clock)`
+  let store
+  try {
+    store = await makeCrashedStore(root, slot.seed, { durability: slot.durability, killAfterMs: slot.killAfterMs })
+  } catch (error) {
+    // The crashed store failed its own verification (or the writer failed) before any damage.
+    figures.otherFailures++
+    failures.push(`corruption batch [${where}]: ${String(error?.message ?? error).slice(0, 2000)}${replay}`)
+    return
+  }
   const trialRng = new Rng(mixSeed(slot.seed, 0xc0))
   for (let t = 0; t < 6; t++) {
     const kind = trialRng.pick(DAMAGE_KINDS)
@@ -171,10 +181,10 @@ async function corruptionBatch(slot) {
     else if (o.outcome === 'undetected') {
       figures.corruptionsUndetected++
       figures.wrongValuesReturned += o.wrong
-      failures.push(`corruption undetected (${kind}, trial ${t}) [${where}]: ${o.detail}`)
+      failures.push(`corruption undetected (${kind}, trial ${t}) [${where}]: ${o.detail}${replay}`)
     } else if (o.outcome === 'untyped' || o.outcome === 'unnamed') {
       figures.otherFailures++
-      failures.push(`corruption ${o.outcome} (${kind}, trial ${t}) [${where}]: ${o.detail}`)
+      failures.push(`corruption ${o.outcome} (${kind}, trial ${t}) [${where}]: ${o.detail}${replay}`)
     }
   }
   fs.rmSync(store.dir, { recursive: true, force: true })
