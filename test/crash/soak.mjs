@@ -52,10 +52,16 @@ const FLAGS = [
 function parseArgs(argv) {
   const args = Object.fromEntries(FLAGS.map((f) => [f.key, f.initial]))
   const usage = (problem) => {
-    console.error(`usage: npm run crash:soak -- [flags]\n${FLAGS.map((f) => `  ${`${f.flag} ${f.arg}`.padEnd(24)} ${f.help} (default ${f.initial})`).join('\n')}\n(${problem})`)
+    const text = `usage: npm run crash:soak -- [flags]\n${FLAGS.map((f) => `  ${`${f.flag} ${f.arg}`.padEnd(24)} ${f.help} (default ${f.key === 'seed' ? 'from the clock' : f.initial})`).join('\n')}`
+    if (problem === null) {
+      console.log(text)
+      process.exit(0)
+    }
+    console.error(`${text}\n(${problem})`)
     process.exit(2)
   }
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--help') usage(null)
     const flag = FLAGS.find((f) => f.flag === argv[i])
     if (flag === undefined) usage(`unknown argument: ${argv[i]}`)
     const value = flag.parse(argv[i + 1])
