@@ -1,6 +1,8 @@
 // The crash suite's driver: runs a store directory through generations of writer children
-// (writer.mjs), each killed by the parent after a random delay, by a named kill point, or by its own
-// torn power cut; then reopens the store with the real file system, runs check(), and verifies it
+// (writer.mjs), each killed at a moment its seed fixes (by itself right after its k-th acknowledgement
+// or k-th issued write, or mid bulk load), by a named kill point (its n-th hit), or by its own torn
+// power cut (at such a moment, or as the n-th sync starts), or, as a minority mode marked "wall
+// clock", by the parent after a random delay; then reopens the store with the real file system, runs check(), and verifies it
 // against the history (oracle.mjs). Used by the vitest files and the soak runner (types: driver.d.mts).
 //
 // The engine under test is the built dist/ (`npm run build`; `npm test` builds first), or the dist
@@ -13,7 +15,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { powerCut } from './crash-fs.mjs'
 import { History, addFigures, newFigures, readState } from './oracle.mjs'
-import { Rng, STORE_OPTIONS, mixSeed, planGeneration } from './workload.mjs'
+import { MIB_VALUE_BYTES, Rng, STORE_OPTIONS, mixSeed, planGeneration } from './workload.mjs'
 
 const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url))
 const REPO_DIST = new URL('../../dist/', import.meta.url)
@@ -67,7 +69,7 @@ export function runWriter(config, { killPoint, killAfterMs, timeoutMs = 60_000 }
     delete env.LEARNED_STORAGE_KILL_POINT
     if (killPoint !== undefined) env.LEARNED_STORAGE_KILL_POINT = killPoint
     const child = spawn(process.execPath, [WRITER, JSON.stringify({ ...config, dist: distUrl().href })], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    const run = { opened: null, issued: 0, acked: new Set(), checkpoints: 0, errors: [], readProblems: [], done: false, killedByParent: false, code: null, signal: null, stderr: '', timedOut: false }
+    const run = { opened: null, issued: 0, acked: new Set(), checkpoints: 0, errors: [], readProblems: [], done: false, killedByParent: false, code: null, signal: null, stderr: '', timedOut: false, stats: null }
     let buffered = ''
     let killTimer = null
     const killNow = () => {
@@ -93,6 +95,7 @@ export function runWriter(config, { killPoint, killAfterMs, timeoutMs = 60_000 }
         else if (kind === 'e') run.errors.push(rest)
         else if (kind === 'x') run.readProblems.push(rest)
         else if (kind === 'r') run.readProblems.push(`a read threw: ${rest}`)
+        else if (kind === 'm') run.stats = JSON.parse(rest)
         else if (kind === 'o') {
           run.opened = JSON.parse(rest)
           if (killAfterMs !== undefined) killTimer = setTimeout(killNow, killAfterMs)
@@ -147,13 +150,20 @@ export async function verifyDirectory(dir, history, generation, { mode = 'readon
 // ---- a directory through generations ------------------------------------------------------------
 
 /**
- * How each generation ends. `killFor(gen, rng)` returns one of
- *   { kind: 'random', afterMs }        SIGKILL from the parent afterMs after the store opened
+ * How each generation ends. `killFor(gen, rng, plan)` returns one of
+ *   { kind: 'ack', k, tear? }          the writer SIGKILLs itself right after its k-th acknowledgement
+ *                                      (k = 0: right after its open); `tear` (power only): a torn cut
+ *   { kind: 'issue', k, tear? }        the same, right after it issued its k-th write or checkpoint
+ *   { kind: 'bulk-entry', k, tear? }   the same, as the plan's bulk load takes entry k
  *   { kind: 'point', point, n }        the kill point `point`, at its n-th hit
- *   { kind: 'tear', afterMs }          (power only) the writer tears its unsynced writes and dies
- *   { kind: 'tear-sync', file, n }     (power only) the same, as the n-th sync of data.lsp or the log starts
- * `replayKillFor(gen, rng)` returns n to crash the next open at its n-th replayed record (the
- * recovery-replay kill point), or undefined.
+ *   { kind: 'tear-sync', file, n }     (power only) a torn cut as the n-th sync of data.lsp or the log starts
+ *   { kind: 'random', afterMs }        wall clock: SIGKILL from the parent afterMs after the store opened
+ *   { kind: 'tear', afterMs }          wall clock, power only: a torn cut afterMs after the store opened
+ * All but the two wall-clock kinds follow from the seed, so a seed replays the kill (in operation
+ * terms: writes in flight at the kill may still have reached the log or not). `replayKillFor(gen,
+ * rng)` returns n to crash the next open at its n-th replayed record (the recovery-replay kill
+ * point), or undefined. `reach`: the soak's plans (planGeneration). `replay`: a command that runs
+ * this directory again, printed with each failure.
  */
 export async function runDirectory(spec) {
   const figures = newFigures()
@@ -166,11 +176,14 @@ export async function runDirectory(spec) {
   const rng = new Rng(mixSeed(spec.seed, 0x6b1))
   const { KILL_POINTS } = await loadEngine()
   const recoveryReplay = KILL_POINTS.RECOVERY_REPLAY
-  const where = (gen, kill) => `[seed ${spec.seed}, ${spec.durability}${spec.power ? ', power loss' : ''}, generation ${gen}, ${describeKill(kill)}] ${dir}`
+  const where = (gen, kill) => `[seed ${spec.seed}, ${spec.durability}${spec.power ? ', power loss' : ''}${spec.reach ? ', reach' : ''}, generation ${gen}, ${describeKill(kill)}] ${dir}`
   for (let gen = 0; gen < spec.generations; gen++) {
-    const kill = spec.killFor(gen, rng)
-    const plan = planGeneration(spec.seed, gen, spec.planLength ?? 4000)
+    const plan = planGeneration(spec.seed, gen, spec.planLength ?? 4000, spec.reach ?? null)
+    const kill = spec.killFor(gen, rng, plan)
     const config = { dir, seed: spec.seed, gen, durability: spec.durability, planLength: spec.planLength ?? 4000 }
+    if (spec.reach) config.reach = true
+    if (spec.overlapBulk) config.overlapBulk = true
+    if (SELF_KILLS.has(kill.kind)) config.kill = { after: kill.kind, k: kill.k, tear: spec.power && kill.tear === true }
     if (spec.power) {
       config.power = { journal, graves, tearSeed: mixSeed(spec.seed, gen, 7) }
       if (kill.kind === 'tear') config.power.tearAfterMs = kill.afterMs
@@ -185,6 +198,15 @@ export async function runDirectory(spec) {
     const selfKilled = run.signal === 'SIGKILL' && !run.killedByParent
     if (kill.kind === 'point' && selfKilled) figures.killPointsHit[kill.point] = (figures.killPointsHit[kill.point] ?? 0) + 1
     if ((kill.kind === 'tear' || kill.kind === 'tear-sync') && selfKilled) figures.killPointsHit[kill.kind] = (figures.killPointsHit[kill.kind] ?? 0) + 1
+    if (SELF_KILLS.has(kill.kind) && selfKilled) {
+      const name = `after-${kill.kind}${kill.tear === true && spec.power ? ' (torn)' : ''}`
+      figures.killPointsHit[name] = (figures.killPointsHit[name] ?? 0) + 1
+    }
+    if (run.stats !== null) {
+      figures.evictions += run.stats.evictions
+      figures.compactionValuesMoved += run.stats.valuesMoved
+      figures.compactionBytesMoved += run.stats.bytesMoved
+    }
     if (run.timedOut || run.errors.length > 0 || (run.signal !== 'SIGKILL' && !(run.code === 0 && run.done))) {
       figures.otherFailures++
       failures.push(`${where(gen, kill)}: the writer ended with ${run.code ?? run.signal}${run.timedOut ? ' (timed out)' : ''}; errors: ${run.errors.join('; ')}; stderr: ${run.stderr.slice(0, 2000)}`)
@@ -207,7 +229,7 @@ export async function runDirectory(spec) {
     }
     const generation = { gen, plan, issued: run.issued, acked: run.acked }
     const mode = spec.verifyModeFor?.(gen, rng) ?? (rng.chance(0.6) ? 'readonly' : 'readwrite')
-    const { result, error } = await verifyDirectory(dir, history, generation, { mode })
+    const { result, error, state } = await verifyDirectory(dir, history, generation, { mode })
     figures.cycles++
     if (error !== null) {
       figures.otherFailures++
@@ -223,8 +245,10 @@ export async function runDirectory(spec) {
       failures.push(`${where(gen, kill)}: issued ${run.issued}, acknowledged ${run.acked.size} (last ${Math.max(-1, ...run.acked)}): ${result.messages.join(' | ')}`)
       break
     }
+    countReach(figures, plan, run, result, state)
     spec.onCycle?.(figures)
   }
+  if (spec.replay !== undefined) for (let i = 0; i < failures.length; i++) failures[i] += `\n  replay: ${spec.replay}`
   if (failures.length === 0 && spec.keep !== true) {
     fs.rmSync(dir, { recursive: true, force: true })
     fs.rmSync(graves, { recursive: true, force: true })
@@ -233,11 +257,30 @@ export async function runDirectory(spec) {
   return { figures, failures, dir, history }
 }
 
+/** Kill kinds the writer does to itself at a moment the seed fixes (writer.mjs `kill.after`). */
+const SELF_KILLS = new Set(['ack', 'issue', 'bulk-entry'])
+
+/** The soak's figures of reach: bulk loads, MiB values (verified byte for byte by the oracle). */
+function countReach(figures, plan, run, result, state) {
+  const first = plan.items[0]
+  if (first?.t === 'bulk' && run.issued > 0) {
+    if (result.n >= 1) {
+      figures.bulkLoadsVerified++
+      figures.bulkEntriesVerified += first.ops.length
+    } else figures.bulkLoadsCutShort++
+  }
+  for (const value of state.values()) if (value.byteLength >= MIB_VALUE_BYTES) figures.mibValuesVerified++
+}
+
 export function describeKill(kill) {
+  const torn = kill.tear === true ? 'torn power cut' : 'SIGKILL'
+  if (kill.kind === 'ack') return kill.k === 0 ? `${torn} right after the open` : `${torn} after acknowledgement ${kill.k}`
+  if (kill.kind === 'issue') return `${torn} after issue ${kill.k}`
+  if (kill.kind === 'bulk-entry') return `${torn} at bulk-load entry ${kill.k}`
   if (kill.kind === 'point') return `kill point ${kill.point}:${kill.n}`
-  if (kill.kind === 'tear') return `torn power cut after ${kill.afterMs} ms`
+  if (kill.kind === 'tear') return `torn power cut after ${kill.afterMs} ms (wall clock)`
   if (kill.kind === 'tear-sync') return `torn power cut at sync ${kill.n} of ${kill.file === 'data' ? 'data.lsp' : 'the log'}`
-  return `SIGKILL after ${kill.afterMs} ms`
+  return `SIGKILL after ${kill.afterMs} ms (wall clock)`
 }
 
 /** Runs `specs` (runDirectory) `concurrency` at a time; sums figures, gathers failures. */
@@ -266,6 +309,19 @@ export function tempRoot(prefix = 'learned-storage-crash-') {
 /** A torn power cut during a sync: of the page file (checkpoints; n small) or of the log. */
 export function tearSyncKill(rng) {
   return rng.chance(0.5) ? { kind: 'tear-sync', file: 'data', n: rng.range(1, 7) } : { kind: 'tear-sync', file: 'wal', n: rng.range(1, 200) }
+}
+
+/**
+ * A kill moment drawn from the seed (see runDirectory's `killFor`): after the k-th acknowledgement
+ * (60%) or the k-th issued write (40%, writes in flight), k spread about as randomDelayMs's delays
+ * were at 'fsync': a sixth within the first 20 (recovery just done, the first writes; k = 0 too),
+ * most up to 1,000, a tenth up to `kMax` (a generation's plan has about 3,500 writes; a k past them
+ * ends at `done`).
+ */
+export function seededKill(rng, kMax = 3500) {
+  const x = rng.next()
+  const k = x < 0.17 ? rng.int(20) : x < 0.9 || kMax <= 1000 ? 20 + rng.int(980) : 1000 + rng.int(kMax - 1000)
+  return rng.chance(0.6) ? { kind: 'ack', k } : { kind: 'issue', k: Math.max(1, k) }
 }
 
 /** Random kill delays: a third very early (recovery just done, the first writes), the rest spread. */

@@ -12,6 +12,13 @@ export interface Figures {
   otherFailures: number
   corruptionTrials: number
   corruptionsDetected: number
+  bulkLoadsVerified: number
+  bulkEntriesVerified: number
+  bulkLoadsCutShort: number
+  mibValuesVerified: number
+  evictions: number
+  compactionValuesMoved: number
+  compactionBytesMoved: number
   killPointsHit: Record<string, number>
 }
 export declare function newFigures(): Figures

@@ -17,7 +17,7 @@
 // interval whose state differs from the recovered one rules its n out (a difference array makes this
 // linear). Any n left in [lowerBound, issued] is the answer.
 
-import { decodeValue, describeWriteId, isWrite, valueMatches, writeId, writesOf } from './workload.mjs'
+import { decodeValue, describeWriteId, generationOfWriteId, isWrite, valueMatches, writeId, writesOf } from './workload.mjs'
 
 /** Figures summed over a run (the soak prints them; the last three must stay 0). */
 export function newFigures() {
@@ -34,6 +34,17 @@ export function newFigures() {
     otherFailures: 0,
     corruptionTrials: 0,
     corruptionsDetected: 0,
+    /** Reach (the soak's plans): bulk loads found whole after the kill, and their entries; bulk
+     *  loads issued but found absent (killed before their checkpoint); values of 1 MiB or more read
+     *  back and checked; buffer-pool evictions and values moved by compaction in the writers (from
+     *  the last figures each reported before its kill). */
+    bulkLoadsVerified: 0,
+    bulkEntriesVerified: 0,
+    bulkLoadsCutShort: 0,
+    mibValuesVerified: 0,
+    evictions: 0,
+    compactionValuesMoved: 0,
+    compactionBytesMoved: 0,
     killPointsHit: {},
   }
 }
@@ -128,12 +139,12 @@ export class History {
     let wrongCount = wrong.length
     for (const [key, id] of ids) {
       const info = writeLen.get(id)
-      const fromThisGen = Math.floor(id / 4096 / 16777216) === gen
+      const fromThisGen = generationOfWriteId(id) === gen
       if (fromThisGen && (info === undefined || info.key !== key)) {
         messages.push(`wrong value: key ${key} holds ${describeWriteId(id)}, which was never issued for it`)
         wrongCount++
         ids.delete(key)
-      } else if (!fromThisGen && Math.floor(id / 4096 / 16777216) > gen) {
+      } else if (!fromThisGen && generationOfWriteId(id) > gen) {
         messages.push(`wrong value: key ${key} holds ${describeWriteId(id)} from a later generation`)
         wrongCount++
         ids.delete(key)

@@ -25,13 +25,17 @@ export declare function encodeValue(gen: number, index: number, member: number, 
 export declare function decodeValue(bytes: Uint8Array): ValueHeader | null
 export declare function valueMatches(bytes: Uint8Array, header: ValueHeader): boolean
 export declare function writeId(gen: number, index: number, member: number): number
+export declare function generationOfWriteId(id: number): number
 export declare function describeWriteId(id: number | undefined): string
+export declare const MIB_VALUE_BYTES: number
+export declare const BULK_ENTRIES_MAX: number
 
 export type BatchMember = { t: 'put'; k: number; len: number } | { t: 'del'; k: number }
 export type PlanItem =
   | { t: 'put'; k: number; len: number }
   | { t: 'del'; k: number }
   | { t: 'batch'; ops: BatchMember[] }
+  | { t: 'bulk'; form: 'iterable' | 'columns'; ops: { t: 'put'; k: number; len: number }[] }
   | { t: 'get'; k: number }
   | { t: 'range'; gte: number; lt: number; reverse: boolean; limit: number }
   | { t: 'checkpoint' }
@@ -39,8 +43,11 @@ export interface Plan {
   items: PlanItem[]
   window: number
   checkpointIntervalMs: number
+  /** The writer's cacheBytes (planGeneration always sets it). */
+  cacheBytes?: number
 }
-export declare function planGeneration(seed: number, gen: number, length?: number): Plan
+/** Truthy `reach`: the soak's (a bulk load at generation 0, MiB values, an 8-page cache). */
+export declare function planGeneration(seed: number, gen: number, length?: number, reach?: boolean | null): Plan
 export declare function isWrite(item: PlanItem): boolean
 export declare function writesOf(gen: number, index: number, item: PlanItem): { key: number; id: number | undefined; len: number | undefined }[]
 
@@ -52,12 +59,14 @@ export interface WorkloadStore {
   get(key: number): Uint8Array | undefined
   range(options?: { gte?: number; lt?: number; reverse?: boolean; limit?: number }): Iterable<[number, Uint8Array]>
   checkpoint(): Promise<void>
+  bulkLoad(entries: Iterable<readonly [number, Uint8Array]>): Promise<void>
+  bulkLoad(keys: Float64Array, values: (index: number) => Uint8Array): Promise<void>
 }
-export declare function issueWrite(db: WorkloadStore, gen: number, index: number, item: PlanItem): Promise<void>
+export declare function issueWrite(db: WorkloadStore, gen: number, index: number, item: PlanItem, onBulkEntry?: (member: number) => void): Promise<void>
 export declare function executePlan(
   db: WorkloadStore,
   gen: number,
   plan: Plan,
   report: (line: string) => void,
-  options?: { stopOnError?: boolean; from?: number; to?: number },
+  options?: { stopOnError?: boolean; from?: number; to?: number; onIssued?: (index: number) => void; onBulkEntry?: (index: number, member: number) => void; overlapBulk?: boolean },
 ): Promise<{ issued: number; firstError: unknown }>

@@ -126,25 +126,39 @@ export function valueMatches(bytes, header) {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(Buffer.from(expected.buffer))
 }
 
+/** Members per plan item in a write id: a batch or bulk load of up to 65,535 entries (the header's u16). */
+const MEMBERS_PER_ITEM = 65536
+/** Plan items per generation in a write id. Ids stay exact below 2^53: generations < 8192. */
+const ITEMS_PER_GEN = 16777216
+
 /** One number per write: (generation, plan index, batch member). */
 export function writeId(gen, index, member) {
-  return (gen * 16777216 + index) * 4096 + member
+  return (gen * ITEMS_PER_GEN + index) * MEMBERS_PER_ITEM + member
+}
+
+/** The generation that made write `id`. */
+export function generationOfWriteId(id) {
+  return Math.floor(id / MEMBERS_PER_ITEM / ITEMS_PER_GEN)
 }
 
 export function describeWriteId(id) {
   if (id === undefined) return 'absent'
-  const member = id % 4096
-  const rest = (id - member) / 4096
-  const index = rest % 16777216
-  return `write ${(rest - index) / 16777216}.${index}${member > 0 ? `.${member}` : ''}`
+  const member = id % MEMBERS_PER_ITEM
+  const rest = (id - member) / MEMBERS_PER_ITEM
+  const index = rest % ITEMS_PER_GEN
+  return `write ${(rest - index) / ITEMS_PER_GEN}.${index}${member > 0 ? `.${member}` : ''}`
 }
 
 // ---- the operation stream -----------------------------------------------------------------------
 
 const KEY_SPACE = 3000
 const HOT_KEYS = 64
+/** A value of at least this many bytes counts as a MiB value (the soak's figure). */
+export const MIB_VALUE_BYTES = 1 << 20
 
-function valueLength(rng) {
+function valueLength(rng, reach) {
+  // Reach plans replace a few lengths by 1-2 MiB (many overflow pages; a log record across segments).
+  if (reach !== null && reach.bigShare > 0 && reach.rng.chance(reach.bigShare)) return MIB_VALUE_BYTES + reach.rng.int(MIB_VALUE_BYTES)
   const x = rng.next()
   if (x < 0.85) return VALUE_HEADER_BYTES + rng.int(100)
   if (x < 0.95) return 200 + rng.int(800)
@@ -160,18 +174,45 @@ function randomKey(rng) {
   return (rng.next() - 0.5) * 2e12
 }
 
+/** Entries of a bulk load, at most (a value header's batch size is a u16; more makes every later
+ *  generation's verification of the directory slow: 25,000 entries took 0.6 s a generation). */
+export const BULK_ENTRIES_MAX = 12000
+
+/**
+ * The bulk load a reach plan may start generation 0 with: `n` ascending keys spread over the key
+ * space (so later writes overwrite them and leave garbage for compaction), small values with a few
+ * overflow ones, through bulkLoad(iterable) or bulkLoad(keys, values).
+ */
+function bulkItem(rng) {
+  const n = rng.range(2000, BULK_ENTRIES_MAX)
+  const step = KEY_SPACE / n
+  const ops = new Array(n)
+  for (let j = 0; j < n; j++) ops[j] = { t: 'put', k: j * step, len: rng.chance(0.02) ? 1100 + rng.int(6000) : VALUE_HEADER_BYTES + rng.int(60) }
+  return { t: 'bulk', form: rng.chance(0.5) ? 'iterable' : 'columns', ops }
+}
+
 /**
  * The plan of generation `gen` of a run seeded `seed`: `length` items, each one of
  *   { t: 'put', k, len }                    put k = value(gen, index, 0, 0, k, len)
  *   { t: 'del', k }
  *   { t: 'batch', ops: [{ t, k, len? }] }   member j's value: value(gen, index, j, size, k, len)
+ *   { t: 'bulk', form, ops: [{ t: 'put', k, len }] }  bulkLoad of an empty store (reach plans,
+ *                                           generation 0, item 0 only); values as for a batch;
+ *                                           form 'iterable' or 'columns' (bulkLoad(keys, values))
  *   { t: 'get', k }  { t: 'range', gte, lt, reverse, limit }  { t: 'checkpoint' }
  * Structure-changing bursts are runs of puts with dense new keys inside one unit interval, and the
  * first generation sometimes starts with a batch of 1024+ ascending puts (the bulk-load path).
- * Also returns how many writes the writer keeps in flight and its checkpoint interval.
+ * Also returns how many writes the writer keeps in flight, its checkpoint interval and its cache.
+ *
+ * `reach` (the soak's; null for the CI files, whose plans it leaves unchanged) adds, from a stream
+ * of its own: a bulk load at generation 0 (35% of directories), values of 1-2 MiB (in 40% of
+ * generations, 0.1-0.4% of puts), and a cache of 8 pages, the pool's least (half of generations).
  */
-export function planGeneration(seed, gen, length = 4000) {
+export function planGeneration(seed, gen, length = 4000, reach = null) {
   const rng = new Rng(mixSeed(seed, gen, 0x51a7))
+  const extra = reach ? new Rng(mixSeed(seed, gen, 0x7eac)) : null
+  // (0.01 of puts at 1-3 MiB made a generation at 'fsync' take 3 s, six times the rest.)
+  const big = extra === null ? null : { rng: extra, bigShare: extra.chance(0.4) ? extra.pick([0.001, 0.002, 0.004]) : 0 }
   const items = []
   const recent = []
   const remember = (k) => {
@@ -180,7 +221,10 @@ export function planGeneration(seed, gen, length = 4000) {
   }
   const window = rng.pick([1, 2, 4, 8, 16, 32])
   const checkpointIntervalMs = rng.pick([50, 200, 1000, 60000])
-  if (gen === 0 && rng.chance(0.3)) {
+  const cacheBytes = extra !== null && extra.chance(0.5) ? 8 * STORE_OPTIONS.pageSizeBytes : STORE_OPTIONS.cacheBytes
+  const bulk = extra !== null && gen === 0 && extra.chance(0.35)
+  if (bulk) items.push(bulkItem(extra))
+  if (gen === 0 && rng.chance(0.3) && !bulk) {
     const n = rng.range(1024, 1500)
     const ops = []
     for (let j = 0; j < n; j++) ops.push({ t: 'put', k: j * 2, len: VALUE_HEADER_BYTES + rng.int(40) })
@@ -191,7 +235,7 @@ export function planGeneration(seed, gen, length = 4000) {
     if (x < 0.4) {
       const k = randomKey(rng)
       remember(k)
-      items.push({ t: 'put', k, len: valueLength(rng) })
+      items.push({ t: 'put', k, len: valueLength(rng, big) })
     } else if (x < 0.5) {
       items.push({ t: 'del', k: recent.length > 0 && rng.chance(0.7) ? rng.pick(recent) : randomKey(rng) })
     } else if (x < 0.62) {
@@ -205,7 +249,7 @@ export function planGeneration(seed, gen, length = 4000) {
         if (rng.chance(0.15)) ops.push({ t: 'del', k })
         else {
           remember(k)
-          ops.push({ t: 'put', k, len: size > 50 ? VALUE_HEADER_BYTES + rng.int(60) : valueLength(rng) })
+          ops.push({ t: 'put', k, len: size > 50 ? VALUE_HEADER_BYTES + rng.int(60) : valueLength(rng, null) })
         }
       }
       items.push({ t: 'batch', ops })
@@ -224,32 +268,50 @@ export function planGeneration(seed, gen, length = 4000) {
     } else {
       const k = rng.int(HOT_KEYS)
       remember(k)
-      items.push({ t: 'put', k, len: valueLength(rng) })
+      items.push({ t: 'put', k, len: valueLength(rng, big) })
     }
   }
-  return { items, window, checkpointIntervalMs }
+  return { items, window, checkpointIntervalMs, cacheBytes }
 }
 
 export function isWrite(item) {
-  return item.t === 'put' || item.t === 'del' || item.t === 'batch'
+  return item.t === 'put' || item.t === 'del' || item.t === 'batch' || item.t === 'bulk'
 }
 
 /** The key writes of plan item `index`: [{ key, id, len }] with id/len undefined for a delete. */
 export function writesOf(gen, index, item) {
   if (item.t === 'put') return [{ key: item.k, id: writeId(gen, index, 0), len: item.len }]
   if (item.t === 'del') return [{ key: item.k, id: undefined, len: undefined }]
-  if (item.t !== 'batch') return []
+  if (item.t !== 'batch' && item.t !== 'bulk') return []
   return item.ops.map((op, j) => (op.t === 'put' ? { key: op.k, id: writeId(gen, index, j), len: op.len } : { key: op.k, id: undefined, len: undefined }))
 }
 
-/** The store call for a write item. */
-export function issueWrite(db, gen, index, item) {
+/**
+ * The store call for a write item. `onBulkEntry(j)`, if given, is called as a bulk load takes its
+ * entry j (before its value is made), inside bulkLoad: a writer kills itself there to die mid-load.
+ */
+export function issueWrite(db, gen, index, item, onBulkEntry) {
   if (item.t === 'put') return db.put(item.k, encodeValue(gen, index, 0, 0, item.k, item.len))
   if (item.t === 'del') return db.del(item.k)
   const size = item.ops.length
+  if (item.t === 'bulk') return bulkLoad(db, gen, index, item, onBulkEntry)
   return db.batch(
     item.ops.map((op, j) => (op.t === 'put' ? { type: 'put', key: op.k, value: encodeValue(gen, index, j, size, op.k, op.len) } : { type: 'del', key: op.k })),
   )
+}
+
+function bulkLoad(db, gen, index, item, onBulkEntry) {
+  const { ops } = item
+  const size = ops.length
+  const valueOf = (j) => {
+    onBulkEntry?.(j)
+    return encodeValue(gen, index, j, size, ops[j].k, ops[j].len)
+  }
+  if (item.form === 'columns') return db.bulkLoad(Float64Array.from(ops, (op) => op.k), valueOf)
+  function* entries() {
+    for (let j = 0; j < size; j++) yield [ops[j].k, valueOf(j)]
+  }
+  return db.bulkLoad(entries())
 }
 
 // ---- running a plan -----------------------------------------------------------------------------
@@ -263,9 +325,11 @@ export function issueWrite(db, gen, index, item) {
  * key's last acknowledged state or a later issued one (or, for a key not written yet in this run,
  * any intact value of that key from an earlier generation).
  * Stops issuing after the first rejection when `stopOnError` (then resolves after in-flight ones
- * settle). Returns { issued, firstError }.
+ * settle). `onIssued(i)` is called right after write or checkpoint i was issued (its promise made,
+ * nothing later issued yet), `onBulkEntry(i, j)` as bulk load i takes entry j: the writer kills itself
+ * there, at a moment the seed fixes. Returns { issued, firstError }.
  */
-export async function executePlan(db, gen, plan, report, { stopOnError = true, from = 0, to = plan.items.length } = {}) {
+export async function executePlan(db, gen, plan, report, { stopOnError = true, from = 0, to = plan.items.length, onIssued, onBulkEntry, overlapBulk = false } = {}) {
   const reads = new ReadChecker(gen)
   const inflight = new Set()
   let firstError = null
@@ -306,16 +370,22 @@ export async function executePlan(db, gen, plan, report, { stopOnError = true, f
     if (item.t === 'checkpoint') {
       // Explicit checkpoints stay in flight with the writes (two at once, too).
       track(i, db.checkpoint(), 'c')
+      onIssued?.(i)
       continue
     }
     reads.issued(i, writesOf(gen, i, item))
     let promise
     try {
-      promise = issueWrite(db, gen, i, item)
+      promise = issueWrite(db, gen, i, item, onBulkEntry === undefined ? undefined : (j) => onBulkEntry(i, j))
     } catch (error) {
       promise = Promise.reject(error)
     }
     track(i, promise, 'a')
+    onIssued?.(i)
+    // Nothing is issued beside a bulk load: writes issued while its checkpoint runs can reach the log
+    // and replay without it if the load's checkpoint is cut off (a hole; see test/crash/README.md).
+    // (`overlapBulk` issues on beside it, to show that hole.)
+    if (item.t === 'bulk' && !overlapBulk) await Promise.all(inflight)
   }
   await Promise.all(inflight)
   return { issued, firstError }
