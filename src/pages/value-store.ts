@@ -24,6 +24,7 @@ import { RECORD_CACHE_VALUE_MAX, RecordCache } from './record-cache.js'
 import {
   HANDLE_PAGE_FACTOR,
   OVERFLOW_FLAG,
+  OVERFLOW_STUB_BYTES,
   VALUE_RECORD_SHORT_MAX,
   VALUE_RECORD_SHORT_HEADER_BYTES,
   VALUE_RECORDS_OFFSET,
@@ -462,9 +463,14 @@ export class ValueStore {
     const offset = handleOffset(handle)
     const page = this.pool.peek(pageId, PageType.VALUE)
     const word = recordAt(page, offset, () => this.where(pageId))
-    const stub = decodeStub(page, offset + recordHeaderBytes(word))
+    const start = offset + recordHeaderBytes(word)
+    const stub = decodeStub(page, start)
     const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
-    if ((word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
+    // The stub's own check too: a value length rewritten within its page count (and the page
+    // re-sealed) would otherwise return a value cut short or run on (pages read whole are walked,
+    // not checked record by record: value-page.ts verifyValuePage).
+    const checked = (word & ~OVERFLOW_FLAG) === OVERFLOW_STUB_BYTES && recordCheck(pageId, offset, word, page, start, start + OVERFLOW_STUB_BYTES) === readU32(page, start - 4)
+    if (!checked || (word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
       throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: bad overflow record at byte ${offset}`)
     }
     return stub
