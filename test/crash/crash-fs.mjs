@@ -248,6 +248,7 @@ export class CrashFileSystem {
   syncDirectory(dir) {
     const resolved = path.resolve(dir)
     this.check('syncDirectory', resolved)
+    if (this.tearAtSync?.directories === true) this.syncStarting(resolved)
     this.real.syncDirectory(dir)
     this.journal({ op: 'syncdir', path: resolved })
   }
