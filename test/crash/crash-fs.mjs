@@ -61,8 +61,17 @@ export class CrashFileSystem {
     this.ioError = fileModule.ioError
     this.hold = options.holdUnsynced === true
     this.calls = { write: 0, sync: 0, open: 0, truncate: 0, rename: 0, remove: 0, syncDirectory: 0 }
+    /** op -> path -> calls (for faults aimed at one file: "the n-th sync of the log"). */
+    this.callsByPath = Object.fromEntries(Object.keys(this.calls).map((op) => [op, new Map()]))
     this.injected = []
     this.faults = []
+    /** The fault that fired last (check), so that a sync can tell whether it drops the dirty pages. */
+    this.lastFired = null
+    /** Unsynced writes thrown away by failed syncs (fsyncgate). */
+    this.droppedWrites = 0
+    /** A disk that stays full (fillDisk), or null; and how many calls a full disk refused. */
+    this.full = null
+    this.spaceRefusals = 0
     /** inode -> { path, ops: [{ seq, kind, position, bytes } | { seq, kind, size }], seq } */
     this.inodes = new Map()
     this.journalFd = -1
@@ -83,6 +92,24 @@ export class CrashFileSystem {
     this.faults.push({ ...fault, left: fault.after ?? 0 })
   }
 
+  /**
+   * A disk that fills up and stays full (see the file comment): the (after + 1)-th write matching
+   * `path` that needs space fails with ENOSPC, and from then on every write and every growing
+   * truncate of any file does, retries included, until freeSpace(). `growOnly`: only a write past a
+   * file's end needs space (an overwrite of allocated bytes, such as the log's preallocated tail,
+   * still succeeds); otherwise every write fails.
+   */
+  fillDisk({ after = 0, path: pattern, growOnly = false } = {}) {
+    this.full = { left: after, path: pattern ?? null, growOnly, triggered: false, refused: 0 }
+  }
+
+  /** Space returns: writes succeed again. Returns how many calls the full disk refused. */
+  freeSpace() {
+    const refused = this.full?.refused ?? 0
+    this.full = null
+    return refused
+  }
+
   /** After this, every call fails with EIO (an in-process "kill": bytes already written stay). */
   die() {
     this.dead = true
@@ -92,6 +119,8 @@ export class CrashFileSystem {
 
   check(op, file) {
     this.calls[op]++
+    const byPath = this.callsByPath[op]
+    byPath.set(file, (byPath.get(file) ?? 0) + 1)
     if (this.dead) throw this.ioError(errnoError('EIO', op, file), file, `${op} (after the crash)`)
     let fired = null
     for (const fault of this.faults) {
@@ -102,7 +131,48 @@ export class CrashFileSystem {
     if (fired === null) return
     this.faults = this.faults.filter((f) => f !== fired)
     this.injected.push({ op, path: file, code: fired.code })
+    this.lastFired = fired
     throw this.ioError(errnoError(fired.code, op, file), file, op)
+  }
+
+  /** A write or truncate (`growsFile()`: whether it would grow the file) on a disk that may be full (fillDisk). */
+  checkSpace(op, file, growsFile) {
+    const full = this.full
+    if (full === null) return
+    const grows = growsFile()
+    if (full.growOnly && !grows) return
+    if (!full.triggered) {
+      if (op !== 'write' || (full.path !== null && !full.path.test(file))) return
+      if (full.left > 0) {
+        full.left--
+        return
+      }
+      full.triggered = true
+      this.injected.push({ op, path: file, code: 'ENOSPC' })
+    } else if (op === 'truncate' && !grows) return
+    full.refused++
+    this.spaceRefusals++
+    throw this.ioError(errnoError('ENOSPC', op, file), file, op)
+  }
+
+  /**
+   * A sync of a held file: a fault with `dropUnsynced` fails it as Linux does after a writeback
+   * error ("fsyncgate"): the file's unsynced writes are marked clean, so they never reach the disk
+   * (reads still see them until the next sync evicts them) and a retried sync succeeds without them.
+   */
+  checkSync(state, file) {
+    try {
+      this.check('sync', file)
+    } catch (error) {
+      if (this.lastFired?.dropUnsynced === true && state !== null) {
+        for (const op of state.ops) {
+          if (op.kind === 'write' && op.lost !== true) this.droppedWrites++
+          op.lost = true
+        }
+      }
+      this.lastFired = null
+      throw error
+    }
   }
 
   alive(op, file) {
@@ -131,6 +201,7 @@ export class CrashFileSystem {
   apply(state, inner, mark) {
     while (state.ops.length > 0 && state.ops[0].seq < mark) {
       const op = state.ops.shift()
+      if (op.lost === true) continue
       if (op.kind === 'write') inner.write(op.bytes, 0, op.bytes.byteLength, op.position)
       else inner.truncate(op.size)
     }
@@ -157,6 +228,7 @@ export class CrashFileSystem {
         continue
       }
       for (const op of state.ops) {
+        if (op.lost === true) continue
         if (op.kind === 'truncate') {
           if (rng.chance(0.5)) nodeFs.ftruncateSync(fd, op.size)
           continue
@@ -267,10 +339,12 @@ class PassFile {
   }
   write(buffer, offset, length, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + length > this.inner.size())
     this.inner.write(buffer, offset, length, position)
   }
   writev(buffers, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + buffers.reduce((n, b) => n + b.byteLength, 0) > this.inner.size())
     this.inner.writev(buffers, position)
   }
   size() {
@@ -279,14 +353,15 @@ class PassFile {
   }
   truncate(size) {
     this.owner.check('truncate', this.path)
+    this.owner.checkSpace('truncate', this.path, () => size > this.inner.size())
     this.inner.truncate(size)
   }
   datasync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(null, this.path)
     this.inner.datasync()
   }
   async datasyncAsync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(null, this.path)
     await this.inner.datasyncAsync()
     this.owner.alive('sync', this.path)
   }
@@ -331,11 +406,13 @@ class HeldFile {
 
   write(buffer, offset, length, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + length > this.size())
     this.state.ops.push({ seq: this.state.seq++, kind: 'write', position, bytes: buffer.slice(offset, offset + length) })
   }
 
   writev(buffers, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + buffers.reduce((n, b) => n + b.byteLength, 0) > this.size())
     let at = position
     for (const b of buffers) {
       this.state.ops.push({ seq: this.state.seq++, kind: 'write', position: at, bytes: b.slice() })
@@ -350,18 +427,19 @@ class HeldFile {
 
   truncate(size) {
     this.owner.check('truncate', this.path)
+    this.owner.checkSpace('truncate', this.path, () => size > this.size())
     this.state.ops.push({ seq: this.state.seq++, kind: 'truncate', size })
   }
 
   datasync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(this.state, this.path)
     this.owner.syncStarting(this.path)
     this.owner.apply(this.state, this.inner, this.state.seq)
     this.inner.datasync()
   }
 
   async datasyncAsync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(this.state, this.path)
     this.owner.syncStarting(this.path)
     const mark = this.state.seq
     // The sync is in flight: a kill now loses everything since the last completed one.
