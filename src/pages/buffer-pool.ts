@@ -274,8 +274,16 @@ export class BufferPool {
     while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
     if (this.dirty[f] === 1) {
-      this.flush()
-      killPoint(KILL_POINTS.POOL_EVICT_WRITE)
+      try {
+        this.flush()
+        killPoint(KILL_POINTS.POOL_EVICT_WRITE)
+      } catch (error) {
+        // The dirty pages cannot be written (a full disk): take the least recently used clean frame
+        // instead, so that reads go on while the store refuses writes; the dirty ones stay.
+        f = this.tail
+        while (f >= 0 && (this.pins[f] !== 0 || this.dirty[f] === 1)) f = this.newer[f]!
+        if (f < 0) throw error
+      }
     }
     this.counters.evictions++
     this.reassignments++

@@ -27,6 +27,7 @@ export declare class CrashFileSystem implements FileSystem {
   /** Unsynced writes thrown away by failed syncs (fsyncgate), and calls a full disk refused. */
   readonly droppedWrites: number
   readonly spaceRefusals: number
+  readonly spaceMatches: number
   /** Syncs seen by `tearAtSync` (files matching its pattern; directories too with `directories`). */
   readonly syncsSeen: number
   failNext(fault: Fault): void

@@ -72,6 +72,8 @@ export class CrashFileSystem {
     /** A disk that stays full (fillDisk), or null; and how many calls a full disk refused. */
     this.full = null
     this.spaceRefusals = 0
+    /** Writes that counted towards filling the disk (with `after: Infinity`: how many there are). */
+    this.spaceMatches = 0
     /** inode -> { path, ops: [{ seq, kind, position, bytes } | { seq, kind, size }], seq } */
     this.inodes = new Map()
     this.journalFd = -1
@@ -93,11 +95,11 @@ export class CrashFileSystem {
   }
 
   /**
-   * A disk that fills up and stays full (see the file comment): the (after + 1)-th write matching
-   * `path` that needs space fails with ENOSPC, and from then on every write and every growing
-   * truncate of any file does, retries included, until freeSpace(). `growOnly`: only a write past a
-   * file's end needs space (an overwrite of allocated bytes, such as the log's preallocated tail,
-   * still succeeds); otherwise every write fails.
+   * A disk that fills up and stays full (see the file comment): the (after + 1)-th call matching
+   * `path` that needs space fails with ENOSPC, and from then on every call of any file that needs
+   * space does, retries included, until freeSpace(). A growing truncate needs space, and so does
+   * every write, or with `growOnly` only a write past the file's end (an overwrite of allocated
+   * bytes, such as the log's preallocated tail, still succeeds).
    */
   fillDisk({ after = 0, path: pattern, growOnly = false } = {}) {
     this.full = { left: after, path: pattern ?? null, growOnly, triggered: false, refused: 0 }
@@ -135,21 +137,25 @@ export class CrashFileSystem {
     throw this.ioError(errnoError(fired.code, op, file), file, op)
   }
 
-  /** A write or truncate (`growsFile()`: whether it would grow the file) on a disk that may be full (fillDisk). */
+  /**
+   * A write or truncate (`growsFile()`: whether it would grow the file) on a disk that may be full
+   * (fillDisk). It needs space if it grows the file, or if it is a write and not `growOnly`.
+   */
   checkSpace(op, file, growsFile) {
     const full = this.full
     if (full === null) return
-    const grows = growsFile()
-    if (full.growOnly && !grows) return
+    const needsSpace = op === 'write' && !full.growOnly ? true : growsFile()
+    if (!needsSpace) return
     if (!full.triggered) {
-      if (op !== 'write' || (full.path !== null && !full.path.test(file))) return
+      if (full.path !== null && !full.path.test(file)) return
+      this.spaceMatches++
       if (full.left > 0) {
         full.left--
         return
       }
       full.triggered = true
       this.injected.push({ op, path: file, code: 'ENOSPC' })
-    } else if (op === 'truncate' && !grows) return
+    }
     full.refused++
     this.spaceRefusals++
     throw this.ioError(errnoError('ENOSPC', op, file), file, op)

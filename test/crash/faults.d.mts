@@ -16,6 +16,8 @@ export interface FaultTrialResult {
   dropped: number
   /** Calls the full disk refused. */
   refused: number
+  /** Writes that counted towards filling the disk (a run with n = Infinity counts them). */
+  spaceMatches: number
 }
 export interface FaultSpec {
   op: FaultOp

@@ -190,6 +190,7 @@ function finish(problems, fault, crashFs, dir, seed, durability, result, stray) 
     fired: crashFs.injected.length > 0,
     dropped: crashFs.droppedWrites,
     refused: crashFs.spaceRefusals,
+    spaceMatches: crashFs.spaceMatches,
     calls: { ...crashFs.calls },
     callsByPath: Object.fromEntries(Object.entries(crashFs.callsByPath).map(([op, m]) => [op, Object.fromEntries(m)])),
     ackedWrites: result?.ackedWrites ?? 0,
