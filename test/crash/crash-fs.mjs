@@ -12,9 +12,11 @@
 //      (run by the parent) undoes every entry whose directory was not synced after it: a created file
 //      or directory is removed (with everything in it), a removed file comes back (removal moves it
 //      into `graveDir` instead of deleting it), a rename is reversed. A rename counts as durable once
-//      both its directories were synced after it. Not modelled: the LOCK file (the engine makes it
-//      through node:fs, not this interface), and the store directory itself (the suite makes it and
-//      treats it as durable).
+//      both its directories were synced after it. `mkdir` journals every directory it makes, parents
+//      included, so a store created under a directory that does not exist yet has its own creation
+//      undone unless its parent was synced (create-power-loss.test.ts; elsewhere the suite makes the
+//      store directory itself and treats it as durable). Not modelled: the LOCK file (the engine
+//      makes it through node:fs, not this interface).
 //    - `tearAndDie(rng)`: the power cut with torn writes, as SQLite's crash VFS does. Each unsynced
 //      write is lost (40%), reaches the file whole (35%), or is torn: cut into 512-byte sectors (of
 //      file offset), each dropped, written, or written as garbage; each unsynced truncate happens or
@@ -25,10 +27,21 @@
 //      (`tearAtSync`: the power goes while that sync is in flight, with everything since the last
 //      one unsynced: where a missing or misordered sync shows), or at a kill point.
 //
+//      `tearAtSync.directories`: directory syncs count as syncs too (the power may go as one starts).
+//
 // 2. Injected errors (`failNext`): the (after + 1)-th matching call of an operation fails with EIO or
 //    ENOSPC, converted by the engine's own ioError (IO or NO_SPACE), one shot. Operations: 'write'
 //    (write, writev), 'sync' (datasync, datasyncAsync), 'open', 'truncate', 'rename', 'remove',
-//    'syncDirectory'. `calls` counts every operation, for "fail the N-th, for rising N".
+//    'syncDirectory'. `calls` counts every operation (`callsByPath` per file), for "fail the N-th,
+//    for rising N".
+//    - fsyncgate (`dropUnsynced: true` on a 'sync' fault, with `holdUnsynced`): the failed sync
+//      marks the file's unsynced writes clean, as Linux does after a writeback error: they never
+//      reach the file (a later sync or a power cut drops them; reads see them until the next sync),
+//      and a retried sync succeeds without them. `droppedWrites` counts them.
+//    - A disk that stays full (`fillDisk`): from the (after + 1)-th write of a matching file on,
+//      every call that needs space fails with ENOSPC, retries included, until `freeSpace()`: every
+//      write and every growing truncate, or with `growOnly` only the writes past a file's end and
+//      growing truncates (an overwrite of preallocated bytes still succeeds).
 //
 // The engine's file module (dist/io/file.js) is passed in, so that errors are the engine's own
 // StoreError class and the same code runs in the writer child and in-process.

@@ -12,6 +12,8 @@
 //     acknowledged one, where a rejected write may or may not show (oracle.mjs);
 //   - after close, the store opens again with the real file system, passes check(), and holds a
 //     prefix of the issued writes with every acknowledged one.
+// Two harsher models (fsyncgate.test.ts, disk-full.test.ts): a failed sync that throws the file's
+// unsynced writes away, followed by a power cut; and a disk that stays full until the reopen.
 
 import fs from 'node:fs'
 import path from 'node:path'
