@@ -48,6 +48,7 @@ describe('a disk that stays full', () => {
         problems.push(...result.problems)
       }
     }
+    console.info(`disk full seed ${seed} at ${durability}${growOnly ? ' (growing writes only)' : ''}: ${trials} trials, ${fired} filled the disk, ${refused} calls refused, ${problems.length} problems`)
     expect(problems).toEqual([])
     expect(fired).toBeGreaterThan(trials / 2)
     // The disk stayed full: the engine was refused more than once per trial (writes after the first).

@@ -45,6 +45,7 @@ describe('fsyncgate: a failed fdatasync drops the unsynced writes', () => {
       dropped += result.dropped
       problems.push(...result.problems)
     }
+    console.info(`fsyncgate seed ${seed}, ${target.name}: ${trials} trials, ${fired} fired, ${dropped} unsynced writes dropped, ${problems.length} problems`)
     expect(problems).toEqual([])
     // Every N but the one past the last sync fires, and the failed syncs really threw writes away.
     expect(fired).toBe(trials - 1)
