@@ -7,6 +7,7 @@
  * it is too (stable, never acknowledged); reads keep working and return the right values (gets and
  * scans while writing and after); close() settles (a typed error or none); and after space returns,
  * a reopen with the real file system holds every acknowledged write, passes check() and takes writes.
+ * One seed runs over the power-loss model and cuts the power while the disk is full.
  */
 import fs from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -23,11 +24,12 @@ const TARGETS = [
 
 describe('a disk that stays full', () => {
   it.each([
-    { seed: 51, durability: 'fsync' as const, growOnly: false },
-    { seed: 52, durability: 'fsync' as const, growOnly: true },
-    { seed: 53, durability: 'os' as const, growOnly: false },
-  ])('seed $seed at $durability (growing writes only: $growOnly): NO_SPACE from the N-th write of the log or the page file on', async ({ seed, durability, growOnly }) => {
-    const options = { durability, planLength: 800 }
+    { seed: 51, durability: 'fsync' as const, growOnly: false, power: false },
+    { seed: 52, durability: 'fsync' as const, growOnly: true, power: false },
+    { seed: 53, durability: 'os' as const, growOnly: false, power: false },
+    { seed: 54, durability: 'fsync' as const, growOnly: false, power: true },
+  ])('seed $seed at $durability (growing writes only: $growOnly, power cut while full: $power): NO_SPACE from the N-th write of the log or the page file on', async ({ seed, durability, growOnly, power }) => {
+    const options = { durability, planLength: 800, power: power === true }
     const dry = await faultTrial(root, seed, null, options)
     expect(dry.problems).toEqual([])
     const problems: string[] = []
