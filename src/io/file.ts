@@ -44,6 +44,7 @@ export interface FileSystem {
   /** Names in a directory (not paths), sorted. */
   list(dir: string): string[]
   exists(path: string): boolean
+  /** Makes `dir` and any missing parent (not synced: `open` syncs each new entry's parent at 'fsync'). */
   mkdir(dir: string): void
   remove(path: string): void
   rename(from: string, to: string): void

@@ -18,7 +18,7 @@ export const KILL_POINTS = {
   WAL_SEGMENT_CREATED: 'wal-segment-created',
   /** A checkpoint's pages written and synced, before the meta page. */
   CHECKPOINT_AFTER_PAGES: 'checkpoint-after-pages',
-  /** A checkpoint's meta page cut in half. */
+  /** A checkpoint's meta page torn through its fields: its first 64 bytes written over the older meta page, then the kill. */
   CHECKPOINT_META_TORN: 'checkpoint-meta-torn',
   /** A checkpoint's meta page synced, before old pages are reusable and old segments go. */
   CHECKPOINT_AFTER_META: 'checkpoint-after-meta',

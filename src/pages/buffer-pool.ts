@@ -11,7 +11,8 @@
  *   1. A page id is resident in at most one frame, and `frameOf` maps exactly the resident pages.
  *   2. A pinned frame (pins > 0) is never evicted, reassigned or discarded.
  *   3. A dirty frame is written (sealed, coalesced with the other dirty frames) before its frame is
- *      reused; `flush` leaves no frame dirty.
+ *      reused; `flush` leaves no frame dirty. If that write fails (a full disk), the dirty frames
+ *      stay and a read takes a clean frame instead, or with none, `peek` reads the page uncached.
  *   4. A page read from disk is checked (checksum, id, type) before any byte of it is used; a page
  *      that fails is never resident.
  *   5. Resident frames <= `frames` = max(FRAMES_MIN, floor(budget / pageSizeBytes)).
@@ -19,7 +20,7 @@
  *      owner has not handed it, so copy-on-write rules stay the owner's (see store.ts).
  */
 
-import { assert } from '../errors.js'
+import { StoreError, assert } from '../errors.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { HeaderOffset, NO_PAGE, type PageType } from './page-format.js'
 import { FrameIndex } from './frame-index.js'
@@ -114,8 +115,30 @@ export class BufferPool {
       if (frame !== this.head) this.touch(frame)
       return this.pages[frame]!
     }
-    return this.pages[this.load(pageId, type)]!
+    let miss: number
+    try {
+      miss = this.takeFrame()
+    } catch (error) {
+      if (!(error instanceof StoreError) || this.dirtyCount === 0) throw error
+      return this.readUncached(pageId, type)
+    }
+    return this.pages[this.loadInto(miss, pageId, type)]!
   }
+
+  /**
+   * `peek`'s miss when no frame can be freed because the dirty pages cannot be written (a full disk):
+   * the page is read into a scratch buffer, not cached, so that reads go on while the store refuses
+   * writes. Valid until the next call into the pool, as any `peek`.
+   */
+  private readUncached(pageId: number, type: PageType): Uint8Array {
+    this.scratch ??= new Uint8Array(this.pageSizeBytes)
+    this.counters.misses++
+    this.reassignments++
+    this.file.readPage(pageId, this.scratch, type)
+    return this.scratch
+  }
+
+  private scratch: Uint8Array | null = null
 
   /**
    * Byte `offset` of page `pageId` if it is resident, else 0; changes nothing (no recency, no load).
@@ -149,7 +172,14 @@ export class BufferPool {
       this.file.readRun(first, count, run, type)
       for (let i = 0; i < count; i++) {
         if (this.frameOf.has(first + i)) continue
-        const frame = this.takeFrame()
+        let frame: number
+        try {
+          frame = this.takeFrame()
+        } catch (error) {
+          // No frame can be freed (the dirty pages cannot be written): read ahead no further.
+          if (!(error instanceof StoreError) || this.dirtyCount === 0) throw error
+          return read
+        }
         this.pages[frame]!.set(run.subarray(i * size, (i + 1) * size))
         this.install(frame, first + i)
         this.counters.misses++
@@ -245,8 +275,11 @@ export class BufferPool {
   }
 
   private load(pageId: number, type: PageType): number {
+    return this.loadInto(this.takeFrame(), pageId, type)
+  }
+
+  private loadInto(frame: number, pageId: number, type: PageType): number {
     this.counters.misses++
-    const frame = this.takeFrame()
     // Invariant 4: a page that fails its check is not installed (the frame goes back as empty).
     try {
       this.file.readPage(pageId, this.pages[frame]!, type)
@@ -274,8 +307,16 @@ export class BufferPool {
     while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
     if (this.dirty[f] === 1) {
-      this.flush()
-      killPoint(KILL_POINTS.POOL_EVICT_WRITE)
+      try {
+        this.flush()
+        killPoint(KILL_POINTS.POOL_EVICT_WRITE)
+      } catch (error) {
+        // The dirty pages cannot be written (a full disk): take the least recently used clean frame
+        // instead, so that reads go on while the store refuses writes; the dirty ones stay.
+        f = this.tail
+        while (f >= 0 && (this.pins[f] !== 0 || this.dirty[f] === 1)) f = this.newer[f]!
+        if (f < 0) throw error
+      }
     }
     this.counters.evictions++
     this.reassignments++

@@ -27,7 +27,7 @@ import { KILL_POINTS, kill, killPoint, killPointReached } from '../io/kill-point
 import type { BufferPool } from '../pages/buffer-pool.js'
 import { chainPagesFor, encodeChain } from '../pages/chain-page.js'
 import type { FreeSpace } from '../pages/free-space.js'
-import { encodeMetaPage, type Meta } from '../pages/meta-page.js'
+import { MetaOffset, encodeMetaPage, type Meta } from '../pages/meta-page.js'
 import { PageType } from '../pages/page-format.js'
 import type { PageFile, PageWrite } from '../pages/page-file.js'
 import type { PageLeafStore } from '../pages/page-leaf-store.js'
@@ -37,6 +37,12 @@ import type { Pieces } from './load.js'
 
 /** Captured pages are written in batches of at most this many bytes, yielding between batches. */
 const WRITE_BATCH_BYTES = 16 << 20
+/**
+ * The bytes of the meta page the CHECKPOINT_META_TORN kill point writes before the kill: the page
+ * header, magic, version, page size, page count, generation and record count; the fields from the
+ * tree head on stay as they were. Inside the first 512-byte sector, where every field is.
+ */
+const META_TORN_BYTES = MetaOffset.TREE_HEAD
 
 export class Checkpointer {
   treePages: number[]
@@ -181,8 +187,10 @@ export class Checkpointer {
       // 6.
       const metaPage = encodeMetaPage(meta)
       if (killPointReached(KILL_POINTS.CHECKPOINT_META_TORN)) {
-        metaPage.fill(0, metaPage.byteLength >>> 1)
-        this.file.writePages([{ pageId: meta.generation % 2, page: metaPage }])
+        // A tear through the fields: the new header and the first fields reach the slot, the rest
+        // of the first sector (tree and free-list heads, sizes, redo LSN) keeps the older meta's
+        // bytes, so the checksum fails. (Cutting the page in half would tear only zeros.)
+        this.file.file.write(metaPage, 0, META_TORN_BYTES, (meta.generation % 2) * this.file.pageSizeBytes)
         kill()
       }
       this.file.writePages([{ pageId: meta.generation % 2, page: metaPage }])

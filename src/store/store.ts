@@ -89,6 +89,29 @@ function invalid(message: string): StoreError {
   return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
 }
 
+/**
+ * Makes `dir` (and any missing parent) and, at 'fsync', makes their directory entries durable before
+ * open returns, so before any write is acknowledged: the parent of every directory made here is
+ * fsynced, innermost last, and so is the parent of `dir` even when `dir` was there already (an
+ * earlier open may have made it and died before its parent was synced; one directory fsync per
+ * read-write open). Without it a power cut can undo the store directory's own creation, and every
+ * acknowledged write with it. At 'os' and 'none' nothing is synced: a directory entry survives a
+ * process kill without it, and those levels promise nothing across a power loss.
+ */
+function makeStoreDirectory(fs: FileSystem, dir: string, durability: Durability): void {
+  const missing: string[] = []
+  for (let d = path.resolve(dir); !fs.exists(d); d = path.dirname(d)) {
+    missing.push(d)
+    if (path.dirname(d) === d) break
+  }
+  fs.mkdir(dir)
+  if (durability !== 'fsync') return
+  const parents = new Set<string>([path.dirname(path.resolve(dir))])
+  for (const d of missing) parents.add(path.dirname(d))
+  // Outermost first: a directory's own entry is durable before the entries inside it are synced.
+  for (const parent of [...parents].sort((a, b) => a.length - b.length)) fs.syncDirectory(parent)
+}
+
 /** Opens (creating if needed, unless read-only) the store in directory `dir`. */
 export async function open(dir: string, options?: OpenOptions): Promise<Store> {
   return openWithFileSystem(dir, options, realFileSystem)
@@ -99,7 +122,7 @@ export async function openWithFileSystem(dir: string, options: OpenOptions | und
   if (typeof dir !== 'string' || dir.length === 0) throw invalid(`dir must be a non-empty string, got ${describeValue(dir)}`)
   const checked = checkOpenOptions(options)
   if (!checked.readOnly) {
-    fs.mkdir(dir)
+    makeStoreDirectory(fs, dir, checked.durability)
   } else if (!fs.exists(path.join(dir, DATA_FILE_NAME))) {
     throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is missing)`)
   }
@@ -416,11 +439,11 @@ export class Store {
   }
 
   private startLog(): void {
-    if (!this.fs.exists(this.walDir)) {
-      this.fs.mkdir(this.walDir)
-      // The new directory's entry must survive a power loss, or so would none of the log.
-      if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
-    }
+    if (!this.fs.exists(this.walDir)) this.fs.mkdir(this.walDir)
+    // The log directory's entry must survive a power loss, or so would none of the log. Synced at
+    // every read-write open at 'fsync', not only when this open made it: an earlier open (or one at
+    // 'os') may have made it and died before syncing the store directory.
+    if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
     this.wal = new WalWriter(
       {
         dir: this.walDir,

@@ -12,9 +12,11 @@
 //      (run by the parent) undoes every entry whose directory was not synced after it: a created file
 //      or directory is removed (with everything in it), a removed file comes back (removal moves it
 //      into `graveDir` instead of deleting it), a rename is reversed. A rename counts as durable once
-//      both its directories were synced after it. Not modelled: the LOCK file (the engine makes it
-//      through node:fs, not this interface), and the store directory itself (the suite makes it and
-//      treats it as durable).
+//      both its directories were synced after it. `mkdir` journals every directory it makes, parents
+//      included, so a store created under a directory that does not exist yet has its own creation
+//      undone unless its parent was synced (create-power-loss.test.ts; elsewhere the suite makes the
+//      store directory itself and treats it as durable). Not modelled: the LOCK file (the engine
+//      makes it through node:fs, not this interface).
 //    - `tearAndDie(rng)`: the power cut with torn writes, as SQLite's crash VFS does. Each unsynced
 //      write is lost (40%), reaches the file whole (35%), or is torn: cut into 512-byte sectors (of
 //      file offset), each dropped, written, or written as garbage; each unsynced truncate happens or
@@ -25,10 +27,21 @@
 //      (`tearAtSync`: the power goes while that sync is in flight, with everything since the last
 //      one unsynced: where a missing or misordered sync shows), or at a kill point.
 //
+//      `tearAtSync.directories`: directory syncs count as syncs too (the power may go as one starts).
+//
 // 2. Injected errors (`failNext`): the (after + 1)-th matching call of an operation fails with EIO or
 //    ENOSPC, converted by the engine's own ioError (IO or NO_SPACE), one shot. Operations: 'write'
 //    (write, writev), 'sync' (datasync, datasyncAsync), 'open', 'truncate', 'rename', 'remove',
-//    'syncDirectory'. `calls` counts every operation, for "fail the N-th, for rising N".
+//    'syncDirectory'. `calls` counts every operation (`callsByPath` per file), for "fail the N-th,
+//    for rising N".
+//    - fsyncgate (`dropUnsynced: true` on a 'sync' fault, with `holdUnsynced`): the failed sync
+//      marks the file's unsynced writes clean, as Linux does after a writeback error: they never
+//      reach the file (a later sync or a power cut drops them; reads see them until the next sync),
+//      and a retried sync succeeds without them. `droppedWrites` counts them.
+//    - A disk that stays full (`fillDisk`): from the (after + 1)-th write of a matching file on,
+//      every call that needs space fails with ENOSPC, retries included, until `freeSpace()`: every
+//      write and every growing truncate, or with `growOnly` only the writes past a file's end and
+//      growing truncates (an overwrite of preallocated bytes still succeeds).
 //
 // The engine's file module (dist/io/file.js) is passed in, so that errors are the engine's own
 // StoreError class and the same code runs in the writer child and in-process.
@@ -61,8 +74,19 @@ export class CrashFileSystem {
     this.ioError = fileModule.ioError
     this.hold = options.holdUnsynced === true
     this.calls = { write: 0, sync: 0, open: 0, truncate: 0, rename: 0, remove: 0, syncDirectory: 0 }
+    /** op -> path -> calls (for faults aimed at one file: "the n-th sync of the log"). */
+    this.callsByPath = Object.fromEntries(Object.keys(this.calls).map((op) => [op, new Map()]))
     this.injected = []
     this.faults = []
+    /** The fault that fired last (check), so that a sync can tell whether it drops the dirty pages. */
+    this.lastFired = null
+    /** Unsynced writes thrown away by failed syncs (fsyncgate). */
+    this.droppedWrites = 0
+    /** A disk that stays full (fillDisk), or null; and how many calls a full disk refused. */
+    this.full = null
+    this.spaceRefusals = 0
+    /** Writes that counted towards filling the disk (with `after: Infinity`: how many there are). */
+    this.spaceMatches = 0
     /** inode -> { path, ops: [{ seq, kind, position, bytes } | { seq, kind, size }], seq } */
     this.inodes = new Map()
     this.journalFd = -1
@@ -83,6 +107,24 @@ export class CrashFileSystem {
     this.faults.push({ ...fault, left: fault.after ?? 0 })
   }
 
+  /**
+   * A disk that fills up and stays full (see the file comment): the (after + 1)-th call matching
+   * `path` that needs space fails with ENOSPC, and from then on every call of any file that needs
+   * space does, retries included, until freeSpace(). A growing truncate needs space, and so does
+   * every write, or with `growOnly` only a write past the file's end (an overwrite of allocated
+   * bytes, such as the log's preallocated tail, still succeeds).
+   */
+  fillDisk({ after = 0, path: pattern, growOnly = false } = {}) {
+    this.full = { left: after, path: pattern ?? null, growOnly, triggered: false, refused: 0 }
+  }
+
+  /** Space returns: writes succeed again. Returns how many calls the full disk refused. */
+  freeSpace() {
+    const refused = this.full?.refused ?? 0
+    this.full = null
+    return refused
+  }
+
   /** After this, every call fails with EIO (an in-process "kill": bytes already written stay). */
   die() {
     this.dead = true
@@ -92,6 +134,8 @@ export class CrashFileSystem {
 
   check(op, file) {
     this.calls[op]++
+    const byPath = this.callsByPath[op]
+    byPath.set(file, (byPath.get(file) ?? 0) + 1)
     if (this.dead) throw this.ioError(errnoError('EIO', op, file), file, `${op} (after the crash)`)
     let fired = null
     for (const fault of this.faults) {
@@ -102,7 +146,52 @@ export class CrashFileSystem {
     if (fired === null) return
     this.faults = this.faults.filter((f) => f !== fired)
     this.injected.push({ op, path: file, code: fired.code })
+    this.lastFired = fired
     throw this.ioError(errnoError(fired.code, op, file), file, op)
+  }
+
+  /**
+   * A write or truncate (`growsFile()`: whether it would grow the file) on a disk that may be full
+   * (fillDisk). It needs space if it grows the file, or if it is a write and not `growOnly`.
+   */
+  checkSpace(op, file, growsFile) {
+    const full = this.full
+    if (full === null) return
+    const needsSpace = op === 'write' && !full.growOnly ? true : growsFile()
+    if (!needsSpace) return
+    if (!full.triggered) {
+      if (full.path !== null && !full.path.test(file)) return
+      this.spaceMatches++
+      if (full.left > 0) {
+        full.left--
+        return
+      }
+      full.triggered = true
+      this.injected.push({ op, path: file, code: 'ENOSPC' })
+    }
+    full.refused++
+    this.spaceRefusals++
+    throw this.ioError(errnoError('ENOSPC', op, file), file, op)
+  }
+
+  /**
+   * A sync of a held file: a fault with `dropUnsynced` fails it as Linux does after a writeback
+   * error ("fsyncgate"): the file's unsynced writes are marked clean, so they never reach the disk
+   * (reads still see them until the next sync evicts them) and a retried sync succeeds without them.
+   */
+  checkSync(state, file) {
+    try {
+      this.check('sync', file)
+    } catch (error) {
+      if (this.lastFired?.dropUnsynced === true && state !== null) {
+        for (const op of state.ops) {
+          if (op.kind === 'write' && op.lost !== true) this.droppedWrites++
+          op.lost = true
+        }
+      }
+      this.lastFired = null
+      throw error
+    }
   }
 
   alive(op, file) {
@@ -131,6 +220,7 @@ export class CrashFileSystem {
   apply(state, inner, mark) {
     while (state.ops.length > 0 && state.ops[0].seq < mark) {
       const op = state.ops.shift()
+      if (op.lost === true) continue
       if (op.kind === 'write') inner.write(op.bytes, 0, op.bytes.byteLength, op.position)
       else inner.truncate(op.size)
     }
@@ -157,6 +247,7 @@ export class CrashFileSystem {
         continue
       }
       for (const op of state.ops) {
+        if (op.lost === true) continue
         if (op.kind === 'truncate') {
           if (rng.chance(0.5)) nodeFs.ftruncateSync(fd, op.size)
           continue
@@ -248,6 +339,7 @@ export class CrashFileSystem {
   syncDirectory(dir) {
     const resolved = path.resolve(dir)
     this.check('syncDirectory', resolved)
+    if (this.tearAtSync?.directories === true) this.syncStarting(resolved)
     this.real.syncDirectory(dir)
     this.journal({ op: 'syncdir', path: resolved })
   }
@@ -266,10 +358,12 @@ class PassFile {
   }
   write(buffer, offset, length, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + length > this.inner.size())
     this.inner.write(buffer, offset, length, position)
   }
   writev(buffers, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + buffers.reduce((n, b) => n + b.byteLength, 0) > this.inner.size())
     this.inner.writev(buffers, position)
   }
   size() {
@@ -278,14 +372,15 @@ class PassFile {
   }
   truncate(size) {
     this.owner.check('truncate', this.path)
+    this.owner.checkSpace('truncate', this.path, () => size > this.inner.size())
     this.inner.truncate(size)
   }
   datasync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(null, this.path)
     this.inner.datasync()
   }
   async datasyncAsync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(null, this.path)
     await this.inner.datasyncAsync()
     this.owner.alive('sync', this.path)
   }
@@ -330,11 +425,13 @@ class HeldFile {
 
   write(buffer, offset, length, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + length > this.size())
     this.state.ops.push({ seq: this.state.seq++, kind: 'write', position, bytes: buffer.slice(offset, offset + length) })
   }
 
   writev(buffers, position) {
     this.owner.check('write', this.path)
+    this.owner.checkSpace('write', this.path, () => position + buffers.reduce((n, b) => n + b.byteLength, 0) > this.size())
     let at = position
     for (const b of buffers) {
       this.state.ops.push({ seq: this.state.seq++, kind: 'write', position: at, bytes: b.slice() })
@@ -349,18 +446,19 @@ class HeldFile {
 
   truncate(size) {
     this.owner.check('truncate', this.path)
+    this.owner.checkSpace('truncate', this.path, () => size > this.size())
     this.state.ops.push({ seq: this.state.seq++, kind: 'truncate', size })
   }
 
   datasync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(this.state, this.path)
     this.owner.syncStarting(this.path)
     this.owner.apply(this.state, this.inner, this.state.seq)
     this.inner.datasync()
   }
 
   async datasyncAsync() {
-    this.owner.check('sync', this.path)
+    this.owner.checkSync(this.state, this.path)
     this.owner.syncStarting(this.path)
     const mark = this.state.seq
     // The sync is in flight: a kill now loses everything since the last completed one.

@@ -1,0 +1,2 @@
+// Types of create-child.mjs.
+export declare function createValue(i: number): Uint8Array
