@@ -27,6 +27,7 @@ import fs from 'node:fs'
 import cliProgress from 'cli-progress'
 import { corruptionTrial, DAMAGE_KINDS, makeCrashedStore } from './corrupt.mjs'
 import { killPointCount, loadEngine, randomDelayMs, runDirectory, seededKill, tearSyncKill, tempRoot } from './driver.mjs'
+import { fuzzTrials } from './fuzz.mjs'
 import { addFigures, newFigures } from './oracle.mjs'
 import { Rng, mixSeed } from './workload.mjs'
 
@@ -47,6 +48,7 @@ const FLAGS = [
   { flag: '--corruption-every', key: 'corruptionEvery', arg: 'K', parse: count, initial: 5, help: 'a corruption batch after every K directories (0: none)' },
   { flag: '--wall-clock', key: 'wallClock', arg: 'P', parse: share, initial: 0, help: 'share of kills timed by the wall clock (not replayable)' },
   { flag: '--replay', key: 'replay', arg: 'S:I', parse: slotRef, initial: null, help: 'run slot I of seed S alone (a failure prints this)' },
+  { flag: '--fuzz', key: 'fuzz', arg: 'N', parse: count, initial: 0, help: 'then N crafted-file trials (fuzz.mjs; replay one: node test/crash/fuzz.mjs --seed S --from T --trials 1)' },
 ]
 
 function parseArgs(argv) {
@@ -139,6 +141,8 @@ function killFor(r, plan, power) {
 
 const figures = newFigures()
 const failures = []
+/** The fuzzer's figures once `--fuzz N` ran. */
+let fuzzFigures = null
 const started = Date.now()
 let scheduled = 0
 let nextSlot = 0
@@ -242,8 +246,35 @@ if (args.replay !== null) {
 } else {
   bar.start(args.cycles, 0, payload())
   await Promise.all(Array.from({ length: Math.max(1, args.concurrency) }, worker))
+  if (args.fuzz > 0 && failures.length <= 20 && !interrupted) await fuzz()
 }
 finish()
+
+/** The crafted-file fuzzer's long run (`--fuzz N`): its trials come from the soak's seed. */
+async function fuzz() {
+  bar.stop()
+  const fuzzBar = new cliProgress.SingleBar(
+    { format: 'fuzz |{bar}| {value}/{total} trials | failed {failed} | {duration_formatted}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 15_000 },
+    cliProgress.Presets.shades_classic,
+  )
+  let failed = 0
+  fuzzBar.start(args.fuzz, 0, { failed })
+  fuzzFigures = await fuzzTrials({
+    root,
+    seed: args.seed,
+    trials: args.fuzz,
+    onTrial: (t) => {
+      if (t.problems.length > 0) {
+        failed++
+        if (failures.length <= 20) {
+          failures.push(`fuzz trial ${t.trial} (${t.shape}, ${t.field} @${t.file}+${t.offset}: ${t.truth} -> ${t.value}): ${t.problems.join(' | ').slice(0, 2000)}\n  replay: node test/crash/fuzz.mjs --seed ${t.seed} --from ${t.trial} --trials 1`)
+        }
+      }
+      fuzzBar.update(t.trial + 1, { failed })
+    },
+  })
+  fuzzBar.stop()
+}
 
 function finish() {
   bar.stop()
@@ -274,6 +305,18 @@ function finish() {
   line('(buffer-pool evictions)', figures.evictions)
   line('(compaction: values moved)', `${figures.compactionValuesMoved} (${mib(figures.compactionBytesMoved)} MiB)`)
   line('(kills)', Object.entries(figures.killPointsHit).sort().map(([p, n]) => `${p} ${n}`).join(', '))
+  if (fuzzFigures !== null) {
+    const f = fuzzFigures
+    line('fuzz trials', `${f.trials} (${(f.trials / (f.ms / 1000)).toFixed(1)}/s)`)
+    line('fuzz: hangs over 2 s', f.hangs)
+    line('fuzz: allocations or growth over 64 MiB', f.memoryOverLimit)
+    line('fuzz: wrong values', f.wrongValues)
+    line('fuzz: files changed by a failed open', f.changedFiles)
+    line('fuzz: untyped / other code / unnamed', `${f.untyped} / ${f.otherCode} / ${f.unnamed}`)
+    line('(fuzz: right data, CORRUPTION, FORMAT_VERSION)', `${f.rightData}, ${f.corruption}, ${f.version}`)
+    line('(fuzz: allowed older state, moved handle)', `${f.older}, ${f.handleMoved}`)
+    line('(fuzz: failed trials)', f.failures.length)
+  }
   const bad = figures.acknowledgedWritesLost + figures.wrongValuesReturned + figures.corruptionsUndetected + figures.notAPrefix + figures.otherFailures + failures.length
   if (bad === 0 && args.replay === null) fs.rmSync(root, { recursive: true, force: true })
   else console.log(`\n${args.replay === null ? 'the failing directories are kept' : 'kept'} under ${root}`)
