@@ -46,5 +46,7 @@ export declare function fuzzTrials(options: {
   seed?: number
   trials?: number
   from?: number
+  /** Trials run at once, each loop with its own child (default 1). */
+  jobs?: number
   onTrial?: (trial: Omit<FuzzFailure, 'problems'> & { outcomes: string[]; problems: string[] }) => void
 }): Promise<FuzzFigures>

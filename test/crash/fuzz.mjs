@@ -435,7 +435,7 @@ class Child {
  * Runs `trials` trials from `seed` in `root` (stores are built there first). Returns the figures;
  * `failures` holds a reproducible description of each failed trial.
  */
-export async function fuzzTrials({ root, seed = 1, trials = 100, from = 0, onTrial } = {}) {
+export async function fuzzTrials({ root, seed = 1, trials = 100, from = 0, jobs = 1, onTrial } = {}) {
   fs.mkdirSync(root, { recursive: true })
   const models = []
   for (let i = 0; i < SHAPES.length; i++) models.push(await buildShape(root, SHAPES[i], seed * 31 + i))
@@ -446,12 +446,22 @@ export async function fuzzTrials({ root, seed = 1, trials = 100, from = 0, onTri
     for (const f of fields) (byName.get(f.name) ?? byName.set(f.name, []).get(f.name)).push(f)
     return { model, names: [...byName.keys()].sort(), byName }
   })
-  const child = new Child(models, process.env.LEARNED_STORAGE_CRASH_DIST)
   const figures = { trials: 0, rightData: 0, corruption: 0, version: 0, older: 0, handleMoved: 0, hangs: 0, untyped: 0, otherCode: 0, unnamed: 0, wrongValues: 0, changedFiles: 0, memoryOverLimit: 0, slow: 0, failures: [], byField: {}, ms: 0 }
   const started = performance.now()
-  const work = path.join(root, 'trial')
-  try {
-    for (let t = from; t < from + trials; t++) {
+  // `jobs` loops, each with its own child and copy, take every jobs-th trial: a trial's choices come
+  // from (seed, t) alone, so the figures do not depend on how many ran at once.
+  const loop = async (job) => {
+    const child = new Child(models, process.env.LEARNED_STORAGE_CRASH_DIST)
+    const work = path.join(root, `trial-${job}`)
+    try {
+      await runTrials(child, work, job)
+    } finally {
+      child.stop()
+      fs.rmSync(work, { recursive: true, force: true })
+    }
+  }
+  const runTrials = async (child, work, job) => {
+    for (let t = from + job; t < from + trials; t += jobs) {
       const rng = new Rng((seed * 1_000_003 + t) >>> 0)
       const shape = catalog[rng.int(catalog.length)]
       const name = shape.names[rng.int(shape.names.length)]
@@ -482,10 +492,8 @@ export async function fuzzTrials({ root, seed = 1, trials = 100, from = 0, onTri
       }
       onTrial?.({ ...description, outcomes: verdict.outcomes, problems: verdict.failures })
     }
-  } finally {
-    child.stop()
-    fs.rmSync(work, { recursive: true, force: true })
   }
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, (_, job) => loop(job)))
   figures.ms = performance.now() - started
   return figures
 }
@@ -744,6 +752,7 @@ if (process.argv[1] === HERE) {
     const seed = Number(argument('--seed', String(Date.now() % 1_000_000)))
     // --from T with --trials 1 repeats trial T of a run (each trial's choices come from seed and T).
     const from = Number(argument('--from', '0'))
+    const jobs = Number(argument('--jobs', '1'))
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'learned-storage-fuzz-'))
     let last = performance.now()
     const figures = await fuzzTrials({
@@ -751,6 +760,7 @@ if (process.argv[1] === HERE) {
       seed,
       trials,
       from,
+      jobs,
       onTrial: (t) => {
         if (t.problems.length > 0) console.log(`FAIL seed ${t.seed} trial ${t.trial} ${t.shape} ${t.field} @${t.file}+${t.offset} ${t.truth} -> ${t.value}: ${t.problems.join(' | ')}`)
         if (performance.now() - last > 10_000) {

@@ -48,7 +48,7 @@ const FLAGS = [
   { flag: '--corruption-every', key: 'corruptionEvery', arg: 'K', parse: count, initial: 5, help: 'a corruption batch after every K directories (0: none)' },
   { flag: '--wall-clock', key: 'wallClock', arg: 'P', parse: share, initial: 0, help: 'share of kills timed by the wall clock (not replayable)' },
   { flag: '--replay', key: 'replay', arg: 'S:I', parse: slotRef, initial: null, help: 'run slot I of seed S alone (a failure prints this)' },
-  { flag: '--fuzz', key: 'fuzz', arg: 'N', parse: count, initial: 0, help: 'then N crafted-file trials (fuzz.mjs; replay one: node test/crash/fuzz.mjs --seed S --from T --trials 1)' },
+  { flag: '--fuzz', key: 'fuzz', arg: 'N', parse: count, initial: 0, help: 'then N crafted-file trials, C at a time (fuzz.mjs; replay one: node test/crash/fuzz.mjs --seed S --from T --trials 1)' },
 ]
 
 function parseArgs(argv) {
@@ -258,19 +258,22 @@ async function fuzz() {
     cliProgress.Presets.shades_classic,
   )
   let failed = 0
+  let done = 0
   fuzzBar.start(args.fuzz, 0, { failed })
   fuzzFigures = await fuzzTrials({
     root,
     seed: args.seed,
     trials: args.fuzz,
+    jobs: Math.max(1, args.concurrency),
     onTrial: (t) => {
+      done++
       if (t.problems.length > 0) {
         failed++
         if (failures.length <= 20) {
           failures.push(`fuzz trial ${t.trial} (${t.shape}, ${t.field} @${t.file}+${t.offset}: ${t.truth} -> ${t.value}): ${t.problems.join(' | ').slice(0, 2000)}\n  replay: node test/crash/fuzz.mjs --seed ${t.seed} --from ${t.trial} --trials 1`)
         }
       }
-      fuzzBar.update(t.trial + 1, { failed })
+      fuzzBar.update(done, { failed })
     },
   })
   fuzzBar.stop()
