@@ -1,0 +1,115 @@
+/**
+ * A log append that fails after its record was given an LSN (the group buffer cannot grow, an
+ * allocation throws) must not leave a gap: the reader stops at the first missing LSN, so a gap would
+ * lose every later record, acknowledged or not (issue 16). The fault is injected with the test-only
+ * fault point `wal-append-after-lsn` (src/io/fault-point.ts).
+ *
+ * Expectations come from the payloads appended and from the rule that LSNs are 1, 2, 3, ... (the
+ * format document), never from the writer's state.
+ */
+import fs from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ErrorCode, StoreError } from '../../src/errors.js'
+import { FAULT_POINTS, armFaultPoint } from '../../src/io/fault-point.js'
+import { realFileSystem } from '../../src/io/file.js'
+import { RECORD_MAX_BYTES, RecordType } from '../../src/wal/wal-format.js'
+import { readWal } from '../../src/wal/wal-reader.js'
+import { WalWriter } from '../../src/wal/wal-writer.js'
+import { sameBytes, seededBytes, useTempDirs } from '../support/wal-helpers.js'
+
+const tempDir = useTempDirs('learned-storage-wal-append-')
+afterEach(() => armFaultPoint(null))
+
+function newWriter(dir: string): WalWriter {
+  fs.mkdirSync(dir, { recursive: true })
+  return new WalWriter({ dir, fs: realFileSystem, durability: 'fsync', segmentBytes: 64 << 20, nextLsn: 1 }, [])
+}
+
+function replay(dir: string): { lsns: number[]; payloads: Uint8Array[] } {
+  const lsns: number[] = []
+  const payloads: Uint8Array[] = []
+  readWal(realFileSystem, dir, false, (lsn, _type, payload) => {
+    lsns.push(lsn)
+    payloads.push(payload.slice())
+  })
+  return { lsns, payloads }
+}
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  return 'did not throw'
+}
+
+/** '' when `got` holds exactly `expected`, in order, byte for byte. */
+function diffPayloads(got: Uint8Array[], expected: Uint8Array[]): string {
+  if (got.length !== expected.length) return `${got.length} records replayed, ${expected.length} expected`
+  for (let i = 0; i < got.length; i++) if (!sameBytes(got[i], expected[i])) return `record ${i} differs`
+  return ''
+}
+
+describe('an append that fails after taking its LSN leaves no gap', () => {
+  // Where the failing append sits: alone at the start of a group, or after a record of the same group;
+  // and a payload short enough for one fragment or long enough to cross a block (partly encoded).
+  const CASES = [
+    { name: 'first record of a group, one fragment', before: 0, failBytes: 40 },
+    { name: 'after a record of the same group, one fragment', before: 1, failBytes: 40 },
+    { name: 'after a record of the same group, three fragments', before: 1, failBytes: 70_000 },
+  ]
+  it.each(CASES)('$name: typed rejection, the next two appends take the next LSNs and replay', async ({ before, failBytes }) => {
+    const dir = tempDir()
+    const writer = newWriter(dir)
+    try {
+      const first = seededBytes(100, 1)
+      const a = writer.append(RecordType.BATCH, first)
+      await a.done
+      const expected = [first]
+      const sameGroup: Promise<void>[] = []
+      for (let i = 0; i < before; i++) {
+        const payload = seededBytes(200 + i, 10 + i)
+        expected.push(payload)
+        sameGroup.push(writer.append(RecordType.BATCH, payload).done)
+      }
+      armFaultPoint(FAULT_POINTS.WAL_APPEND_AFTER_LSN)
+      const error = thrown(() => writer.append(RecordType.BATCH, seededBytes(failBytes, 2)))
+      expect(error).toBeInstanceOf(StoreError)
+      expect((error as StoreError).code).toBe(ErrorCode.IO)
+      expect(writer.failed).toBeNull()
+      const later = [seededBytes(50, 3), seededBytes(40_000, 4)]
+      const appended = later.map((p) => writer.append(RecordType.BATCH, p))
+      expected.push(...later)
+      expect(appended.map((x) => x.lsn)).toEqual([2 + before, 3 + before])
+      await Promise.all([...sameGroup, ...appended.map((x) => x.done)])
+      const { lsns, payloads } = replay(dir)
+      expect(lsns).toEqual(expected.map((_, i) => i + 1))
+      expect(diffPayloads(payloads, expected)).toBe('')
+    } finally {
+      writer.close()
+    }
+  })
+
+  it('a record over RECORD_MAX_BYTES is VALUE_TOO_LARGE before it takes an LSN', async () => {
+    expect(RECORD_MAX_BYTES).toBe(1024 * 1024 * 1024)
+    const dir = tempDir()
+    const writer = newWriter(dir)
+    try {
+      // Never touched, so never committed to memory: the writer must refuse it by its length.
+      const huge = new Uint8Array(RECORD_MAX_BYTES + 1)
+      const error = thrown(() => writer.append(RecordType.BATCH, huge))
+      expect(error).toBeInstanceOf(StoreError)
+      expect((error as StoreError).code).toBe(ErrorCode.VALUE_TOO_LARGE)
+      const next = seededBytes(30, 5)
+      const appended = writer.append(RecordType.BATCH, next)
+      expect(appended.lsn).toBe(1)
+      await appended.done
+      const { lsns, payloads } = replay(dir)
+      expect(lsns).toEqual([1])
+      expect(diffPayloads(payloads, [next])).toBe('')
+    } finally {
+      writer.close()
+    }
+  })
+})
