@@ -55,6 +55,11 @@ export type RecordType = (typeof RecordType)[keyof typeof RecordType]
  */
 export const RECORD_MAX_BYTES = 1 << 30
 
+/** Whether a record of `payloadBytes` may be logged: the one comparison the writer and the store make. */
+export function recordFits(payloadBytes: number): boolean {
+  return payloadBytes <= RECORD_MAX_BYTES
+}
+
 export function segmentName(firstLsn: number): string {
   return firstLsn.toString(16).padStart(16, '0') + SEGMENT_SUFFIX
 }

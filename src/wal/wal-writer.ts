@@ -29,6 +29,7 @@ import {
   FragmentType,
   RECORD_MAX_BYTES,
   WAL_BLOCK_BYTES,
+  recordFits,
   segmentName,
   type RecordType,
 } from './wal-format.js'
@@ -178,7 +179,7 @@ export class WalWriter {
    */
   append(type: RecordType, payload: Uint8Array, length = payload.byteLength): { lsn: number; done: Promise<void> } {
     if (this.failure !== null) throw this.failure
-    if (length > RECORD_MAX_BYTES) {
+    if (!recordFits(length)) {
       throw new StoreError(ErrorCode.VALUE_TOO_LARGE, `a log record of ${length} bytes; the largest is ${RECORD_MAX_BYTES} bytes`)
     }
     assert(length <= payload.byteLength, `record length ${length} past its payload of ${payload.byteLength} bytes`)
