@@ -609,7 +609,11 @@ export class Store {
     }
   }
 
-  /** Applies every operation or none, after a crash too: one log record holds them all. */
+  /**
+   * Applies every operation or none, after a crash too: one log record holds them all. A batch
+   * whose record would pass RECORD_MAX_BYTES (1 GiB: the values plus 13 bytes a put, 9 a delete) is
+   * refused with VALUE_TOO_LARGE, with nothing written.
+   */
   batch(operations: readonly BatchOperation[]): Promise<void> {
     try {
       this.checkWritable()
