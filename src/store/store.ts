@@ -48,9 +48,13 @@ import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './lo
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
+/** The write path's record scratch buffer is kept up to this size (larger records get their own). */
+const PAYLOAD_SCRATCH_BYTES_MAX = 80 << 20
 
 // A put of the largest value is one log record: writeOne relies on it.
 if (!recordFits(batchRecordBytes(1, VALUE_MAX_BYTES, 1))) throw new Error('the largest value does not fit the largest log record')
+// Every single put uses the kept scratch buffer.
+if (batchRecordBytes(1, VALUE_MAX_BYTES, 1) > PAYLOAD_SCRATCH_BYTES_MAX) throw new Error('the largest put does not fit the scratch buffer')
 /** A new page file is built under this suffix and renamed into place. */
 const NEW_FILE_SUFFIX = '.new'
 
@@ -703,11 +707,18 @@ export class Store {
     return this.logged(logged.lsn, logged.done)
   }
 
-  /** A scratch buffer of at least `bytes` for a record's payload (the log copies it at once). */
+  /**
+   * A scratch buffer of at least `bytes` for a record's payload (the log copies it at once). A record
+   * over PAYLOAD_SCRATCH_BYTES_MAX gets a buffer of its own, dropped after the append: one 1 GiB
+   * batch would otherwise pin 1 GiB for the store's life.
+   */
   private payloadFor(bytes: number): Uint8Array {
-    if (this.payloadScratch.byteLength < bytes) this.payloadScratch = new Uint8Array(Math.max(bytes, 2 * this.payloadScratch.byteLength))
+    if (this.payloadScratch.byteLength >= bytes) return this.payloadScratch
+    if (bytes > PAYLOAD_SCRATCH_BYTES_MAX) return new Uint8Array(bytes)
+    this.payloadScratch = new Uint8Array(Math.min(PAYLOAD_SCRATCH_BYTES_MAX, Math.max(bytes, 2 * this.payloadScratch.byteLength)))
     return this.payloadScratch
   }
+
 
   /** A write's record is in the log's group: at 'none' apply it now; else the log applies it (onDurable) before `done` resolves, or drops it (onFailure). */
   private logged(lsn: number, done: Promise<void>): Promise<void> {

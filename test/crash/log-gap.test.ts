@@ -47,7 +47,7 @@ function keysOf(step: Step): number[] {
 async function runChild(dir: string, steps: Step[], faultAt: number): Promise<string[]> {
   const reportFile = path.join(root, `${path.basename(dir)}.report`)
   fs.writeFileSync(reportFile, '')
-  const env = { ...process.env, LEARNED_STORAGE_FAULT_POINT: `wal-append-after-lsn:${faultAt}` }
+  const env: NodeJS.ProcessEnv = { ...process.env, LEARNED_STORAGE_FAULT_POINT: `wal-append-after-lsn:${faultAt}` }
   delete env.LEARNED_STORAGE_KILL_POINT
   const child = spawn(process.execPath, [CHILD, JSON.stringify({ dir, steps, reportFile, dist: distUrl().href })], { env, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -89,6 +89,34 @@ describe('a batch over the log record limit', () => {
     expect(recordFits(recordBytes([VALUE_MAX_BYTES]))).toBe(true)
   })
 
+  // 1 GiB through the value pages and the log, 3.5 GB of memory, about 20 s: too much for every run.
+  it.runIf(process.env.LEARNED_STORAGE_BIG_TESTS === '1')('a batch whose record is exactly RECORD_MAX_BYTES is accepted and replays (LEARNED_STORAGE_BIG_TESTS=1)', async () => {
+    const dir = tempDir()
+    const largest = new Uint8Array(VALUE_MAX_BYTES)
+    largest.set(bytesFromSeed(65_536, 5))
+    const lengths = [...Array.from({ length: 15 }, () => VALUE_MAX_BYTES)]
+    lengths.push(RECORD_MAX_BYTES - recordBytes(lengths) - 13)
+    expect(recordBytes(lengths)).toBe(RECORD_MAX_BYTES)
+    const last = bytesFromSeed(lengths[15]!, 6)
+    const ops = lengths.map((_, i) => ({ type: 'put' as const, key: i, value: i < 15 ? largest : last }))
+    const ffs = new FaultyFileSystem({ trackDurability: false })
+    const db = await openWithFileSystem(dir, { pageSizeBytes: 4096 }, ffs)
+    try {
+      await db.batch(ops)
+    } finally {
+      await killStore(db, ffs)
+    }
+    const again = await open(dir, { pageSizeBytes: 4096 })
+    try {
+      expect(again.stats().recovery.replayedRecords).toBe(1)
+      expect(again.stats().records).toBe(16)
+      expect(Buffer.compare(again.get(3)!, largest)).toBe(0)
+      expect(Buffer.compare(again.get(15)!, last)).toBe(0)
+    } finally {
+      await closeQuietly(again)
+    }
+  }, 300_000)
+
   it('is VALUE_TOO_LARGE with nothing written (files, stats), the store stays usable, nothing leaks', async () => {
     const dir = tempDir()
     const { db, model } = await seeded(dir)
