@@ -8,14 +8,16 @@
  * format document), never from the writer's state.
  */
 import fs from 'node:fs'
+import path from 'node:path'
+import zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ErrorCode, StoreError } from '../../src/errors.js'
 import { FAULT_POINTS, armFaultPoint } from '../../src/io/fault-point.js'
 import { realFileSystem } from '../../src/io/file.js'
-import { RECORD_MAX_BYTES, RecordType } from '../../src/wal/wal-format.js'
+import { RECORD_MAX_BYTES, RecordType, segmentName } from '../../src/wal/wal-format.js'
 import { readWal } from '../../src/wal/wal-reader.js'
 import { WalWriter } from '../../src/wal/wal-writer.js'
-import { sameBytes, seededBytes, useTempDirs } from '../support/wal-helpers.js'
+import { HEADER, parseFragmentAt, sameBytes, seededBytes, useTempDirs } from '../support/wal-helpers.js'
 
 const tempDir = useTempDirs('learned-storage-wal-append-')
 afterEach(() => armFaultPoint(null))
@@ -111,5 +113,59 @@ describe('an append that fails after taking its LSN leaves no gap', () => {
     } finally {
       writer.close()
     }
+  })
+})
+
+describe('the reader never takes a gap in the numbering for a torn tail', () => {
+  /**
+   * Writes `count` one-fragment records in one group, then renumbers the records from index `from`
+   * on with `lsnOf(i)` and re-seals their CRCs (zlib, over bytes 4.. of header and payload), so the
+   * fragments are intact and only their numbering is wrong: what a writer that skipped or repeated
+   * an LSN would have left.
+   */
+  async function renumbered(dir: string, count: number, from: number, lsnOf: (i: number) => number): Promise<Uint8Array[]> {
+    const writer = newWriter(dir)
+    const payloads = Array.from({ length: count }, (_, i) => seededBytes(60 + i, 40 + i))
+    try {
+      await Promise.all(payloads.map((p) => writer.append(RecordType.BATCH, p).done))
+    } finally {
+      writer.close()
+    }
+    const file = path.join(dir, segmentName(1))
+    const data = new Uint8Array(fs.readFileSync(file))
+    const view = new DataView(data.buffer)
+    let at = 0
+    for (let i = 0; i < count; i++) {
+      const fragment = parseFragmentAt(data, at)
+      expect(fragment.crcOk && fragment.lsn === i + 1 && fragment.groupLsn === 1).toBe(true)
+      if (i >= from) {
+        view.setFloat64(at + 16, lsnOf(i), true)
+        view.setUint32(at, zlib.crc32(data.subarray(at + 4, at + HEADER + fragment.length)) >>> 0, true)
+      }
+      at += HEADER + fragment.length
+    }
+    fs.writeFileSync(file, data)
+    return payloads
+  }
+
+  it.each([
+    { name: 'a gap in the middle of the last group (LSN 2 missing)', lsnOf: (i: number) => i + 2 },
+    { name: 'a repeat in the middle of the last group (LSN 2 twice)', lsnOf: (i: number) => i },
+  ])('$name: CORRUPTION; salvage ends the log before it', async ({ lsnOf }) => {
+    const dir = tempDir()
+    const payloads = await renumbered(dir, 4, 1, lsnOf)
+    const error = thrown(() => replay(dir))
+    expect(error).toBeInstanceOf(StoreError)
+    expect((error as StoreError).code).toBe(ErrorCode.CORRUPTION)
+    expect((error as StoreError).message).toContain(segmentName(1))
+    const lsns: number[] = []
+    const got: Uint8Array[] = []
+    const result = readWal(realFileSystem, dir, true, (lsn, _type, payload) => {
+      lsns.push(lsn)
+      got.push(payload.slice())
+    })
+    expect(lsns).toEqual([1])
+    expect(diffPayloads(got, payloads.slice(0, 1))).toBe('')
+    expect(result.droppedBytes).toBeGreaterThan(0)
   })
 })
