@@ -9,7 +9,8 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { AlexIndex } from '../../src/alex/alex-index.js'
 import { ErrorCode, VALUE_MAX_BYTES, open } from '../../src/index.js'
 import { FAULT_POINTS, armFaultPoint } from '../../src/io/fault-point.js'
 import { openWithFileSystem } from '../../src/store/store.js'
@@ -198,5 +199,42 @@ describe('a write whose log append fails after numbering its record', () => {
       await killStore(db, ffs)
     }
     await reopenAndCheck(dir, model)
+  })
+})
+
+describe("at durability 'none', a write that fails while it is applied", () => {
+  it('is rejected with IO and fails the store (the index may hold part of it); reads go on', async () => {
+    // Applying never does I/O by design, so the failure is forced: the index's upsert throws once, as
+    // an allocation failing in the middle of a batch would. At 'none' a write is applied at once,
+    // inside put/batch, after its record went into the log's group.
+    const dir = tempDir()
+    const ffs = new FaultyFileSystem({ trackDurability: false })
+    const db = await openWithFileSystem(dir, { pageSizeBytes: 4096, durability: 'none' }, ffs)
+    const model = new Model()
+    try {
+      for (let k = 1; k <= 10; k++) {
+        const value = bytesFromSeed(100, k)
+        await db.put(k, value)
+        model.put(k, value)
+      }
+      let calls = 0
+      const original = AlexIndex.prototype.upsert
+      const spy = vi.spyOn(AlexIndex.prototype, 'upsert').mockImplementation(function (this: AlexIndex, key: number, handle: number) {
+        if (++calls === 2) throw new RangeError('Array buffer allocation failed (test)')
+        return original.call(this, key, handle)
+      })
+      let outcome: string
+      try {
+        outcome = await asyncCode(() => db.batch([{ type: 'put', key: 20, value: Uint8Array.of(20) }, { type: 'put', key: 21, value: Uint8Array.of(21) }]))
+      } finally {
+        spy.mockRestore()
+      }
+      expect(outcome).toBe(ErrorCode.IO)
+      // Fail-stop: every later write is refused; reads go on.
+      expect(await asyncCode(() => db.put(30, Uint8Array.of(1)))).toBe(ErrorCode.IO)
+      for (let k = 1; k <= 10; k++) expect(db.get(k)).toEqual(model.get(k))
+    } finally {
+      await killStore(db, ffs)
+    }
   })
 })
