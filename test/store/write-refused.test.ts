@@ -219,7 +219,7 @@ describe("at durability 'none', a write that fails while it is applied", () => {
       }
       let calls = 0
       const original = AlexIndex.prototype.upsert
-      const spy = vi.spyOn(AlexIndex.prototype, 'upsert').mockImplementation(function (this: AlexIndex, key: number, handle: number) {
+      const spy = vi.spyOn(AlexIndex.prototype, 'upsert').mockImplementation(function (this: AlexIndex<number>, key: number, handle: number) {
         if (++calls === 2) throw new RangeError('Array buffer allocation failed (test)')
         return original.call(this, key, handle)
       })
