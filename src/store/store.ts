@@ -719,7 +719,6 @@ export class Store {
     return this.payloadScratch
   }
 
-
   /** A write's record is in the log's group: at 'none' apply it now; else the log applies it (onDurable) before `done` resolves, or drops it (onFailure). */
   private logged(lsn: number, done: Promise<void>): Promise<void> {
     this.writesSinceCheckpoint++

@@ -185,9 +185,9 @@ export class WalWriter {
     assert(length <= payload.byteLength, `record length ${length} past its payload of ${payload.byteLength} bytes`)
     const lsn = this.nextLsn
     const groupBytes = this.group.length
+    const hadDone = this.groupDone !== null
     try {
-      // What allocates comes first; nothing it does needs undoing (an empty group's promise waits
-      // for the group's first record, a flush of an empty group writes nothing).
+      // What allocates comes first (a flush scheduled for an empty group writes nothing).
       if (this.durability !== 'none') this.groupDone ??= newGroupDone()
       this.schedule()
       if (groupBytes === 0) {
@@ -198,8 +198,10 @@ export class WalWriter {
       this.encode(type, lsn, payload, length)
     } catch (error) {
       // A group left empty is formed anew by the next append (groupFirstLsn, groupStart), so cutting
-      // its bytes back is the whole undo.
+      // its bytes back and dropping a promise made for it here (nobody holds it; rejected when the
+      // log fails, it would be an unhandled rejection) is the whole undo.
       this.group.length = groupBytes
+      if (!hadDone) this.groupDone = null
       throw new StoreError(ErrorCode.IO, `the write-ahead log could not take a record of ${length} bytes (${String(error)}); nothing was logged`, { cause: error })
     }
     this.nextLsn = lsn + 1

@@ -13,7 +13,7 @@ import zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ErrorCode, StoreError } from '../../src/errors.js'
 import { FAULT_POINTS, armFaultPoint } from '../../src/io/fault-point.js'
-import { realFileSystem } from '../../src/io/file.js'
+import { realFileSystem, type FileSystem } from '../../src/io/file.js'
 import { RECORD_MAX_BYTES, RecordType, segmentName } from '../../src/wal/wal-format.js'
 import { readWal } from '../../src/wal/wal-reader.js'
 import { WalWriter } from '../../src/wal/wal-writer.js'
@@ -167,5 +167,49 @@ describe('the reader never takes a gap in the numbering for a torn tail', () => 
     expect(lsns).toEqual([1])
     expect(diffPayloads(got, payloads.slice(0, 1))).toBe('')
     expect(result.droppedBytes).toBeGreaterThan(0)
+  })
+})
+
+describe('a failed append leaves no promise behind', () => {
+  it('a group promise made for the failed append is not rejected unheard when an earlier group then fails', async () => {
+    // The log's file: the first fdatasync fails, 20 ms late, so appends can come while it is in flight.
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+    const failingFs: FileSystem = new Proxy(realFileSystem, {
+      get(target, property) {
+        if (property !== 'openFile') return Reflect.get(target, property) as unknown
+        return (file: string, options: Parameters<FileSystem['openFile']>[1]) => {
+          const handle = target.openFile(file, options)
+          return new Proxy(handle, {
+            get(inner, name) {
+              if (name === 'datasyncAsync') return async () => {
+                await sleep(20)
+                throw Object.assign(new Error('EIO: injected, fdatasync'), { code: 'EIO' })
+              }
+              const value = Reflect.get(inner, name) as unknown
+              return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(inner) : value
+            },
+          })
+        }
+      },
+    })
+    const unheard: unknown[] = []
+    const onUnhandled = (reason: unknown): void => void unheard.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    const dir = tempDir()
+    const writer = new WalWriter({ dir, fs: failingFs, durability: 'fsync', segmentBytes: 64 << 20, nextLsn: 1 }, [])
+    try {
+      const first = writer.append(RecordType.BATCH, seededBytes(50, 1))
+      const firstOutcome = first.done.then(() => 'resolved', (error: unknown) => (error instanceof StoreError ? error.code : String(error)))
+      // Let the group's write start; its sync is now in flight.
+      await new Promise((resolve) => setImmediate(resolve))
+      armFaultPoint(FAULT_POINTS.WAL_APPEND_AFTER_LSN)
+      expect((thrown(() => writer.append(RecordType.BATCH, seededBytes(50, 2))) as StoreError).code).toBe(ErrorCode.IO)
+      expect(await firstOutcome).toBe(ErrorCode.IO)
+      await sleep(50)
+      expect(unheard.map(String)).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      writer.close()
+    }
   })
 })
