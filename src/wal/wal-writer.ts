@@ -257,7 +257,10 @@ export class WalWriter {
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
-      if (this.flushing === null) this.flushing = this.flushLoop()
+      // An append that failed may have left the group empty. flushLoop must not start then: over an
+      // empty group it ends at once, clearing `flushing` before this assignment sets it for good,
+      // and no flush would ever be scheduled again.
+      if (this.flushing === null && this.group.length > 0) this.flushing = this.flushLoop()
     })
   }
 

@@ -213,3 +213,23 @@ describe('a failed append leaves no promise behind', () => {
     }
   })
 })
+
+describe('a failed append leaves the writer flushing', () => {
+  it('the flush it scheduled finds the group empty; the next append is still written', async () => {
+    const dir = tempDir()
+    const writer = newWriter(dir)
+    try {
+      armFaultPoint(FAULT_POINTS.WAL_APPEND_AFTER_LSN)
+      expect((thrown(() => writer.append(RecordType.BATCH, seededBytes(50, 1))) as StoreError).code).toBe(ErrorCode.IO)
+      // Let any flush scheduled by the failed append run (with nothing in the group).
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      const next = writer.append(RecordType.BATCH, seededBytes(60, 2))
+      expect(next.lsn).toBe(1)
+      const outcome = await Promise.race([next.done.then(() => 'durable'), new Promise((resolve) => setTimeout(() => resolve('not written after 2 s'), 2000))])
+      expect(outcome).toBe('durable')
+      expect(replay(dir).lsns).toEqual([1])
+    } finally {
+      writer.close()
+    }
+  })
+})
