@@ -15,6 +15,8 @@
  *   4. After a failed write or sync the writer is failed: every queued and later record is rejected
  *      (with code IO, or NO_SPACE) and nothing more is written, since a retried fsync can falsely
  *      succeed. The failed group's bytes are cut off the segment if the file allows it.
+ *   5. An append is all or nothing: a record takes its LSN only once it is wholly in the group, so a
+ *      failed append leaves no gap and no fragment behind (the reader ends the log at a gap).
  */
 
 import path from 'node:path'
