@@ -52,9 +52,17 @@ export class PendingOps {
     return this.head
   }
 
+  /**
+   * Makes room for `count` more operations, so that the next `count` pushes allocate nothing and
+   * cannot throw: a write reserves before its record enters the log, and pushes after.
+   */
+  reserve(count: number): void {
+    while (this.tail + count > this.lsns.length) this.makeRoom(count)
+  }
+
   /** Queues one operation; `handle` is the value's for a put (ignored for a delete). */
   push(lsn: number, key: number, handle: number, isPut: boolean): void {
-    if (this.tail === this.lsns.length) this.makeRoom()
+    if (this.tail === this.lsns.length) this.makeRoom(1)
     const at = this.tail++
     this.lsns[at] = lsn
     this.keys[at] = key
@@ -73,26 +81,39 @@ export class PendingOps {
     this.head = this.tail = 0
   }
 
-  /** Moves the live part to the front, doubling the arrays if it fills more than half of them. */
-  private makeRoom(): void {
+  /**
+   * Moves the live part to the front, growing the arrays (by doubling) if the live part and `count`
+   * more would fill more than half of them. The new arrays are all made before any is installed, so
+   * a failed allocation leaves the queue as it was.
+   */
+  private makeRoom(count: number): void {
     const live = this.tail - this.head
-    const size = live * 2 > this.lsns.length ? this.lsns.length * 2 : 0
+    let size = 0
+    if ((live + count) * 2 > this.lsns.length) {
+      size = this.lsns.length * 2
+      while (size < live + count) size *= 2
+    }
     const { head, tail } = this
-    this.lsns = moveLive(this.lsns, head, tail, size === 0 ? null : new Float64Array(size))
-    this.keys = moveLive(this.keys, head, tail, size === 0 ? null : new Float64Array(size))
-    this.handles = moveLive(this.handles, head, tail, size === 0 ? null : new Float64Array(size))
-    this.puts = moveLive(this.puts, head, tail, size === 0 ? null : new Uint8Array(size))
+    if (size === 0) {
+      this.lsns.copyWithin(0, head, tail)
+      this.keys.copyWithin(0, head, tail)
+      this.handles.copyWithin(0, head, tail)
+      this.puts.copyWithin(0, head, tail)
+    } else {
+      const lsns = new Float64Array(size)
+      const keys = new Float64Array(size)
+      const handles = new Float64Array(size)
+      const puts = new Uint8Array(size)
+      lsns.set(this.lsns.subarray(head, tail))
+      keys.set(this.keys.subarray(head, tail))
+      handles.set(this.handles.subarray(head, tail))
+      puts.set(this.puts.subarray(head, tail))
+      this.lsns = lsns
+      this.keys = keys
+      this.handles = handles
+      this.puts = puts
+    }
     this.head = 0
     this.tail = live
   }
-}
-
-/** from[head, tail) moved to the front of `to`, or of `from` itself when `to` is null. */
-function moveLive<T extends Float64Array<ArrayBuffer> | Uint8Array<ArrayBuffer>>(from: T, head: number, tail: number, to: T | null): T {
-  if (to === null) {
-    from.copyWithin(0, head, tail)
-    return from
-  }
-  ;(to as Float64Array).set(from.subarray(head, tail) as Float64Array)
-  return to
 }

@@ -36,7 +36,7 @@ import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
 import { BulkWriter } from '../pages/bulk-writer.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
-import { RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME } from '../wal/wal-format.js'
+import { RECORD_MAX_BYTES, RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME, recordFits } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
@@ -48,6 +48,13 @@ import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './lo
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
+/** The write path's record scratch buffer is kept up to this size (larger records get their own). */
+const PAYLOAD_SCRATCH_BYTES_MAX = 80 << 20
+
+// A put of the largest value is one log record: writeOne relies on it.
+if (!recordFits(batchRecordBytes(1, VALUE_MAX_BYTES, 1))) throw new Error('the largest value does not fit the largest log record')
+// Every single put uses the kept scratch buffer.
+if (batchRecordBytes(1, VALUE_MAX_BYTES, 1) > PAYLOAD_SCRATCH_BYTES_MAX) throw new Error('the largest put does not fit the scratch buffer')
 /** A new page file is built under this suffix and renamed into place. */
 const NEW_FILE_SUFFIX = '.new'
 /** Under the log directory: segments a checkpoint ahead of the log made unneeded, kept (`recover`). */
@@ -675,7 +682,11 @@ export class Store {
     }
   }
 
-  /** Applies every operation or none, after a crash too: one log record holds them all. */
+  /**
+   * Applies every operation or none, after a crash too: one log record holds them all. A batch
+   * whose record would pass RECORD_MAX_BYTES (1 GiB: the values plus 13 bytes a put, 9 a delete) is
+   * refused with VALUE_TOO_LARGE, with nothing written.
+   */
   batch(operations: readonly BatchOperation[]): Promise<void> {
     try {
       this.checkWritable()
@@ -705,50 +716,57 @@ export class Store {
   }
 
   /**
-   * The write path: value bytes to value pages (the only fallible step before the log), one BATCH
-   * record to the log, and the index changed once the record is durable (at once for 'none').
+   * The write path. Everything that can refuse the write comes before the log takes it: the record's
+   * size (VALUE_TOO_LARGE over RECORD_MAX_BYTES, before any value page is touched), the scratch
+   * buffer and room in the pending queue (allocations), the value bytes to value pages; then one
+   * BATCH record to the log, all or nothing (WalWriter.append). If the log refuses it, the value
+   * records are released. Once the record is in the log's group nothing can throw: the pending
+   * operations go into room reserved before, and the index changes once the record is durable (at
+   * once for 'none').
    */
   private write(keys: Float64Array, isPut: Uint8Array, values: readonly (Uint8Array | undefined)[]): Promise<void> {
     const n = keys.length
-    const handles = new Float64Array(n)
-    let stored = 0
     let valueBytes = 0
     let puts = 0
-    try {
-      for (; stored < n; stored++) {
-        if (isPut[stored] !== 1) continue
-        const value = values[stored]!
-        handles[stored] = this.values.append(value)
-        valueBytes += value.byteLength
-        puts++
-      }
-    } catch (error) {
-      for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
-      throw error
+    for (let i = 0; i < n; i++) {
+      if (isPut[i] !== 1) continue
+      valueBytes += values[i]!.byteLength
+      puts++
+    }
+    const payloadBytes = batchRecordBytes(n, valueBytes, puts)
+    if (!recordFits(payloadBytes)) {
+      throw new StoreError(
+        ErrorCode.VALUE_TOO_LARGE,
+        `a batch of ${n} operations with ${valueBytes} value bytes makes a log record of ${payloadBytes} bytes; the largest is ${RECORD_MAX_BYTES} bytes (split the batch)`,
+      )
     }
     // The record is copied into the log's group buffer at once, so one scratch buffer serves all.
-    const payloadBytes = batchRecordBytes(n, valueBytes, puts)
     const payload = this.payloadFor(payloadBytes)
-    encodeBatchRecord(payload, payloadBytes, keys, isPut, values)
+    this.pending.reserve(n)
+    const handles = new Float64Array(n)
+    let stored = 0
     let logged: { lsn: number; done: Promise<void> }
     try {
+      for (; stored < n; stored++) if (isPut[stored] === 1) handles[stored] = this.values.append(values[stored]!)
+      encodeBatchRecord(payload, payloadBytes, keys, isPut, values)
       logged = this.wal!.append(RecordType.BATCH, payload, payloadBytes)
     } catch (error) {
-      for (let i = 0; i < n; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
+      for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
     }
     for (let i = 0; i < n; i++) this.pending.push(logged.lsn, keys[i]!, handles[i]!, isPut[i] === 1)
     return this.logged(logged.lsn, logged.done)
   }
 
-  /** `write` for one put (a value) or delete (undefined): no arrays, the same record. */
+  /** `write` for one put (a value) or delete (undefined): no arrays, the same record (never over RECORD_MAX_BYTES). */
   private writeOne(key: number, value: Uint8Array | undefined): Promise<void> {
-    const handle = value === undefined ? 0 : this.values.append(value)
     const payloadBytes = value === undefined ? batchRecordBytes(1, 0, 0) : batchRecordBytes(1, value.byteLength, 1)
     const payload = this.payloadFor(payloadBytes)
-    encodeOneRecord(payload, key, value)
+    this.pending.reserve(1)
+    const handle = value === undefined ? 0 : this.values.append(value)
     let logged: { lsn: number; done: Promise<void> }
     try {
+      encodeOneRecord(payload, key, value)
       logged = this.wal!.append(RecordType.BATCH, payload, payloadBytes)
     } catch (error) {
       if (value !== undefined) this.values.release(handle)
@@ -758,9 +776,15 @@ export class Store {
     return this.logged(logged.lsn, logged.done)
   }
 
-  /** A scratch buffer of at least `bytes` for a record's payload (the log copies it at once). */
+  /**
+   * A scratch buffer of at least `bytes` for a record's payload (the log copies it at once). A record
+   * over PAYLOAD_SCRATCH_BYTES_MAX gets a buffer of its own, dropped after the append: one 1 GiB
+   * batch would otherwise pin 1 GiB for the store's life.
+   */
   private payloadFor(bytes: number): Uint8Array {
-    if (this.payloadScratch.byteLength < bytes) this.payloadScratch = new Uint8Array(Math.max(bytes, 2 * this.payloadScratch.byteLength))
+    if (this.payloadScratch.byteLength >= bytes) return this.payloadScratch
+    if (bytes > PAYLOAD_SCRATCH_BYTES_MAX) return new Uint8Array(bytes)
+    this.payloadScratch = new Uint8Array(Math.min(PAYLOAD_SCRATCH_BYTES_MAX, Math.max(bytes, 2 * this.payloadScratch.byteLength)))
     return this.payloadScratch
   }
 
@@ -768,7 +792,14 @@ export class Store {
   private logged(lsn: number, done: Promise<void>): Promise<void> {
     this.writesSinceCheckpoint++
     if (this.durability === 'none') {
-      this.applyDurable(lsn)
+      try {
+        this.applyDurable(lsn)
+      } catch (error) {
+        // As in the log's onDurable (startLog): the index may hold part of a batch, so every later
+        // write is refused (a reopen replays the log into a clean index); this one is rejected.
+        this.dropPending(new StoreError(ErrorCode.IO, `applying logged writes failed: ${String(error)}`, { cause: error }))
+        throw this.failure
+      }
       this.maybeCheckpoint()
     }
     return done

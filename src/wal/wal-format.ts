@@ -45,8 +45,20 @@ export const RecordType = {
 } as const
 export type RecordType = (typeof RecordType)[keyof typeof RecordType]
 
-/** Largest record payload: a batch of values at VALUE_MAX_BYTES each is bounded by this. */
-export const RECORD_MAX_BYTES = 0xffffffff
+/**
+ * Largest record payload, 1 GiB. Not the 4 GiB the u32 length fields could say: the writer builds a
+ * group in one buffer that grows by doubling (2 GiB for a 1 GiB record) and the reader holds a whole
+ * segment in memory and reads it with one read, which Node caps at 2 GiB; a record near 4 GiB could be
+ * logged by neither and one near 2 GiB read by neither. A write whose record would be larger is
+ * refused with VALUE_TOO_LARGE before anything is written. It holds the largest single value
+ * (the store asserts so at load).
+ */
+export const RECORD_MAX_BYTES = 1 << 30
+
+/** Whether a record of `payloadBytes` may be logged: the one comparison the writer and the store make. */
+export function recordFits(payloadBytes: number): boolean {
+  return payloadBytes <= RECORD_MAX_BYTES
+}
 
 export function segmentName(firstLsn: number): string {
   return firstLsn.toString(16).padStart(16, '0') + SEGMENT_SUFFIX

@@ -16,6 +16,8 @@
  *     between the last good record's group and the bad record's LSN), in the same segment: the bad
  *     spot is inside the last group, which was never synced before the crash (the writer syncs group
  *     k before writing group k + 1); also a torn tail, and that group is dropped.
+ *   - An intact record under the wrong LSN (a gap or a repeat: the writer never makes one, a tear
+ *     never does) is not a torn tail, wherever it is.
  *   - Anything else is a damaged record followed by good ones: CORRUPTION naming the segment and
  *     offset, unless `salvage` is set, which ends the log at the bad spot and reports the bytes it
  *     dropped.
@@ -135,6 +137,7 @@ export function readWal(
     let recordStart = 0
     let assembling: { type: number; lsn: number; bytes: number; parts: Uint8Array[]; got: number } | null = null
     let bad: string | null = null
+    let misnumbered = false
     while (pos < data.length) {
       const blockLeft = WAL_BLOCK_BYTES - (pos % WAL_BLOCK_BYTES)
       if (blockLeft < FRAGMENT_HEADER_BYTES) {
@@ -153,6 +156,10 @@ export function readWal(
       }
       if (assembling === null && (header.lsn !== expectedLsn || !(header.groupLsn <= header.lsn) || !RECORD_TYPES.has(header.recordType))) {
         bad = `record at offset ${pos} has LSN ${header.lsn} (group ${header.groupLsn}, type ${header.recordType}); expected LSN ${expectedLsn}`
+        // An intact fragment (its CRC matched) right after a good record but under another LSN is a
+        // gap or a repeat in the numbering, which no torn write makes (a tear leaves bytes that fail
+        // their CRC, or zeros): never taken for a torn last group and dropped.
+        misnumbered = header.lsn !== expectedLsn
         break
       }
       const payload = data.subarray(pos + FRAGMENT_HEADER_BYTES, pos + FRAGMENT_HEADER_BYTES + header.length)
@@ -212,7 +219,7 @@ export function readWal(
     // this segment: that group is the last one, never synced. A fragment of a later group means the
     // damaged group had been synced before it was written.
     const later = laterFragments(fs, dir, segments, s, data, badAt)
-    const torn = later.every((f) => f.groupLsn <= expectedLsn && f.groupLsn >= lastGroupLsn && f.segment === segment.name)
+    const torn = !misnumbered && later.every((f) => f.groupLsn <= expectedLsn && f.groupLsn >= lastGroupLsn && f.segment === segment.name)
     result.end = { segment: segment.name, offset: badAt }
     result.droppedBytes = lastNonZero(data) + 1 - badAt + laterBytes(fs, dir, segments, s)
     result.stoppedBecause = `${segment.name}: ${bad}`

@@ -15,18 +15,23 @@
  *   4. After a failed write or sync the writer is failed: every queued and later record is rejected
  *      (with code IO, or NO_SPACE) and nothing more is written, since a retried fsync can falsely
  *      succeed. The failed group's bytes are cut off the segment if the file allows it.
+ *   5. An append is all or nothing: a record takes its LSN only once it is wholly in the group, so a
+ *      failed append leaves no gap and no fragment behind (the reader ends the log at a gap).
  */
 
 import path from 'node:path'
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import { crc32Range } from '../io/checksum.js'
+import { FAULT_POINTS, faultPoint } from '../io/fault-point.js'
 import { KILL_POINTS, kill, killPoint, killPointReached } from '../io/kill-point.js'
 import type { FileSystem, StorageFile } from '../io/file.js'
 import {
   FRAGMENT_HEADER_BYTES,
   FragmentOffset,
   FragmentType,
+  RECORD_MAX_BYTES,
   WAL_BLOCK_BYTES,
+  recordFits,
   segmentName,
   type RecordType,
 } from './wal-format.js'
@@ -166,21 +171,43 @@ export class WalWriter {
    * Encodes a record (payload[0, length)) into the group being formed. Returns its LSN and a promise
    * that resolves when the record is durable at the writer's level (at once for 'none'), or rejects if
    * its group failed; the records of one group share that promise.
-   * Throws (encoding nothing) if the writer has failed.
+   *
+   * All or nothing: the LSN is taken (nextLsn moves) only once the record is wholly in the group. If
+   * anything throws before (the group buffer cannot grow, an allocation fails), the group is cut back
+   * to where it was and the LSN stays free, so the log never has a gap (the reader stops at one, and
+   * every later record would be lost); the append throws IO and the writer goes on.
+   * Throws, encoding nothing: the writer's failure if it has failed; VALUE_TOO_LARGE for a record over
+   * RECORD_MAX_BYTES; IO if the record could not be encoded.
    */
   append(type: RecordType, payload: Uint8Array, length = payload.byteLength): { lsn: number; done: Promise<void> } {
     if (this.failure !== null) throw this.failure
-    const lsn = this.nextLsn++
-    if (this.group.length === 0) {
-      this.groupFirstLsn = lsn
-      if (!this.groupNewSegment && this.segment !== null && this.segment.size >= this.segmentBytes) this.groupNewSegment = true
-      this.groupStart = this.groupNewSegment || this.segment === null ? 0 : this.segment.size
+    if (!recordFits(length)) {
+      throw new StoreError(ErrorCode.VALUE_TOO_LARGE, `a log record of ${length} bytes; the largest is ${RECORD_MAX_BYTES} bytes`)
     }
-    this.encode(type, lsn, payload, length)
-    this.schedule()
-    if (this.durability === 'none') return { lsn, done: RESOLVED }
-    this.groupDone ??= newGroupDone()
-    return { lsn, done: this.groupDone.promise }
+    assert(length <= payload.byteLength, `record length ${length} past its payload of ${payload.byteLength} bytes`)
+    const lsn = this.nextLsn
+    const groupBytes = this.group.length
+    const hadDone = this.groupDone !== null
+    try {
+      // What allocates comes first (a flush scheduled for an empty group writes nothing).
+      if (this.durability !== 'none') this.groupDone ??= newGroupDone()
+      this.schedule()
+      if (groupBytes === 0) {
+        this.groupFirstLsn = lsn
+        if (!this.groupNewSegment && this.segment !== null && this.segment.size >= this.segmentBytes) this.groupNewSegment = true
+        this.groupStart = this.groupNewSegment || this.segment === null ? 0 : this.segment.size
+      }
+      this.encode(type, lsn, payload, length)
+    } catch (error) {
+      // A group left empty is formed anew by the next append (groupFirstLsn, groupStart), so cutting
+      // its bytes back and dropping a promise made for it here (nobody holds it; rejected when the
+      // log fails, it would be an unhandled rejection) is the whole undo.
+      this.group.length = groupBytes
+      if (!hadDone) this.groupDone = null
+      throw new StoreError(ErrorCode.IO, `the write-ahead log could not take a record of ${length} bytes (${String(error)}); nothing was logged`, { cause: error })
+    }
+    this.nextLsn = lsn + 1
+    return { lsn, done: this.durability === 'none' ? RESOLVED : this.groupDone!.promise }
   }
 
   private encode(type: RecordType, lsn: number, payload: Uint8Array, payloadBytes: number): void {
@@ -221,6 +248,7 @@ export class WalWriter {
       view.setUint32(at + FragmentOffset.CRC, crc, true)
       group.length += FRAGMENT_HEADER_BYTES + length
       offset += length
+      if (first) faultPoint(FAULT_POINTS.WAL_APPEND_AFTER_LSN)
       first = false
       if (last) return
     }
@@ -231,7 +259,10 @@ export class WalWriter {
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
-      if (this.flushing === null) this.flushing = this.flushLoop()
+      // An append that failed may have left the group empty. flushLoop must not start then: over an
+      // empty group it ends at once, clearing `flushing` before this assignment sets it for good,
+      // and no flush would ever be scheduled again.
+      if (this.flushing === null && this.group.length > 0) this.flushing = this.flushLoop()
     })
   }
 
