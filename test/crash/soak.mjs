@@ -106,6 +106,8 @@ function slotAt(index) {
     durability,
     power,
     reach: true,
+    // Half the directories issue writes beside their bulk load (held until it is durable).
+    overlapBulk: seed % 2 === 0,
     generations: 3 + rng.int(6),
     replay: replayCommand(index),
     killFor: (_gen, r, plan) => killFor(r, plan, power),

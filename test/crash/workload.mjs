@@ -382,9 +382,9 @@ export async function executePlan(db, gen, plan, report, { stopOnError = true, f
     }
     track(i, promise, 'a')
     onIssued?.(i)
-    // Nothing is issued beside a bulk load: writes issued while its checkpoint runs can reach the log
-    // and replay without it if the load's checkpoint is cut off (a hole; see test/crash/README.md).
-    // (`overlapBulk` issues on beside it, to show that hole.)
+    // Unless `overlapBulk`, nothing is issued beside a bulk load. With it, writes are issued while
+    // the load's checkpoint runs: the store holds them until the load is durable (before it did not,
+    // and a kill in that checkpoint replayed them without the load: test/crash/regressions.test.ts).
     if (item.t === 'bulk' && !overlapBulk) await Promise.all(inflight)
   }
   await Promise.all(inflight)
