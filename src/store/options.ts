@@ -10,6 +10,11 @@ export const DEFAULT_CACHE_BYTES = 64 << 20
 export const DEFAULT_DURABILITY: Durability = 'fsync'
 
 export const DEFAULT_WAL_SEGMENT_BYTES = 64 << 20
+/**
+ * The largest `walSegmentBytes`. A segment is read whole at open, and one read takes at most 2 GiB;
+ * a segment passes its size by at most one write group, so segments stay readable.
+ */
+export const WAL_SEGMENT_BYTES_MAX = 512 << 20
 export const DEFAULT_CHECKPOINT_WAL_BYTES = 128 << 20
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5 * 60_000
 
@@ -41,10 +46,10 @@ export interface CheckedOptions {
   walRecovery: 'strict' | 'salvage'
 }
 
-function positiveInteger(value: unknown, name: string, fallback: number, min: number): number {
+function positiveInteger(value: unknown, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw invalid(`${name} must be an integer >= ${min}, got ${describeValue(value)}`)
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer in [${min}, ${max}], got ${describeValue(value)}`)
   }
   return value
 }
@@ -85,7 +90,7 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
     recordCacheBytes,
     durability,
     readOnly,
-    walSegmentBytes: positiveInteger(o.walSegmentBytes, 'walSegmentBytes', DEFAULT_WAL_SEGMENT_BYTES, 64 * 1024),
+    walSegmentBytes: positiveInteger(o.walSegmentBytes, 'walSegmentBytes', DEFAULT_WAL_SEGMENT_BYTES, 64 * 1024, WAL_SEGMENT_BYTES_MAX),
     checkpointWalBytes: positiveInteger(o.checkpointWalBytes, 'checkpointWalBytes', DEFAULT_CHECKPOINT_WAL_BYTES, 64 * 1024),
     checkpointIntervalMs: positiveInteger(o.checkpointIntervalMs, 'checkpointIntervalMs', DEFAULT_CHECKPOINT_INTERVAL_MS, 1),
     walArchive,

@@ -98,10 +98,18 @@ export function listSegments(fs: FileSystem, dir: string): WalSegmentInfo[] {
   return segments.sort((a, b) => a.firstLsn - b.firstLsn)
 }
 
+/** The longest segment file read: the most one read takes (2 GiB - 1 bytes). */
+const SEGMENT_READ_MAX_BYTES = 0x7fffffff
+
 function readWhole(fs: FileSystem, file: string): Uint8Array {
   const handle = fs.openFile(file, { readOnly: true })
   try {
     const size = handle.size()
+    // No segment this engine writes comes near it (walSegmentBytes <= 512 MiB, plus one group); a
+    // longer file is not read into memory (one read takes at most 2 GiB - 1 bytes).
+    if (size > SEGMENT_READ_MAX_BYTES) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${file}: log segment of ${size} bytes, more than the ${SEGMENT_READ_MAX_BYTES} a segment can hold`)
+    }
     const data = new Uint8Array(size)
     const got = handle.read(data, 0, size, 0)
     return data.subarray(0, got)

@@ -47,9 +47,9 @@ function fillableFile(inner: StorageFile): StorageFile & { full: boolean } {
   }
 }
 
-/** The bytes the test puts in page `id` (the pool seals the header). */
+/** The bytes the test puts in page `id` (the pool seals the header): overflow pages, whose bodies are free bytes (a value page read from disk is walked: value-page.ts). */
 function fill(page: Uint8Array, id: number): void {
-  page[4] = PageType.VALUE
+  page[4] = PageType.OVERFLOW
   for (let b = 64; b < PAGE; b += 97) page[b] = (id * 13 + b) & 0xff
 }
 
@@ -84,29 +84,29 @@ describe('buffer pool on a full disk', () => {
       pool.unpin(frame)
     }
     expect(pool.dirtyPages).toBe(FRAMES)
-    for (let id = 2; id < 32; id++) expectPage(pool.peek(id, PageType.VALUE), id)
-    for (let id = 100; id < 100 + FRAMES; id++) expectPage(pool.peek(id, PageType.VALUE), id)
+    for (let id = 2; id < 32; id++) expectPage(pool.peek(id, PageType.OVERFLOW), id)
+    for (let id = 100; id < 100 + FRAMES; id++) expectPage(pool.peek(id, PageType.OVERFLOW), id)
     expect(pool.dirtyPages).toBe(FRAMES)
     // A pinned frame cannot be had: fetch is refused, typed.
-    expect(() => pool.fetch(3, PageType.VALUE)).toThrow(expect.objectContaining({ code: ErrorCode.NO_SPACE }))
+    expect(() => pool.fetch(3, PageType.OVERFLOW)).toThrow(expect.objectContaining({ code: ErrorCode.NO_SPACE }))
     // Space returns: the dirty pages reach the file.
     raw.full = false
     pool.flush()
     pool.clear()
-    for (let id = 100; id < 100 + FRAMES; id++) expectPage(pool.peek(id, PageType.VALUE), id)
+    for (let id = 100; id < 100 + FRAMES; id++) expectPage(pool.peek(id, PageType.OVERFLOW), id)
     file.close()
   })
 
   it('some frames dirty: a read evicts a clean frame, never a dirty one', () => {
     const { raw, file, pool } = setUp('some-dirty')
-    for (let id = 2; id < 2 + FRAMES / 2; id++) expectPage(pool.peek(id, PageType.VALUE), id)
+    for (let id = 2; id < 2 + FRAMES / 2; id++) expectPage(pool.peek(id, PageType.OVERFLOW), id)
     raw.full = true
     for (let id = 100; id < 100 + FRAMES / 2; id++) {
       const frame = pool.create(id)
       fill(pool.page(frame), id)
       pool.unpin(frame)
     }
-    for (let round = 0; round < 3; round++) for (let id = 2; id < 32; id++) expectPage(pool.peek(id, PageType.VALUE), id)
+    for (let round = 0; round < 3; round++) for (let id = 2; id < 32; id++) expectPage(pool.peek(id, PageType.OVERFLOW), id)
     expect(pool.dirtyPages).toBe(FRAMES / 2)
     for (let id = 100; id < 100 + FRAMES / 2; id++) expect(pool.isResident(id)).toBe(true)
     raw.full = false

@@ -543,6 +543,8 @@ describe('open() options', () => {
     ['cacheBytes NaN', { cacheBytes: NaN }],
     ['cacheBytes a string', { cacheBytes: '8MiB' }],
     ['cacheBytes Infinity', { cacheBytes: Infinity }],
+    ['walSegmentBytes over 512 MiB (a segment must stay readable in one read)', { walSegmentBytes: (512 << 20) + 1 }],
+    ['walSegmentBytes below 64 KiB', { walSegmentBytes: 1000 }],
     ["durability 'sometimes'", { durability: 'sometimes' }],
     ['durability true', { durability: true }],
     ["readOnly 'yes'", { readOnly: 'yes' }],
