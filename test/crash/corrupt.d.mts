@@ -17,7 +17,7 @@ export interface CrashedStore {
   indexOfLsn: number[]
   durability: 'fsync' | 'os' | 'none'
 }
-export declare function makeCrashedStore(root: string, seed: number, options?: { durability?: 'fsync' | 'os' | 'none'; killAfterMs?: number; planLength?: number }): Promise<CrashedStore>
+export declare function makeCrashedStore(root: string, seed: number, options?: { durability?: 'fsync' | 'os' | 'none'; killAfterMs?: number; killAfterAck?: number; planLength?: number }): Promise<CrashedStore>
 export type DamageKind = 'flip-wal' | 'flip-page' | 'flip-meta' | 'truncate-wal' | 'truncate-data' | 'delete-segment'
 export declare const DAMAGE_KINDS: DamageKind[]
 export interface TrialOutcome {

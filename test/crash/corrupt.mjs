@@ -66,10 +66,14 @@ export function readRedoLsn(dataPath, pageSizeBytes) {
  * A store in `root` written by one writer generation and SIGKILLed after `killAfterMs`, with its
  * exact state verified (and not committed, so trials verify against the same history).
  */
-export async function makeCrashedStore(root, seed, { durability = 'fsync', killAfterMs = 250, planLength = 4000 } = {}) {
+export async function makeCrashedStore(root, seed, { durability = 'fsync', killAfterMs = 250, killAfterAck, planLength = 4000 } = {}) {
   const dir = path.join(root, `crashed-${seed}`)
   fs.mkdirSync(dir, { recursive: true })
-  const run = await runWriter({ dir, seed, gen: 0, durability, planLength }, { killAfterMs })
+  // `killAfterAck` k: the writer kills itself right after its k-th acknowledgement (a moment the
+  // seed fixes, so a replay crashes at the same one); else the parent kills it after `killAfterMs`.
+  const config = { dir, seed, gen: 0, durability, planLength }
+  if (killAfterAck !== undefined) config.kill = { after: 'ack', k: killAfterAck, tear: false }
+  const run = await runWriter(config, killAfterAck !== undefined ? {} : { killAfterMs })
   if (run.signal !== 'SIGKILL' || run.errors.length > 0) throw new Error(`writer for ${dir} ended with ${run.code ?? run.signal}: ${run.errors.join('; ')} ${run.stderr}`)
   const plan = planGeneration(seed, 0, planLength)
   const generation = { gen: 0, plan, issued: run.issued, acked: run.acked }

@@ -12,8 +12,9 @@
 //
 // Replay. The run is a sequence of slots (a directory, or a corruption batch); slot I of seed S is a
 // function of (S, I) alone, whatever ran beside it, so each failure prints the command that runs its
-// slot again: `node test/crash/soak.mjs --replay S:I`. Kills timed by the wall clock (`--wall-clock
-// P`, off by default, and the corruption batches' crashed stores) are marked as such: their replay
+// slot again: `node test/crash/soak.mjs --replay S:I` (a corruption batch's store crashes after the
+// k-th acknowledgement too). Kills timed by the wall clock (`--wall-clock P`, off by default) are
+// marked as such: their replay
 // runs the same plans, not the same moment.
 //
 // It ends by printing its figures, and exits 1 if any acknowledged write was lost, any wrong value
@@ -90,13 +91,13 @@ function replayCommand(index) {
   return `${dist}node test/crash/soak.mjs --replay ${args.seed}:${index}${shaping.join('')}`
 }
 
-/** Slot `index`: { kind: 'corruption', seed, durability, killAfterMs } or { kind: 'directory', spec }. */
+/** Slot `index`: { kind: 'corruption', seed, durability, killAfterAck } or { kind: 'directory', spec }. */
 function slotAt(index) {
   const rng = new Rng(mixSeed(args.seed, index, 0x50a4))
   const seed = args.seed * 100_000 + index
   const every = args.corruptionEvery
   if (every > 0 && (index + 1) % (every + 1) === 0) {
-    return { kind: 'corruption', index, seed, durability: rng.pick(['fsync', 'os', 'none']), killAfterMs: 50 + rng.int(500) }
+    return { kind: 'corruption', index, seed, durability: rng.pick(['fsync', 'os', 'none']), killAfterAck: 1 + rng.int(1500) }
   }
   const durability = rng.pick(['fsync', 'fsync', 'os', 'none'])
   const power = durability === 'fsync' && rng.chance(0.4)
@@ -173,11 +174,11 @@ function payload() {
 }
 
 async function corruptionBatch(slot) {
-  const where = `slot ${slot.index}, seed ${slot.seed}, ${slot.durability}, the store crashed after ${slot.killAfterMs} ms (wall clock)`
-  const replay = `\n  replay: ${replayCommand(slot.index)} (the plan and the damage; the crash moment is wall clock)`
+  const where = `slot ${slot.index}, seed ${slot.seed}, ${slot.durability}, the store crashed after acknowledgement ${slot.killAfterAck}`
+  const replay = `\n  replay: ${replayCommand(slot.index)}`
   let store
   try {
-    store = await makeCrashedStore(root, slot.seed, { durability: slot.durability, killAfterMs: slot.killAfterMs })
+    store = await makeCrashedStore(root, slot.seed, { durability: slot.durability, killAfterAck: slot.killAfterAck })
   } catch (error) {
     // The crashed store failed its own verification (or the writer failed) before any damage.
     figures.otherFailures++
