@@ -232,10 +232,11 @@ export function readWal(
     result.droppedBytes = lastNonZero(data) + 1 - badAt + laterBytes(fs, dir, segments, s)
     result.stoppedBecause = `${segment.name}: ${bad}`
     if (!torn && !salvage) {
-      throw new StoreError(
-        ErrorCode.CORRUPTION,
-        `${file}: ${bad}, followed by ${later.length} valid fragment(s) (first in ${later[0]!.segment} at offset ${later[0]!.offset}): a damaged record in the middle of the log`,
-      )
+      // A misnumbered record may be the last thing in the log (nothing valid after it).
+      const first = later[0]
+      const followed = first === undefined ? '' : `, followed by ${later.length} valid fragment(s) (first in ${first.segment} at offset ${first.offset})`
+      const what = misnumbered ? 'an intact record out of sequence' : 'a damaged record in the middle of the log'
+      throw new StoreError(ErrorCode.CORRUPTION, `${file}: ${bad}${followed}: ${what}`)
     }
     return result
   }
