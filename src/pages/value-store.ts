@@ -466,9 +466,9 @@ export class ValueStore {
     const start = offset + recordHeaderBytes(word)
     const stub = decodeStub(page, start)
     const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
-    // The stub's own check too: a value length rewritten within its page count (and the page
-    // re-sealed) would otherwise return a value cut short or run on (pages read whole are walked,
-    // not checked record by record: value-page.ts verifyValuePage).
+    // The stub's own check too (a page read from disk had it checked by verifyValuePage; this
+    // also covers a stub on a page that never left memory, at the cost of a 12-byte CRC): a value
+    // length rewritten within its page count would return a value cut short or run on.
     const checked = (word & ~OVERFLOW_FLAG) === OVERFLOW_STUB_BYTES && recordCheck(pageId, offset, word, page, start, start + OVERFLOW_STUB_BYTES) === readU32(page, start - 4)
     if (!checked || (word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
       throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: bad overflow record at byte ${offset}`)

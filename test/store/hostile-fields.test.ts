@@ -247,6 +247,35 @@ describe('hostile on-disk fields, re-sealed', () => {
     expect(result.message).toContain(`page ${valuePage}`)
   })
 
+  it('a short value record cut to length 0, the records after it lining up again: CORRUPTION, never an empty value', async () => {
+    // Found by the fuzzer's long run (seed 20261204, trial 13409: a length of 4 set to 0): a walk
+    // of the page's records without their own checks lined up again after the shortened record,
+    // and a get returned 0 bytes. Every short record of the first value pages, one at a time.
+    const pages = pagesOfType(copyImage(), 6).slice(0, 3)
+    let trials = 0
+    for (const valuePage of pages) {
+      const bytes = fs.readFileSync(path.join(image, 'data.lsp')).subarray(valuePage * PAGE, (valuePage + 1) * PAGE)
+      const end = bytes.readUInt32LE(32)
+      // docs/FORMAT.md: a short record is u8 length (< 0x80), u32 check, payload; a long one
+      // u8 form, u24 length, u32 check, payload.
+      for (let at = 40; at < end && trials < 40; ) {
+        const short = bytes[at]! < 0x80
+        const length = short ? bytes[at]! : bytes.readUIntLE(at + 1, 3)
+        if (short && length > 0) {
+          const dir = copyImage()
+          editPage(dir, valuePage, (page) => {
+            page[at] = 0
+          })
+          const result = await attempt(dir)
+          expect(result.code === 'CORRUPTION' || result.right, `page ${valuePage} record at ${at} (length ${length} -> 0): ${result.code} ${result.message}`).toBe(true)
+          trials++
+        }
+        at += (short ? 5 : 8) + length
+      }
+    }
+    expect(trials).toBeGreaterThan(10)
+  })
+
   it('a failed read-write open changes no file: a malformed batch record late in the log, after replay had to evict pages', async () => {
     const dir = copyImage()
     const walDir = path.join(dir, 'wal')
