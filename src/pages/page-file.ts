@@ -149,7 +149,7 @@ export class PageFile {
         )
       }
       // Its records too (value-page.ts): a re-sealed page with a lying field is not served.
-      if (type === PageType.VALUE) verifyValuePage(page, firstPageId + i, () => `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}`)
+      if (type === PageType.VALUE) verifyValuePage(page, () => `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}`)
     }
   }
 

@@ -198,19 +198,18 @@ export function recordAt(page: Uint8Array, offset: number, where: string | (() =
 
 /**
  * Checks a value page read whole from disk (after its page checksum): its end and record count
- * fields, and every record from the first to the end: a header a writer makes, a payload inside the
- * records' end, a stub of exactly 12 bytes, as many records as the count field says, and each
- * record's own check. The page checksum alone would pass a page whose fields were rewritten and
- * re-sealed, and a read from the pool does not verify the record it serves, so every record is
- * verified here, once per read from disk (as RocksDB verifies a block read from disk, and trusts
- * memory). A walk without the checks is not enough: the crafted-file fuzzer (seed 20261204, trial
- * 13409) rewrote a short record's length from 4 to 0 and the records after it lined up again, and
- * a get returned 0 bytes. The price is a second CRC pass over a page's records: with 16-byte
- * values, whole-page reads of a cold get cost about twice as much (1M keys, 8 MiB pool, 64 KiB
- * pages: 133-166k gets/s against 262-328k/s with no walk); a record read alone is verified by
- * itself, and hot reads pay nothing. Throws CORRUPTION naming `where`, the field and the offset.
+ * fields, and the chain of records from the first to the end: a header a writer makes, a payload
+ * inside the records' end, a stub of exactly 12 bytes, as many records as the count field says.
+ * The page checksum alone would pass a page whose fields were rewritten and re-sealed. The walk
+ * does not compute each record's own check; every read verifies the record it serves instead
+ * (value-store.ts `locate`, `readAlone`, `stub`), because a walk alone is fooled (the crafted-file
+ * fuzzer, seed 20261204 trial 13409: a short record's length cut from 4 to 0, the records after it
+ * lined up again, and a get returned 0 bytes), and checking every record here cost too much: a page
+ * of 16-byte values holds thousands of records and a read serves one (1M keys, 8 MiB pool: cold
+ * gets 2x slower, a full scan 4x: 11.9-13.2k keys/s against 41.6-55.9k/s). Throws CORRUPTION naming
+ * `where`, the field and the offset.
  */
-export function verifyValuePage(page: Uint8Array, pageId: number, where: string | (() => string)): void {
+export function verifyValuePage(page: Uint8Array, where: string | (() => string)): void {
   const end = readU32(page, ValueOffset.END)
   const count = readU32(page, ValueOffset.RECORDS)
   const fail = (what: string): never => {
@@ -227,7 +226,6 @@ export function verifyValuePage(page: Uint8Array, pageId: number, where: string 
     const length = (word & ~OVERFLOW_FLAG) >>> 0
     if (start + length > end) fail(`record at byte ${at}: length field ${length} runs past the end field ${end}`)
     if (word >= OVERFLOW_FLAG && length !== OVERFLOW_STUB_BYTES) fail(`record at byte ${at}: an overflow stub of ${length} bytes`)
-    if (recordCheck(pageId, at, word, page, start, start + length) !== readU32(page, start - 4)) fail(`record at byte ${at}: check mismatch`)
     at = start + length
     records++
   }

@@ -401,6 +401,14 @@ export class ValueStore {
     const start = offset + recordHeaderBytes(word)
     if (word < 0 || start + (word & ~OVERFLOW_FLAG) > end) recordAt(page, offset, this.where(pageId))
     if ((word & OVERFLOW_FLAG) !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: record at byte ${offset} is an overflow stub, the leaf says inline`)
+    // The record's own check, on every read through the pool (every inline read but those read
+    // alone, which check it there: gets, scans, getMany, compaction and check() all come here). A
+    // page read from disk is only walked (value-page.ts verifyValuePage): checking each of its
+    // records there cost scans 4x and cold gets 2x, since a page of small values holds thousands
+    // of records and a read serves one; here a read checks the one it serves (12 + its bytes).
+    if (recordCheck(pageId, offset, word, page, start, start + word) !== readU32(page, start - 4)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: value record at byte ${offset}: check mismatch`)
+    }
     this.locatedStart = start
     this.locatedLength = word
     return page
@@ -466,9 +474,8 @@ export class ValueStore {
     const start = offset + recordHeaderBytes(word)
     const stub = decodeStub(page, start)
     const pages = overflowPagesFor(stub.valueBytes, this.file.pageSizeBytes)
-    // The stub's own check too (a page read from disk had it checked by verifyValuePage; this
-    // also covers a stub on a page that never left memory, at the cost of a 12-byte CRC): a value
-    // length rewritten within its page count would return a value cut short or run on.
+    // The stub's own check too, as `locate` checks an inline record's: a value length rewritten
+    // within its page count (the page re-sealed) would return a value cut short or run on.
     const checked = (word & ~OVERFLOW_FLAG) === OVERFLOW_STUB_BYTES && recordCheck(pageId, offset, word, page, start, start + OVERFLOW_STUB_BYTES) === readU32(page, start - 4)
     if (!checked || (word & OVERFLOW_FLAG) === 0 || stub.pageCount !== pages || stub.firstPageId < 2 || stub.firstPageId + pages > this.free.frontier) {
       throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: bad overflow record at byte ${offset}`)
