@@ -1,3 +1,5 @@
+import { parseArmedPoint } from './kill-point.js'
+
 /**
  * Test-only fault points: at an armed point the engine throws as if a step that real machines fail
  * only rarely had failed there (an allocation in the middle of a log append), so a test, in process
@@ -20,18 +22,10 @@ export const FAULT_POINTS = {
 } as const
 export type FaultPoint = (typeof FAULT_POINTS)[keyof typeof FAULT_POINTS]
 
+const parseArmed = (value: string | undefined): { name: string; at: number } | null =>
+  parseArmedPoint(value, 'LEARNED_STORAGE_FAULT_POINT', 'a fault point', Object.values(FAULT_POINTS))
 let armed = parseArmed(process.env.LEARNED_STORAGE_FAULT_POINT)
 let hits = 0
-
-function parseArmed(value: string | undefined): { name: string; at: number } | null {
-  if (value === undefined || value === '') return null
-  const [name, count] = value.split(':')
-  const at = count === undefined ? 1 : Number(count)
-  if (!Object.values(FAULT_POINTS).includes(name as FaultPoint) || !Number.isInteger(at) || at < 1) {
-    throw new Error(`LEARNED_STORAGE_FAULT_POINT=${value}: not a fault point (known: ${Object.values(FAULT_POINTS).join(', ')})`)
-  }
-  return { name: name!, at }
-}
 
 /** Arms `name` to fire at its n-th hit from now (null disarms). For in-process tests. */
 export function armFaultPoint(name: FaultPoint | null, n = 1): void {

@@ -33,15 +33,20 @@ export const KILL_POINTS = {
 } as const
 export type KillPoint = (typeof KILL_POINTS)[keyof typeof KILL_POINTS]
 
-const armed = parseArmed(process.env.LEARNED_STORAGE_KILL_POINT)
+const armed = parseArmedPoint(process.env.LEARNED_STORAGE_KILL_POINT, 'LEARNED_STORAGE_KILL_POINT', 'a kill point', Object.values(KILL_POINTS))
 let hits = 0
 
-function parseArmed(value: string | undefined): { name: string; at: number } | null {
+/**
+ * `<name>` or `<name>:<n>` from the environment variable `variable` (kill points here, fault points
+ * in fault-point.ts): the point and the hit to act at, or null when unset. Throws on a name not in
+ * `known` or a bad count, so a typo never runs a test unarmed.
+ */
+export function parseArmedPoint(value: string | undefined, variable: string, what: string, known: readonly string[]): { name: string; at: number } | null {
   if (value === undefined || value === '') return null
   const [name, count] = value.split(':')
   const at = count === undefined ? 1 : Number(count)
-  if (!Object.values(KILL_POINTS).includes(name as KillPoint) || !Number.isInteger(at) || at < 1) {
-    throw new Error(`LEARNED_STORAGE_KILL_POINT=${value}: not a kill point (known: ${Object.values(KILL_POINTS).join(', ')})`)
+  if (!known.includes(name!) || !Number.isInteger(at) || at < 1) {
+    throw new Error(`${variable}=${value}: not ${what} (known: ${known.join(', ')})`)
   }
   return { name: name!, at }
 }
