@@ -37,7 +37,7 @@ import {
   ROOT_EXPANSION_FACTOR_MAX,
 } from './cost.js'
 import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost } from './data-node.js'
-import type { LeafImage, StoredLeaf } from './leaf-store.js'
+import { HEAP_MEMORY, type LeafImage, type LeafMemory, type StoredLeaf } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 import { decodeTree, encodeTree } from './tree-image.js'
 
@@ -126,7 +126,7 @@ interface RetiredCounters {
 }
 
 export class AlexIndex<V> implements Iterable<[number, V]> {
-  private root: AlexNode<V>
+  private root: AlexNode
   private count = 0
   /** Bumped whenever slots move (insert of a new key, delete, any rebuild); iterators re-seek on change. */
   private version = 0
@@ -142,24 +142,38 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private keysAboveDomain = 0
   private sizeAtLastLeftExpansion = 0
   private sizeAtLastRightExpansion = 0
-  private readonly movingBuffer = new KeyBuffer<V>()
+  private readonly movingBuffer = new KeyBuffer()
   /** Model nodes from the root down to the leaf of the current insert (scratch). */
-  private readonly path: ModelNode<V>[] = []
+  private readonly path: ModelNode[] = []
   /** Deepest path a rebuild has produced (the depth limit never drops below it plus slack). */
   private rebuiltDepth = 0
   /** Set while keys move after a domain expansion (their inserts must not expand again). */
   private expandingRoot = false
   /** getBatch's scratch: each key of the batch (checked) and its leaf. */
   private readonly batchKeys = new Float64Array(GET_BATCH_MAX)
-  private readonly batchLeaves: (DataNode<V> | null)[] = new Array<DataNode<V> | null>(GET_BATCH_MAX).fill(null)
+  private readonly batchLeaves: (DataNode | null)[] = new Array<DataNode | null>(GET_BATCH_MAX).fill(null)
   /** Where getBatch's early reads go, so that the compiler cannot drop them. */
   private batchSink = 0
+  /**
+   * A data node keeps its values as f64 slots in its bytes (node-layout.ts), as its leaf page does.
+   * While every value given is a number, a slot holds the value itself and this is null. The first
+   * value that is not a number moves every value here: a slot then holds an index into this array
+   * (`encode` / `decode`), so that an index of any values still works (the store's values are
+   * numbers: value handles).
+   */
+  private objects: unknown[] | null = null
+  /** Indexes into `objects` free for reuse. */
+  private readonly freeObjects: number[] = []
 
-  constructor(options?: AlexOptions) {
+  /**
+   * An empty index. `memory`: where data nodes keep their bytes (leaf-store.ts); the heap unless a
+   * store gives its buffer pool.
+   */
+  constructor(options?: AlexOptions, memory: LeafMemory = HEAP_MEMORY) {
     const { maxDataNodeSlots, maxFanout, adaptToReads } = checkOptions(options)
-    this.limits = { maxDataNodeSlots, maxFanout }
+    this.limits = { maxDataNodeSlots, maxFanout, memory }
     this.countReads = adaptToReads
-    this.root = new DataNode<V>(16)
+    this.root = new DataNode(16, false, memory)
   }
 
   /**
@@ -172,6 +186,15 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     if (values === null || typeof values !== 'object' || typeof values.length !== 'number') throw invalid('values must be an array-like')
     if (keys.length !== values.length) throw invalid(`keys has ${keys.length} entries but values has ${values.length}`)
     const n = keys.length
+    const slotValues = new Float64Array(n)
+    for (let i = 0; i < n; i++) {
+      const value = values[i]
+      if (typeof value !== 'number' && index.objects === null) {
+        index.objects = []
+        for (let j = 0; j < i; j++) slotValues[j] = index.encode(values[j]!)
+      }
+      slotValues[i] = index.objects === null ? (value as number) : index.encode(value!)
+    }
     const sortedKeys = new Float64Array(n)
     let sorted = true
     for (let i = 0; i < n; i++) {
@@ -181,7 +204,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       sortedKeys[i] = key
       if (i > 0 && !(key > sortedKeys[i - 1]!)) sorted = false
     }
-    let sortedValues: ArrayLike<V | undefined> = values
+    let sortedValues: Float64Array = slotValues
     let length = n
     if (!sorted) {
       const order = new Uint32Array(n)
@@ -189,16 +212,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       const raw = sortedKeys.slice()
       // Stable by position, so that among equal keys the last one can be kept.
       order.sort((a, b) => raw[a]! - raw[b]! || a - b)
-      const outValues: (V | undefined)[] = []
+      const outValues = new Float64Array(n)
       length = 0
       for (let i = 0; i < n; i++) {
         const at = order[i]!
         const key = raw[at]!
         if (length > 0 && sortedKeys[length - 1] === key) {
-          outValues[length - 1] = values[at]
+          index.release(outValues[length - 1]!)
+          outValues[length - 1] = slotValues[at]!
         } else {
           sortedKeys[length] = key
-          outValues.push(values[at])
+          outValues[length] = slotValues[at]!
           length++
         }
       }
@@ -214,25 +238,31 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * checked again. `onLeaf` is given each data node as soon as it is complete, in key order, while
    * the rest are built; it must not change the node.
    */
-  static bulkLoadAscending<V>(keys: Float64Array, values: ArrayLike<V>, options?: AlexOptions, onLeaf?: (leaf: StoredLeaf<V>) => void): AlexIndex<V> {
-    const index = new AlexIndex<V>(options)
+  static bulkLoadAscending(
+    keys: Float64Array,
+    values: ArrayLike<number>,
+    options?: AlexOptions,
+    onLeaf?: (leaf: StoredLeaf<number>) => void,
+    memory: LeafMemory = HEAP_MEMORY,
+  ): AlexIndex<number> {
+    const index = new AlexIndex<number>(options, memory)
     assert(keys.length === values.length, `keys has ${keys.length} entries but values has ${values.length}`)
     index.load(keys, values, keys.length, onLeaf)
     return index
   }
 
-  private load(keys: Float64Array, values: ArrayLike<V | undefined>, n: number, onLeaf?: (leaf: StoredLeaf<V>) => void): void {
-    const leaves: DataNode<V>[] = []
-    const sink: LeafSink<V> =
+  private load(keys: Float64Array, values: ArrayLike<number>, n: number, onLeaf?: (leaf: StoredLeaf<number>) => void): void {
+    const leaves: DataNode[] = []
+    const sink: LeafSink =
       onLeaf === undefined
         ? leaves
         : {
-            push(leaf: DataNode<V>): void {
+            push(leaf: DataNode): void {
               leaves.push(leaf)
               onLeaf(leaf)
             },
           }
-    this.root = buildSubtree<V>(keys, values, 0, n, this.limits, sink)
+    this.root = buildSubtree(keys, values, 0, n, this.limits, sink)
     this.root.dupLog2 = 0
     linkLeaves(leaves)
     this.count = n
@@ -244,15 +274,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * leaves (ids kept, clean), the same routing. Throws CORRUPTION (naming `where`) if the bytes or a
    * leaf break a rule; `check()` then holds for the result.
    */
-  static restore<V>(
+  static restore(
     tree: Uint8Array,
-    loadLeaf: (leafId: number) => LeafImage<V>,
+    loadLeaf: (leafId: number) => LeafImage<number> | DataNode,
     options?: AlexOptions,
     where = 'tree',
     fullCheck = false,
-  ): AlexIndex<V> {
-    const index = new AlexIndex<V>(options)
-    const decoded = decodeTree<V>(tree, loadLeaf, index.limits.maxFanout, where)
+    memory: LeafMemory = HEAP_MEMORY,
+  ): AlexIndex<number> {
+    const index = new AlexIndex<number>(options, memory)
+    index.retireSubtree(index.root)
+    const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where)
     index.root = decoded.root
     index.count = decoded.keyCount
     index.keysBelowDomain = decoded.state.keysBelowDomain
@@ -294,19 +326,21 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * Replaces every value of one leaf (from `leaves()`) by `replace(value)`, keeping keys and shape,
    * and marks the leaf dirty: how the engine moves a leaf's values when its storage is compacted.
    */
-  replaceLeafValues(leaf: StoredLeaf<V>, replace: (value: V) => V): void {
-    const node = leaf as DataNode<V>
+  replaceLeafValues(leaf: StoredLeaf<number>, replace: (value: V) => V): void {
+    const node = leaf as unknown as DataNode
     assert(node.isLeaf === true, 'replaceLeafValues takes a leaf of this index')
     const values = node.values
     for (let slot = node.nextOccupied(0); slot < node.capacity; slot = node.nextOccupied(slot + 1)) {
-      values[slot] = replace(values[slot] as V)
+      const old = values[slot]!
+      values[slot] = this.encode(replace(this.decode(old)))
+      this.release(old)
     }
     node.dirty = true
   }
 
   /** Every leaf in key order, for the leaf store to take images of (and set `leafId`, clear `dirty`). */
-  *leaves(): IterableIterator<StoredLeaf<V>> {
-    for (let leaf: DataNode<V> | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
+  *leaves(): IterableIterator<StoredLeaf<number>> {
+    for (let leaf: DataNode | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
   }
 
   /** Counts structure changes so far (expansions, retrains, splits, root expansions, contractions,
@@ -322,7 +356,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   // ---- point operations ---------------------------------------------------------------------
 
-  private leafFor(key: number): DataNode<V> {
+  private leafFor(key: number): DataNode {
     let node = this.root
     while (!node.isLeaf) node = node.children[node.slot(key)]!
     return node
@@ -332,7 +366,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const k = checkKey(key)
     const leaf = this.leafFor(k)
     const slot = leaf.find(k, this.countReads)
-    return slot >= 0 ? leaf.values[slot] : undefined
+    return slot >= 0 ? this.decode(leaf.values[slot]!) : undefined
   }
 
   /**
@@ -380,7 +414,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       const leaf = this.leafFor(key)
       const slot = leaf.predict(key)
       sink += leaf.keys[slot]! + leaf.bitmap[slot >>> 5]!
-      if (leaf.values[slot] === undefined) sink++
+      sink += leaf.values[slot]!
     }
     if (sink === 0.5) this.batchSink++
   }
@@ -399,10 +433,25 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /** Inserts or overwrites, as `set`, and returns the value `key` had before (undefined if absent). */
   upsert(key: number, value: V): V | undefined {
     const k = checkKey(key)
+    const raw = this.encode(value)
+    if (!this.upsertRaw(k, raw)) return undefined
+    const previous = this.decode(this.replaced)
+    this.release(this.replaced)
+    return previous
+  }
+
+  /** The slot value an update overwrote (upsertRaw) or a delete removed. */
+  private replaced = 0
+
+  /**
+   * Inserts slot value `raw` under `k` (checked) or overwrites; true when it overwrote, the old slot
+   * value then in `replaced`.
+   */
+  private upsertRaw(k: number, raw: number): boolean {
     if (!this.root.isLeaf && !this.expandingRoot) this.noteDomain(k)
     for (let attempt = 0; ; attempt++) {
       assert(attempt < 10_000, 'insert did not converge')
-      let parent: ModelNode<V> | null = null
+      let parent: ModelNode | null = null
       let node = this.root
       const path = this.path
       path.length = 0
@@ -411,17 +460,16 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         path.push(node)
         node = node.children[node.slot(k)]!
       }
-      const result = node.insert(k, value, this.limits.maxDataNodeSlots)
+      const result = node.insert(k, raw, this.limits.maxDataNodeSlots)
       if (result === InsertResult.INSERTED || result === InsertResult.EXPANDED) {
         if (result === InsertResult.EXPANDED) this.events.expansions++
         this.count++
         this.version++
-        return undefined
+        return false
       }
       if (result === InsertResult.UPDATED) {
-        const previous = node.replaced
-        node.replaced = undefined
-        return previous
+        this.replaced = node.replaced
+        return true
       }
       this.version++
       this.adapt(node, parent, k, result, path.slice())
@@ -433,6 +481,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const leaf = this.leafFor(k)
     const capacity = leaf.capacity
     if (!leaf.delete(k)) return false
+    this.release(leaf.replaced)
     if (leaf.capacity !== capacity) this.events.contractions++
     this.count--
     this.version++
@@ -441,7 +490,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   clear(): void {
     this.retireSubtree(this.root)
-    this.root = new DataNode<V>(16)
+    this.root = new DataNode(16, false, this.limits.memory)
+    if (this.objects !== null) this.objects = []
+    this.freeObjects.length = 0
     this.count = 0
     this.keysAboveDomain = this.keysBelowDomain = 0
     this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = 0
@@ -452,7 +503,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   /** Smallest stored key >= key, or undefined. */
   lowerBound(key: number): number | undefined {
     const k = checkKey(key)
-    let leaf: DataNode<V> | null = this.leafFor(k)
+    let leaf: DataNode | null = this.leafFor(k)
     let slot = leaf.lowerBoundSlot(k, this.countReads)
     while (slot >= leaf.capacity) {
       leaf = leaf.next
@@ -465,7 +516,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   // ---- adaptation ---------------------------------------------------------------------------
 
   /** Changes `leaf` (reached through `parent`) so that the failed insert can go through. */
-  private adapt(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, result: number, path: ModelNode<V>[]): void {
+  private adapt(leaf: DataNode, parent: ModelNode | null, key: number, result: number, path: ModelNode[]): void {
     if (result === InsertResult.FAIL_COST_DEVIATION) {
       // The fanout-tree decision, at its first two levels: expand-and-retrain, or split in two.
       const buffer = this.movingBuffer
@@ -490,7 +541,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     this.split(leaf, parent, key, path)
   }
 
-  private split(leaf: DataNode<V>, parent: ModelNode<V> | null, key: number, path: ModelNode<V>[]): void {
+  private split(leaf: DataNode, parent: ModelNode | null, key: number, path: ModelNode[]): void {
     const depth = path.length
     if (parent === null) {
       this.splitDownward(leaf, null, 0, 0)
@@ -533,23 +584,23 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * The guard against catastrophic shapes: bulk-loads again the subtree under the root's child on
    * `path` (the whole tree when the root's own fanout is the problem), from its keys, in place.
    */
-  private rebuildSubtree(path: ModelNode<V>[]): void {
-    const top: AlexNode<V> = path.length >= 2 ? path[1]! : this.root
+  private rebuildSubtree(path: ModelNode[]): void {
+    const top: AlexNode = path.length >= 2 ? path[1]! : this.root
     const parent = path.length >= 2 ? path[0]! : null
-    let first: AlexNode<V> = top
+    let first: AlexNode = top
     while (!first.isLeaf) first = first.children[0]!
-    let last: AlexNode<V> = top
+    let last: AlexNode = top
     while (!last.isLeaf) last = last.children[last.fanout - 1]!
     const buffer = this.movingBuffer
     buffer.clear()
     const before = first.prev
     const after = last.next
-    for (let leaf: DataNode<V> | null = first; leaf !== null; leaf = leaf === last ? null : leaf.next) {
+    for (let leaf: DataNode | null = first; leaf !== null; leaf = leaf === last ? null : leaf.next) {
       leaf.copyTo(buffer)
       this.retireCounters(leaf)
     }
-    const leaves: DataNode<V>[] = []
-    const built = buildSubtree<V>(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves)
+    const leaves: DataNode[] = []
+    const built = buildSubtree(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves)
     buffer.clear()
     this.replaceChild(parent, top, built)
     // Keys that defeat a bulk load too leave it deep: never rebuild again before growing past that.
@@ -567,7 +618,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * (`ModelNode.expand`: the raw prediction doubles exactly), i.e. whether a sideways split would
    * then separate its keys.
    */
-  private separatesAfterDoubling(leaf: DataNode<V>, parent: ModelNode<V>): boolean {
+  private separatesAfterDoubling(leaf: DataNode, parent: ModelNode): boolean {
     const last = parent.fanout * 2 - 1
     const slotAfter = (key: number): number => {
       const s = Math.floor(((key * parent.m1 - parent.c) * parent.m2 + parent.b) * 2) + parent.offset * 2
@@ -582,7 +633,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * block); then the remaining block is split into two leaves at its middle. False, with nothing
    * changed, when the keys all route to one slot: the block cannot divide them.
    */
-  private trySplitSideways(leaf: DataNode<V>, parent: ModelNode<V>, slot: number): boolean {
+  private trySplitSideways(leaf: DataNode, parent: ModelNode, slot: number): boolean {
     let size = 1 << leaf.dupLog2
     let start = slot & ~(size - 1)
     const buffer = this.movingBuffer
@@ -595,8 +646,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       buffer.clear()
       return false
     }
-    const before: DataNode<V>[] = []
-    const after: DataNode<V>[] = []
+    const before: DataNode[] = []
+    const after: DataNode[] = []
     for (;;) {
       const half = size / 2
       const middle = start + half
@@ -620,9 +671,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       else a = mid + 1
     }
     const placement = leaf.appendPlacement()
-    const left = buildDataNode<V>(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
+    const left = buildDataNode(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
       placement === Placement.ROOM_LEFT ? Placement.ROOM_LEFT : Placement.SPREAD)
-    const right = buildDataNode<V>(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
+    const right = buildDataNode(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
       placement === Placement.ROOM_RIGHT ? Placement.ROOM_RIGHT : Placement.SPREAD)
     buffer.clear()
     left.dupLog2 = right.dupLog2 = Math.log2(size) - 1
@@ -634,8 +685,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /** A new empty leaf filling parent slots [start, start + size) (an aligned power-of-two block). */
-  private emptyLeafFor(parent: ModelNode<V>, start: number, size: number): DataNode<V> {
-    const leaf = new DataNode<V>(MIN_DATA_NODE_SLOTS)
+  private emptyLeafFor(parent: ModelNode, start: number, size: number): DataNode {
+    const leaf = new DataNode(MIN_DATA_NODE_SLOTS, false, this.limits.memory)
     leaf.dupLog2 = Math.log2(size)
     for (let i = start; i < start + size; i++) parent.children[i] = leaf
     return leaf
@@ -649,19 +700,19 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * that divides the keys at all. Only if even that leaves them all in one child, or the leaf is the
    * root, is the model fitted to the keys instead.
    */
-  private splitDownward(leaf: DataNode<V>, parent: ModelNode<V> | null, slot: number, depth: number): void {
+  private splitDownward(leaf: DataNode, parent: ModelNode | null, slot: number, depth: number): void {
     const buffer = this.movingBuffer
     buffer.clear()
     leaf.copyTo(buffer)
     const n = buffer.length
     const childKeysMax = Math.floor(this.limits.maxDataNodeSlots * MIN_DENSITY)
-    let node: ModelNode<V> | null = null
+    let node: ModelNode | null = null
     if (parent !== null) {
       const size = 1 << leaf.dupLog2
       const start = slot & ~(size - 1)
       const fanoutMax = Math.min(DOWNWARD_FANOUT_MAX, this.limits.maxFanout)
       for (let fanout = 2; fanout <= fanoutMax; fanout *= 2) {
-        const candidate = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+        const candidate = new ModelNode(new Array<AlexNode>(fanout))
         const scale = fanout / size
         candidate.m1 = parent.m1
         candidate.c = parent.c
@@ -689,10 +740,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
     }
     if (node === null) {
-      node = trainModelNode<V>(buffer.keys, 0, n, 2)
+      node = trainModelNode(buffer.keys, 0, n, 2)
       balanceIfLopsided(node, buffer.keys, 0, n, this.limits)
     }
-    const leaves: DataNode<V>[] = []
+    const leaves: DataNode[] = []
     fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
     buffer.clear()
     this.replaceChild(parent, leaf, node)
@@ -704,7 +755,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * Puts `replacement` where `old` was: in old's block of `parent`, or as the root (whose domain
    * counters then start afresh). The replacement takes over old's block size.
    */
-  private replaceChild(parent: ModelNode<V> | null, old: AlexNode<V>, replacement: AlexNode<V>): void {
+  private replaceChild(parent: ModelNode | null, old: AlexNode, replacement: AlexNode): void {
     replacement.dupLog2 = old.dupLog2
     if (parent === null) {
       this.root = replacement
@@ -716,7 +767,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /** Puts `leaves` (in key order) in the leaf list where `leaf` was, and keeps the old leaf's counters. */
-  private replaceLeaf(leaf: DataNode<V>, leaves: DataNode<V>[]): void {
+  private replaceLeaf(leaf: DataNode, leaves: DataNode[]): void {
     assert(leaves.length > 0, 'a leaf replaced by nothing')
     const first = leaves[0]!
     const last = leaves[leaves.length - 1]!
@@ -732,19 +783,21 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     this.retireCounters(leaf)
   }
 
-  private retireCounters(leaf: DataNode<V>): void {
+  /** `leaf` has left the index for good: its counters are kept, its bytes given back. */
+  private retireCounters(leaf: DataNode): void {
+    leaf.memory.release(leaf)
     this.retired.searches += leaf.searches
     this.retired.searchIterations += leaf.searchIterations
     this.retired.inserts += leaf.inserts
     this.retired.shifts += leaf.shifts
   }
 
-  private retireSubtree(node: AlexNode<V>): void {
+  private retireSubtree(node: AlexNode): void {
     if (node.isLeaf) {
       this.retireCounters(node)
       return
     }
-    let previous: AlexNode<V> | null = null
+    let previous: AlexNode | null = null
     for (const child of node.children) {
       if (child !== previous) this.retireSubtree(child)
       previous = child
@@ -755,7 +808,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   /** Counts inserts outside the root's key domain and grows the root toward them when they persist. */
   private noteDomain(key: number): void {
-    const root = this.root as ModelNode<V>
+    const root = this.root as ModelNode
     const raw = root.rawSlot(key)
     if (raw >= 0 && raw < root.fanout) return
     const right = raw >= root.fanout
@@ -774,7 +827,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * the domain) that it is an outlier or the start of a new cluster: the caller splits the leaf as
    * usual, which fits a model to the keys.
    */
-  private widenEdge(right: boolean, key: number, path: ModelNode<V>[], edge: DataNode<V>): boolean {
+  private widenEdge(right: boolean, key: number, path: ModelNode[], edge: DataNode): boolean {
     if (this.expandingRoot || path.length === 0) return false
     let highest = -1
     let rootFactor = Infinity
@@ -804,7 +857,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * ROOT_EXPANSION_FACTOR_MAX times the width: such a key is an outlier and stays in the edge leaf.
    */
   private tryExpandRoot(right: boolean, key: number): boolean {
-    const root = this.root as ModelNode<V>
+    const root = this.root as ModelNode
     if (right) {
       this.keysAboveDomain = 0
       this.sizeAtLastRightExpansion = this.count
@@ -830,7 +883,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * (a new root would make the tree deeper than the depth limit: keys growing exponentially).
    */
   private expandRoot(right: boolean, factor: number): boolean {
-    const root = this.root as ModelNode<V>
+    const root = this.root as ModelNode
     const edge = right ? this.lastLeaf() : this.firstLeaf()
     if (root.fanout * factor <= this.fanoutCap(root)) this.expandInPlace(root, right, factor, edge)
     else if (factor <= this.limits.maxFanout && subtreeHeight(root) + 1 <= this.depthLimit()) {
@@ -846,14 +899,14 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * integer offset), and the new slots get new empty leaves. Then the keys beyond the old domain,
    * which sat clamped in the edge leaf, move to the new leaves.
    */
-  private expandInPlace(node: ModelNode<V>, right: boolean, factor: number, edge: DataNode<V>): void {
+  private expandInPlace(node: ModelNode, right: boolean, factor: number, edge: DataNode): void {
     assert(Number.isInteger(Math.log2(factor)) && factor >= 2, 'expansion factor must be a power of two')
     const fanout = node.fanout
-    const children: AlexNode<V>[] = new Array<AlexNode<V>>(fanout * factor)
+    const children: AlexNode[] = new Array<AlexNode>(fanout * factor)
     const oldStart = right ? 0 : fanout * (factor - 1)
     const oldEnd = oldStart + fanout
     for (let i = 0; i < fanout; i++) children[oldStart + i] = node.children[i]!
-    const newLeaves: DataNode<V>[] = []
+    const newLeaves: DataNode[] = []
     this.fillWithEmptyLeaves(children, right ? fanout : 0, right ? fanout * factor : oldStart, right, newLeaves)
     node.children = children
     if (!right) node.offset += fanout * (factor - 1)
@@ -869,12 +922,12 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * its fanout (exact: a power of two), with node's offset folded in, so node's domain is one slot
    * wide. The new node is as wide as the growth needs or the key count affords, whichever is more.
    */
-  private growAbove(node: ModelNode<V>, parent: ModelNode<V> | null, right: boolean, edge: DataNode<V>, factor: number): void {
+  private growAbove(node: ModelNode, parent: ModelNode | null, right: boolean, edge: DataNode, factor: number): void {
     // As wide as the growth needs, or as the key count affords (one pointer per KEYS_PER_POINTER_MIN).
     let fanout = 2
     while (fanout < factor || fanout * 2 <= this.count / KEYS_PER_POINTER_MIN) fanout *= 2
     fanout = Math.min(fanout, this.limits.maxFanout)
-    const above = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+    const above = new ModelNode(new Array<AlexNode>(fanout))
     above.m1 = node.m1
     above.c = node.c
     above.m2 = node.m2 / node.fanout
@@ -884,7 +937,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     above.dupLog2 = node.dupLog2
     node.dupLog2 = 0
     above.children[oldSlot] = node
-    const newLeaves: DataNode<V>[] = []
+    const newLeaves: DataNode[] = []
     this.fillWithEmptyLeaves(above.children, right ? 1 : 0, right ? fanout : oldSlot, right, newLeaves)
     if (parent === null) {
       this.root = above
@@ -900,8 +953,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    */
   private finishExpansion(
     right: boolean,
-    edge: DataNode<V>,
-    newLeaves: DataNode<V>[],
+    edge: DataNode,
+    newLeaves: DataNode[],
     staysInOld: (key: number) => boolean,
   ): void {
     // New leaves are in key order and all on one side of the old ones.
@@ -934,7 +987,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /** The widest `node` may grow in place: maxFanout, and one pointer per KEYS_PER_POINTER_MIN keys. */
-  private fanoutCap(node: ModelNode<V>): number {
+  private fanoutCap(node: ModelNode): number {
     let cap = node.fanout * 2
     while (cap * 2 <= this.count / KEYS_PER_POINTER_MIN) cap *= 2
     return Math.min(this.limits.maxFanout, cap)
@@ -945,7 +998,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * the old part (which is next to `from` when growing right, next to `to` when growing left), so that
    * a domain grown k-fold costs log2(k) nodes. Appends the leaves to `out` in key order.
    */
-  private fillWithEmptyLeaves(children: AlexNode<V>[], from: number, to: number, right: boolean, out: DataNode<V>[]): void {
+  private fillWithEmptyLeaves(children: AlexNode[], from: number, to: number, right: boolean, out: DataNode[]): void {
     const blocks: Array<[number, number]> = []
     if (right) {
       for (let start = from; start < to; ) {
@@ -963,7 +1016,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
     }
     for (const [start, end] of blocks) {
-      const leaf = new DataNode<V>(16)
+      const leaf = new DataNode(16, false, this.limits.memory)
       leaf.dupLog2 = Math.log2(end - start)
       for (let i = start; i < end; i++) children[i] = leaf
       out.push(leaf)
@@ -976,17 +1029,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * over several leaves, some of them empty), then inserts them again, which routes them to the new
    * leaves.
    */
-  private rehomeEdgeKeys(right: boolean, edge: DataNode<V>, staysInOld: (key: number) => boolean): void {
-    const moving = new KeyBuffer<V>()
-    const from: DataNode<V>[] = []
-    scan: for (let leaf: DataNode<V> | null = edge; leaf !== null; leaf = right ? leaf.prev : leaf.next) {
+  private rehomeEdgeKeys(right: boolean, edge: DataNode, staysInOld: (key: number) => boolean): void {
+    const moving = new KeyBuffer()
+    const from: DataNode[] = []
+    scan: for (let leaf: DataNode | null = edge; leaf !== null; leaf = right ? leaf.prev : leaf.next) {
       let slot = right ? leaf.lastSlot() : leaf.firstSlot()
       while (slot >= 0 && slot < leaf.capacity) {
         const key = leaf.keys[slot]!
         if (staysInOld(key)) break scan
         moving.reserve(moving.length + 1)
         moving.keys[moving.length] = key
-        moving.values[moving.length] = leaf.values[slot]
+        moving.values[moving.length] = leaf.values[slot]!
         moving.length++
         from.push(leaf)
         slot = right ? leaf.prevOccupied(slot - 1) : leaf.nextOccupied(slot + 1)
@@ -997,19 +1050,68 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       assert(removed, 'rehomed key missing from its leaf')
     }
     this.count -= moving.length
-    for (let i = 0; i < moving.length; i++) this.set(moving.keys[i]!, moving.values[i] as V)
+    for (let i = 0; i < moving.length; i++) this.upsertRaw(moving.keys[i]!, moving.values[i]!)
   }
 
-  private firstLeaf(): DataNode<V> {
+  private firstLeaf(): DataNode {
     let node = this.root
     while (!node.isLeaf) node = node.children[0]!
     return node
   }
 
-  private lastLeaf(): DataNode<V> {
+  private lastLeaf(): DataNode {
     let node = this.root
     while (!node.isLeaf) node = node.children[node.fanout - 1]!
     return node
+  }
+
+  // ---- values -------------------------------------------------------------------------------
+
+  /** The slot value that stands for `value` (see `objects`). */
+  private encode(value: V): number {
+    let objects = this.objects
+    if (objects === null) {
+      if (typeof value === 'number') return value
+      objects = this.boxValues()
+    }
+    const id = this.freeObjects.pop()
+    if (id === undefined) {
+      objects.push(value)
+      return objects.length - 1
+    }
+    objects[id] = value
+    return id
+  }
+
+  private decode(raw: number): V {
+    return (this.objects === null ? raw : this.objects[raw]) as V
+  }
+
+  /** A slot value is gone from the index (overwritten, deleted): its object, if any, is freed. */
+  private release(raw: number): void {
+    if (this.objects === null) return
+    this.objects[raw] = undefined
+    this.freeObjects.push(raw)
+  }
+
+  /** Moves every value into `objects` (the first value that is not a number has come). */
+  private boxValues(): unknown[] {
+    const objects: unknown[] = []
+    for (let leaf: DataNode | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) {
+      const values = leaf.values
+      for (let slot = leaf.nextOccupied(0); slot < leaf.capacity; slot = leaf.nextOccupied(slot + 1)) {
+        objects.push(values[slot])
+        values[slot] = objects.length - 1
+      }
+      leaf.dirty = true
+    }
+    this.objects = objects
+    return objects
+  }
+
+  /** @internal The value in `slot` of `leaf` (an occupied slot). */
+  valueAt(leaf: DataNode, slot: number): V {
+    return this.decode(leaf.values[slot]!)
   }
 
   // ---- iteration ----------------------------------------------------------------------------
@@ -1040,8 +1142,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /** @internal First (leaf, slot) with key >= key (or > key); slot is capacity when none. */
-  seekForward(key: number, inclusive: boolean, out: Cursor<V>): void {
-    let leaf: DataNode<V> | null = key === -Infinity ? this.firstLeaf() : this.leafFor(key)
+  seekForward(key: number, inclusive: boolean, out: Cursor): void {
+    let leaf: DataNode | null = key === -Infinity ? this.firstLeaf() : this.leafFor(key)
     let slot = key === -Infinity ? leaf.firstSlot() : leaf.lowerBoundSlot(key, this.countReads)
     if (!inclusive && slot < leaf.capacity && leaf.keys[slot] === key) slot = leaf.nextOccupied(slot + 1)
     while (slot >= leaf.capacity) {
@@ -1054,8 +1156,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 
   /** @internal Last (leaf, slot) with key <= key (or < key). */
-  seekBackward(key: number, inclusive: boolean, out: Cursor<V>): void {
-    let leaf: DataNode<V> | null = key === Infinity ? this.lastLeaf() : this.leafFor(key)
+  seekBackward(key: number, inclusive: boolean, out: Cursor): void {
+    let leaf: DataNode | null = key === Infinity ? this.lastLeaf() : this.leafFor(key)
     let slot = key === Infinity ? leaf.lastSlot() : leaf.floorSlot(key, this.countReads)
     if (!inclusive && slot >= 0 && leaf.keys[slot] === key) slot = leaf.prevOccupied(slot - 1)
     while (slot < 0) {
@@ -1075,7 +1177,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       searches: this.retired.searches, searchIterations: this.retired.searchIterations,
       inserts: this.retired.inserts, shifts: this.retired.shifts,
     }
-    const visit = (node: AlexNode<V>, depth: number): void => {
+    const visit = (node: AlexNode, depth: number): void => {
       if (node.isLeaf) {
         s.dataNodes++
         s.maxDepth = Math.max(s.maxDepth, depth)
@@ -1091,7 +1193,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
       s.modelNodes++
       s.indexBytes += MODEL_NODE_HEADER_BYTES + 8 * node.fanout
-      let previous: AlexNode<V> | null = null
+      let previous: AlexNode | null = null
       for (const child of node.children) {
         if (child !== previous) visit(child, depth + 1)
         previous = child
@@ -1125,8 +1227,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const fail = (what: string): never => {
       throw new StoreError(ErrorCode.CORRUPTION, `ALEX index: ${what}`)
     }
-    const inOrder: DataNode<V>[] = []
-    const visit = (node: AlexNode<V>, depth: number, path: string): void => {
+    const inOrder: DataNode[] = []
+    const visit = (node: AlexNode, depth: number, path: string): void => {
       if (depth > MAX_DEPTH) fail(`deeper than ${MAX_DEPTH} at ${path}`)
       if (node.isLeaf) {
         node.check(this.limits.maxDataNodeSlots, path)
@@ -1165,10 +1267,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   }
 }
 
-function subtreeHeight<V>(node: AlexNode<V>): number {
+function subtreeHeight(node: AlexNode): number {
   if (node.isLeaf) return 0
   let height = 0
-  let previous: AlexNode<V> | null = null
+  let previous: AlexNode | null = null
   for (const child of node.children) {
     if (child !== previous) height = Math.max(height, subtreeHeight(child))
     previous = child
@@ -1187,14 +1289,14 @@ function expansionFactor(fanout: number, needed: number): number {
 }
 
 /** @internal A position in the leaf list. */
-export interface Cursor<V> {
-  leaf: DataNode<V> | null
+export interface Cursor {
+  leaf: DataNode | null
   slot: number
 }
 
 /** Ordered iteration between bounds, resilient to changes (see AlexIndex header). */
 class RangeIterator<V, T> implements IterableIterator<T> {
-  private readonly cursor: Cursor<V> = { leaf: null, slot: 0 }
+  private readonly cursor: Cursor = { leaf: null, slot: 0 }
   private version: number
   private started = false
   private done = false
@@ -1239,7 +1341,7 @@ class RangeIterator<V, T> implements IterableIterator<T> {
       return this.finish()
     }
     this.lastKey = key
-    const value = leaf.values[cursor.slot] as V
+    const value = index.valueAt(leaf, cursor.slot)
     if (this.mode === 0) return { done: false, value: [key, value] as T }
     return { done: false, value: (this.mode === 1 ? key : value) as T }
   }

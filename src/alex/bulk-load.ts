@@ -19,6 +19,7 @@ import {
   NODE_LOOKUP_WEIGHT,
 } from './cost.js'
 import { DataNode, Placement, capacityFor, expectedCost } from './data-node.js'
+import type { LeafMemory } from './leaf-store.js'
 import { TRIM_FRACTION, copyModel, fitEndpoints, fitModel, fitModelRobust, type LinearModel } from './linear-model.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 
@@ -38,6 +39,8 @@ export const MODEL_NODE_HEADER_BYTES = 64
 export interface BuildLimits {
   maxDataNodeSlots: number
   maxFanout: number
+  /** Where new data nodes keep their bytes. */
+  memory: LeafMemory
 }
 
 /** Largest key count that a data node can hold at the initial density. */
@@ -45,19 +48,19 @@ export function maxDataNodeKeys(limits: BuildLimits): number {
   return Math.floor(limits.maxDataNodeSlots * INIT_DENSITY)
 }
 
-export function buildDataNode<V>(
+export function buildDataNode(
   keys: ArrayLike<number>,
-  values: ArrayLike<V | undefined>,
+  values: ArrayLike<number>,
   lo: number,
   hi: number,
   density: number,
   limits: BuildLimits,
   placement: Placement = Placement.SPREAD,
-): DataNode<V> {
+): DataNode {
   const n = hi - lo
   let capacity = capacityFor(n, density)
   if (capacity > limits.maxDataNodeSlots) capacity = Math.max(limits.maxDataNodeSlots, n + 1)
-  const node = new DataNode<V>(capacity, true)
+  const node = new DataNode(capacity, true, limits.memory)
   node.build(keys, values, lo, hi, placement)
   return node
 }
@@ -111,7 +114,7 @@ function levelsFor(n: number, limits: BuildLimits, fanout: number): number {
  * [bounds[s], bounds[s + 1]). Keys are sorted and routing is monotone, so each boundary is found by
  * binary search.
  */
-export function partitionBounds<V>(model: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): Int32Array {
+export function partitionBounds(model: ModelNode, keys: ArrayLike<number>, lo: number, hi: number): Int32Array {
   const fanout = model.fanout
   const bounds = new Int32Array(fanout + 1)
   bounds[0] = lo
@@ -133,14 +136,14 @@ export function partitionBounds<V>(model: ModelNode<V>, keys: ArrayLike<number>,
 }
 
 /** A model node over keys[lo..hi) with `fanout` slots; falls back to the end points if degenerate. */
-export function trainModelNode<V>(
+export function trainModelNode(
   keys: ArrayLike<number>,
   lo: number,
   hi: number,
   fanout: number,
   unit?: LinearModel,
-): ModelNode<V> {
-  const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+): ModelNode {
+  const node = new ModelNode(new Array<AlexNode>(fanout))
   const n = hi - lo
   if (unit === undefined) {
     fitModelRobust(node, keys, lo, hi, 0, fanout / Math.max(n, 1))
@@ -165,8 +168,8 @@ const LOPSIDED_FRACTION = 0.5
  * it to the central keys; if that is lopsided too, so that the median is the boundary between the
  * two middle slots: every level then halves the keys at least.
  */
-export function balanceIfLopsided<V>(
-  node: ModelNode<V>,
+export function balanceIfLopsided(
+  node: ModelNode,
   keys: ArrayLike<number>,
   lo: number,
   hi: number,
@@ -190,13 +193,13 @@ export function balanceIfLopsided<V>(
  * Lopsided: the largest child is too big for a data node (so it recurses) and holds more than
  * LOPSIDED_FRACTION of the keys (so each level takes off too little).
  */
-function isLopsided<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): boolean {
+function isLopsided(node: ModelNode, keys: ArrayLike<number>, lo: number, hi: number, limits: BuildLimits): boolean {
   const largest = largestPartition(node, keys, lo, hi)
   return largest > maxDataNodeKeys(limits) && largest > LOPSIDED_FRACTION * (hi - lo)
 }
 
 /** Keys in the fullest child of `node` over keys[lo..hi). */
-function largestPartition<V>(node: ModelNode<V>, keys: ArrayLike<number>, lo: number, hi: number): number {
+function largestPartition(node: ModelNode, keys: ArrayLike<number>, lo: number, hi: number): number {
   const bounds = partitionBounds(node, keys, lo, hi)
   let largest = 0
   for (let s = 0; s < node.fanout; s++) largest = Math.max(largest, bounds[s + 1]! - bounds[s]!)
@@ -213,7 +216,7 @@ function fanoutCost(
   scale: number,
   bound: number,
 ): { cost: number; allFit: boolean } {
-  const node = trainModelNode<unknown>(keys, lo, hi, fanout, unit)
+  const node = trainModelNode(keys, lo, hi, fanout, unit)
   const bounds = partitionBounds(node, keys, lo, hi)
   const n = (hi - lo) * scale
   const maxKeys = maxDataNodeKeys(limits)
@@ -303,16 +306,16 @@ function bestFanout(
  * (the caller links them). `knownDataCost`, if not -1, is dataCost(keys, lo, hi, limits), already
  * computed by the caller.
  */
-export function buildSubtree<V>(
+export function buildSubtree(
   keys: ArrayLike<number>,
-  values: ArrayLike<V | undefined>,
+  values: ArrayLike<number>,
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: LeafSink<V>,
+  leaves: LeafSink,
   depth = 0,
   knownDataCost = -1,
-): AlexNode<V> {
+): AlexNode {
   const n = hi - lo
   const fits = n <= maxDataNodeKeys(limits)
   if (fits) {
@@ -320,7 +323,7 @@ export function buildSubtree<V>(
     const asData = asOne + (MODEL_SIZE_WEIGHT * DATA_NODE_HEADER_BYTES) / Math.max(n, 1)
     const asModel = n >= 64 && depth < 32 ? bestFanout(keys, lo, hi, limits, asData) : null
     if (asModel === null || asData <= asModel.cost) {
-      const leaf = buildDataNode<V>(keys, values, lo, hi, INIT_DENSITY, limits)
+      const leaf = buildDataNode(keys, values, lo, hi, INIT_DENSITY, limits)
       leaves.push(leaf)
       return leaf
     }
@@ -340,7 +343,7 @@ function preferMedian(
   best: { fanout: number; cost: number },
   limits: BuildLimits,
 ): boolean {
-  const node = trainModelNode<unknown>(keys, lo, hi, best.fanout)
+  const node = trainModelNode(keys, lo, hi, best.fanout)
   if (largestPartition(node, keys, lo, hi) <= MEDIAN_SPLIT_FRACTION * (hi - lo)) return false
   return medianSplitCost(keys, lo, hi, limits) < best.cost
 }
@@ -361,33 +364,33 @@ function medianSplitCost(keys: ArrayLike<number>, lo: number, hi: number, limits
   return NODE_LOOKUP_WEIGHT + children + (MODEL_SIZE_WEIGHT * (MODEL_NODE_HEADER_BYTES + 16 + 2 * DATA_NODE_HEADER_BYTES)) / n
 }
 
-function buildMedianSplit<V>(
+function buildMedianSplit(
   keys: ArrayLike<number>,
-  values: ArrayLike<V | undefined>,
+  values: ArrayLike<number>,
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: LeafSink<V>,
+  leaves: LeafSink,
   depth: number,
-): ModelNode<V> {
-  const node = new ModelNode<V>(new Array<AlexNode<V>>(2))
+): ModelNode {
+  const node = new ModelNode(new Array<AlexNode>(2))
   const mid = lo + ((hi - lo) >>> 1)
   fitEndpoints(node, keys, mid - 1, mid + 1, 0.5, 1)
   fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
   return node
 }
 
-function buildModelNode<V>(
+function buildModelNode(
   keys: ArrayLike<number>,
-  values: ArrayLike<V | undefined>,
+  values: ArrayLike<number>,
   lo: number,
   hi: number,
   fanout: number,
   limits: BuildLimits,
-  leaves: LeafSink<V>,
+  leaves: LeafSink,
   depth: number,
-): ModelNode<V> {
-  const node = trainModelNode<V>(keys, lo, hi, fanout)
+): ModelNode {
+  const node = trainModelNode(keys, lo, hi, fanout)
   balanceIfLopsided(node, keys, lo, hi, limits)
   fillModelNode(node, keys, values, lo, hi, limits, leaves, depth)
   return node
@@ -399,14 +402,14 @@ function buildModelNode<V>(
  * For a split (`forSplit`), keys are never merged back together (the point is to divide them) and
  * every child is a data node at MIN_DENSITY, with room to grow.
  */
-export function fillModelNode<V>(
-  node: ModelNode<V>,
+export function fillModelNode(
+  node: ModelNode,
   keys: ArrayLike<number>,
-  values: ArrayLike<V | undefined>,
+  values: ArrayLike<number>,
   lo: number,
   hi: number,
   limits: BuildLimits,
-  leaves: LeafSink<V>,
+  leaves: LeafSink,
   depth: number,
   forSplit = false,
 ): void {
@@ -418,9 +421,9 @@ export function fillModelNode<V>(
     const size = blocks[s]!
     const a = bounds[s]!
     const b = bounds[s + size]!
-    let child: AlexNode<V>
+    let child: AlexNode
     if (forSplit) {
-      const leaf = buildDataNode<V>(keys, values, a, b, MIN_DENSITY, limits)
+      const leaf = buildDataNode(keys, values, a, b, MIN_DENSITY, limits)
       leaves.push(leaf)
       child = leaf
     } else {
@@ -482,12 +485,12 @@ function mergeBlocks(
  * Where a build puts each data node once it is complete, in key order: an array, or one that also
  * hands each node on as it comes (the store writes it to its page while the build goes on).
  */
-export interface LeafSink<V> {
-  push(leaf: DataNode<V>): unknown
+export interface LeafSink {
+  push(leaf: DataNode): unknown
 }
 
 /** Links leaves (in key order) into the doubly linked list used by iteration. */
-export function linkLeaves<V>(leaves: DataNode<V>[]): void {
+export function linkLeaves(leaves: DataNode[]): void {
   for (let i = 0; i < leaves.length; i++) {
     leaves[i]!.prev = i > 0 ? leaves[i - 1]! : null
     leaves[i]!.next = i + 1 < leaves.length ? leaves[i + 1]! : null

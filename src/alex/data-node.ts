@@ -40,8 +40,9 @@ import {
   dataNodeCost,
   log2Ceil1p,
 } from './cost.js'
-import type { LeafImage } from './leaf-store.js'
+import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
 import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
+import { NODE_COUNTERS, NodeOffset, bitmapWords, keysOffset, valuesOffset } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -62,9 +63,9 @@ export const Placement = { SPREAD: 0, ROOM_RIGHT: 1, ROOM_LEFT: 2 } as const
 export type Placement = (typeof Placement)[keyof typeof Placement]
 
 /** Keys and values being moved between nodes (resize, split): grown as needed, reused. */
-export class KeyBuffer<V> {
+export class KeyBuffer {
   keys = new Float64Array(1024)
-  values: (V | undefined)[] = []
+  values = new Float64Array(1024)
   length = 0
 
   /** Makes room for n keys, keeping the first `length`. */
@@ -75,16 +76,18 @@ export class KeyBuffer<V> {
       const keys = new Float64Array(size)
       keys.set(this.keys.subarray(0, this.length))
       this.keys = keys
+      const values = new Float64Array(size)
+      values.set(this.values.subarray(0, this.length))
+      this.values = values
     }
   }
 
   clear(): void {
-    this.values.length = 0
     this.length = 0
   }
 }
 
-export class DataNode<V> implements LinearModel {
+export class DataNode implements LinearModel {
   readonly isLeaf = true
   /** log2 of the number of consecutive parent slots that point at this node. */
   dupLog2 = 0
@@ -95,19 +98,24 @@ export class DataNode<V> implements LinearModel {
   b = 0
   capacity: number
   numKeys = 0
-  keys: Float64Array
-  values: (V | undefined)[]
-  bitmap: Uint32Array
+  /** Where the node's bytes live (leaf-store.ts): the heap, or the store's buffer pool frames. */
+  readonly memory: LeafMemory
+  // The node's slots, laid out as its leaf page (node-layout.ts), and views of them; null and empty
+  // while the node is evicted (the getters below read them back first).
+  private slotBytes: Uint8Array | null = null
+  private keyView: Float64Array = NO_F64
+  private valueView: Float64Array = NO_F64
+  private bitmapView: Uint32Array = NO_U32
   expansionThreshold: number
   contractionThreshold: number
-  prev: DataNode<V> | null = null
-  next: DataNode<V> | null = null
+  prev: DataNode | null = null
+  next: DataNode | null = null
   /** Id the leaf store gave this node's stored image (-1: never stored). Opaque to the index. */
   leafId = -1
   /** Keys, values or model changed since the leaf store last took the image. */
   dirty = true
-  /** The value an UPDATED insert overwrote, for the index to hand back (then cleared). */
-  replaced: V | undefined = undefined
+  /** The value an UPDATED insert overwrote or a delete removed, for the index to hand back. */
+  replaced = 0
 
   // Counters over the node's life (the index sums them for stats)...
   searches = 0
@@ -125,6 +133,49 @@ export class DataNode<V> implements LinearModel {
   // Costs predicted at the last rebuild.
   expectedIterations = 0
   expectedShifts = 0
+
+  /** The node's slots, laid out as its leaf page (node-layout.ts). */
+  get bytes(): Uint8Array {
+    if (this.slotBytes === null) this.fault()
+    return this.slotBytes!
+  }
+
+  /** `capacity` keys; a gap holds the next key to its right (see the header). */
+  get keys(): Float64Array {
+    if (this.slotBytes === null) this.fault()
+    return this.keyView
+  }
+
+  /** A value per occupied slot, 0 in a gap. */
+  get values(): Float64Array {
+    if (this.slotBytes === null) this.fault()
+    return this.valueView
+  }
+
+  get bitmap(): Uint32Array {
+    if (this.slotBytes === null) this.fault()
+    return this.bitmapView
+  }
+
+  /** Whether the node's bytes are in memory (a node is evicted only by its memory). */
+  get resident(): boolean {
+    return this.slotBytes !== null
+  }
+
+  /**
+   * Drops the node's bytes (its memory has written them to its page, or they are unchanged since):
+   * the next read of its slots loads them back. Model, sizes and counters stay.
+   */
+  evict(): void {
+    this.slotBytes = null
+    this.keyView = this.valueView = NO_F64
+    this.bitmapView = NO_U32
+  }
+
+  private fault(): void {
+    const bytes = this.memory.load(this)
+    this.setBytes(bytes, this.capacity)
+  }
 
   // The counters since the last rebuild, as a stored leaf image carries them (leaf-store.ts).
   get adaptSearches(): number {
@@ -150,26 +201,63 @@ export class DataNode<V> implements LinearModel {
    * An empty node of `capacity` slots. `forBuild`: `build` follows, which writes every key slot, so
    * the slots are left zero rather than filled with Infinity first.
    */
-  constructor(capacity: number, forBuild = false) {
+  constructor(capacity: number, forBuild = false, memory: LeafMemory = HEAP_MEMORY, bytes: Uint8Array | null = null) {
+    this.memory = memory
     this.capacity = capacity
-    this.keys = forBuild ? new Float64Array(capacity) : new Float64Array(capacity).fill(Infinity)
-    this.values = emptyValues<V>(capacity)
-    this.bitmap = new Uint32Array((capacity + 31) >>> 5)
-    this.expansionThreshold = expansionThresholdFor(capacity)
-    this.contractionThreshold = contractionThresholdFor(capacity)
+    this.expansionThreshold = this.contractionThreshold = 0
+    if (bytes !== null) {
+      this.setBytes(bytes, capacity)
+      return
+    }
+    this.allocate(capacity)
+    if (!forBuild) this.keyView.fill(Infinity)
   }
 
-  /** A node holding a copy of a stored image (see leaf-store.ts); it starts clean under `leafId`. */
-  static fromImage<V>(image: LeafImage<V>, leafId: number): DataNode<V> {
-    const node = new DataNode<V>(image.capacity)
+  /**
+   * A node whose bytes are a stored leaf page's (`bytes`, checked by the page layer): the model,
+   * sizes and counters are read from them, and the node starts clean under `leafId`. The bytes are
+   * used in place (no copy): a buffer pool frame, for a store.
+   */
+  static adopt(bytes: Uint8Array, leafId: number, memory: LeafMemory): DataNode {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP)
+    const node = new DataNode(view.getUint32(NodeOffset.CAPACITY, true), true, memory, bytes)
+    node.m1 = view.getFloat64(NodeOffset.M1, true)
+    node.c = view.getFloat64(NodeOffset.C, true)
+    node.m2 = view.getFloat64(NodeOffset.M2, true)
+    node.b = view.getFloat64(NodeOffset.B, true)
+    node.numKeys = view.getUint32(NodeOffset.NUM_KEYS, true)
+    node.expectedIterations = view.getFloat64(NodeOffset.EXPECTED_ITERATIONS, true)
+    node.expectedShifts = view.getFloat64(NodeOffset.EXPECTED_SHIFTS, true)
+    const counter = (i: number): number => view.getFloat64(NodeOffset.COUNTERS + 8 * i, true)
+    node.searches = counter(0)
+    node.searchIterations = counter(1)
+    node.inserts = counter(2)
+    node.shifts = counter(3)
+    node.rightAppends = counter(4)
+    node.leftAppends = counter(5)
+    node.leafId = leafId
+    node.dirty = false
+    return node
+  }
+
+  /**
+   * A node holding a copy of a stored image (see leaf-store.ts); it starts clean under `leafId`. A
+   * gap's value is not read (it is 0 in the node whatever the image holds there).
+   */
+  static fromImage(image: LeafImage<number>, leafId: number): DataNode {
+    const node = new DataNode(image.capacity)
     copyModel(image, node)
     node.numKeys = image.numKeys
     node.keys.set(image.keys.subarray(0, image.capacity))
     node.bitmap.set(image.bitmap.subarray(0, node.bitmap.length))
     const values = node.values
-    for (let slot = 0; slot < image.capacity; slot++) {
-      const value = image.values[slot]
-      if (value !== undefined) values[slot] = value
+    if (image.values instanceof Float64Array) {
+      values.set(image.values.subarray(0, image.capacity))
+      for (let slot = node.nextGap(0); slot < image.capacity; slot = node.nextGap(slot + 1)) values[slot] = 0
+    } else {
+      for (let slot = node.nextOccupied(0); slot < image.capacity; slot = node.nextOccupied(slot + 1)) {
+        values[slot] = image.values[slot]!
+      }
     }
     node.expectedIterations = image.expectedIterations
     node.expectedShifts = image.expectedShifts
@@ -350,11 +438,11 @@ export class DataNode<V> implements LinearModel {
    * Inserts or overwrites. Returns an InsertResult; on a FAIL_* result nothing changed and the
    * caller must expand-retrain or split the node, then insert again.
    */
-  insert(key: number, value: V, maxSlots: number): number {
+  insert(key: number, value: number, maxSlots: number): number {
     this.dirty = true
     let u = this.upperBound(key)
     if (u > 0 && this.keys[u - 1] === key) {
-      this.replaced = this.values[u - 1]
+      this.replaced = this.values[u - 1]!
       this.values[u - 1] = value
       return InsertResult.UPDATED
     }
@@ -375,7 +463,7 @@ export class DataNode<V> implements LinearModel {
   }
 
   /** Inserts a key known to be absent; u = upperBound(key). Requires at least one gap. */
-  private insertAt(key: number, value: V, u: number): void {
+  private insertAt(key: number, value: number, u: number): void {
     const keys = this.keys
     const capacity = this.capacity
     const leading = u > 0 && keys[u - 1] === -Infinity
@@ -417,7 +505,7 @@ export class DataNode<V> implements LinearModel {
     const values = this.values
     if (right < capacity && (left < 0 || right - u <= u - 1 - left)) {
       keys.copyWithin(u + 1, u, right)
-      for (let i = right; i > u; i--) values[i] = values[i - 1]
+      values.copyWithin(u + 1, u, right)
       keys[u] = key
       values[u] = value
       this.bitmap[right >>> 5]! |= 1 << (right & 31)
@@ -425,7 +513,7 @@ export class DataNode<V> implements LinearModel {
     } else {
       // left >= 0: the node is never completely full when an insert reaches here.
       keys.copyWithin(left, left + 1, u)
-      for (let i = left; i < u - 1; i++) values[i] = values[i + 1]
+      values.copyWithin(left, left + 1, u)
       keys[u - 1] = key
       values[u - 1] = value
       this.bitmap[left >>> 5]! |= 1 << (left & 31)
@@ -449,8 +537,8 @@ export class DataNode<V> implements LinearModel {
     this.dirty = true
     const keys = this.keys
     const key = keys[slot]!
-    // A hole, not `undefined` (emptyValues says why).
-    delete this.values[slot]
+    this.replaced = this.values[slot]!
+    this.values[slot] = 0
     this.bitmap[slot >>> 5]! &= ~(1 << (slot & 31))
     this.numKeys--
     if (this.numKeys === 0) {
@@ -502,7 +590,7 @@ export class DataNode<V> implements LinearModel {
 
   /** Rebuilds this node in place with a new capacity and a retrained model. */
   resize(capacity: number, placement: Placement): void {
-    const buffer = resizeBuffer as KeyBuffer<V>
+    const buffer = resizeBuffer
     buffer.clear()
     this.copyTo(buffer)
     this.allocate(capacity)
@@ -511,7 +599,7 @@ export class DataNode<V> implements LinearModel {
   }
 
   /** Appends this node's keys and values, in order, to `out`. */
-  copyTo(out: KeyBuffer<V>): void {
+  copyTo(out: KeyBuffer): void {
     out.reserve(out.length + this.numKeys)
     const keys = this.keys
     const values = this.values
@@ -525,7 +613,7 @@ export class DataNode<V> implements LinearModel {
         const lowest = bits & -bits
         const slot = (word << 5) + 31 - Math.clz32(lowest)
         outKeys[n] = keys[slot]!
-        outValues[n] = values[slot]
+        outValues[n] = values[slot]!
         n++
         bits ^= lowest
       }
@@ -533,13 +621,40 @@ export class DataNode<V> implements LinearModel {
     out.length = n
   }
 
+  /** New, zeroed slots for `capacity` (the old ones are dropped). */
   private allocate(capacity: number): void {
+    this.setBytes(this.memory.allocate(this, capacity), capacity)
+  }
+
+  /** Makes `bytes` (nodeBytes(capacity) or more, laid out as node-layout.ts says) the node's slots. */
+  private setBytes(bytes: Uint8Array, capacity: number): void {
+    const buffer = bytes.buffer
+    const at = bytes.byteOffset
     this.capacity = capacity
-    this.keys = new Float64Array(capacity)
-    this.values = emptyValues<V>(capacity)
-    this.bitmap = new Uint32Array((capacity + 31) >>> 5)
+    this.slotBytes = bytes
+    this.bitmapView = new Uint32Array(buffer, at + NodeOffset.BITMAP, bitmapWords(capacity))
+    this.keyView = new Float64Array(buffer, at + keysOffset(capacity), capacity)
+    this.valueView = new Float64Array(buffer, at + valuesOffset(capacity), capacity)
     this.expansionThreshold = expansionThresholdFor(capacity)
     this.contractionThreshold = contractionThresholdFor(capacity)
+  }
+
+  /**
+   * Writes the node's model, sizes and cost counters into its bytes (@32..@136), so that `bytes`
+   * is the whole node: what a leaf page stores.
+   */
+  writeHeader(): void {
+    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset, NodeOffset.BITMAP)
+    view.setFloat64(NodeOffset.M1, this.m1, true)
+    view.setFloat64(NodeOffset.C, this.c, true)
+    view.setFloat64(NodeOffset.M2, this.m2, true)
+    view.setFloat64(NodeOffset.B, this.b, true)
+    view.setUint32(NodeOffset.CAPACITY, this.capacity, true)
+    view.setUint32(NodeOffset.NUM_KEYS, this.numKeys, true)
+    view.setFloat64(NodeOffset.EXPECTED_ITERATIONS, this.expectedIterations, true)
+    view.setFloat64(NodeOffset.EXPECTED_SHIFTS, this.expectedShifts, true)
+    const counters = [this.adaptSearches, this.adaptSearchIterations, this.adaptInserts, this.adaptShifts, this.adaptRightAppends, this.adaptLeftAppends]
+    for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(NodeOffset.COUNTERS + 8 * i, counters[i]!, true)
   }
 
   /**
@@ -547,7 +662,7 @@ export class DataNode<V> implements LinearModel {
    * the model, places every key at its predicted slot or the first free one after it (keeping room
    * for the keys still to come), fills the gaps, and records the expected cost.
    */
-  build(keys: ArrayLike<number>, values: ArrayLike<V | undefined>, lo: number, hi: number, placement: Placement): void {
+  build(keys: ArrayLike<number>, values: ArrayLike<number>, lo: number, hi: number, placement: Placement): void {
     const n = hi - lo
     const capacity = this.capacity
     this.dirty = true
@@ -572,7 +687,7 @@ export class DataNode<V> implements LinearModel {
         runLength = 1
       }
       slots[pos] = key
-      slotValues[pos] = values[lo + i]
+      slotValues[pos] = values[lo + i]!
       bitmap[pos >>> 5]! |= 1 << (pos & 31)
       last = pos
     }
@@ -610,7 +725,7 @@ export class DataNode<V> implements LinearModel {
       throw new StoreError(ErrorCode.CORRUPTION, `ALEX data node ${where}: ${what}`)
     }
     if (this.capacity > maxSlots || this.capacity < 1) fail(`capacity ${this.capacity} outside [1, ${maxSlots}]`)
-    if (this.keys.length !== this.capacity) fail('key array length differs from capacity')
+    if (this.keys.length !== this.capacity || this.values.length !== this.capacity) fail('slot array length differs from capacity')
     if (!(this.m1 > 0 && this.m2 > 0 && Number.isFinite(this.m2) && Number.isFinite(this.b))) fail('bad model')
     let count = 0
     let previous = -Infinity
@@ -627,7 +742,7 @@ export class DataNode<V> implements LinearModel {
     }
     for (let slot = 0; slot < this.capacity; slot++) {
       if (!this.isOccupied(slot)) {
-        if (this.values[slot] !== undefined) fail(`gap at slot ${slot} keeps a value`)
+        if (this.values[slot] !== 0) fail(`gap at slot ${slot} keeps a value`)
         continue
       }
       const key = this.keys[slot]!
@@ -642,19 +757,11 @@ export class DataNode<V> implements LinearModel {
   }
 }
 
-/** Scratch space for `resize`; it is empty between calls. */
-const resizeBuffer = new KeyBuffer<unknown>()
+const NO_F64 = new Float64Array(0)
+const NO_U32 = new Uint32Array(0)
 
-/** An array of `length` undefineds (filled, so that no element is a hole). */
-/**
- * A value array of `length` holes (a hole reads as undefined). Gaps stay holes and are never
- * assigned `undefined`: that keeps an array of numbers (the store's value handles, most above 2^31)
- * in V8's unboxed double representation instead of one heap number per value, which cost a pointer
- * chase per lookup and, at 10M keys, most of the garbage collector's time.
- */
-export function emptyValues<V>(length: number): (V | undefined)[] {
-  return new Array<V | undefined>(length)
-}
+/** Scratch space for `resize`; it is empty between calls. */
+const resizeBuffer = new KeyBuffer()
 
 export function capacityFor(numKeys: number, density: number): number {
   const capacity = Math.ceil(numKeys / density)

@@ -10,8 +10,10 @@
  * dirty mark), `AlexIndex.encodeTree()` (the model nodes above the leaves, naming leaves by id),
  * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader) and
  * `AlexIndex.prefetchRange()` (what a scan will read, found by the models, handed to `prefetch`).
- * The page side is `LeafStore`, implemented by src/pages/page-leaf-store.ts.
+ * The page side is `LeafStore`, implemented by src/pages/page-leaf-store.ts, and `LeafMemory` (below).
  */
+
+import { nodeBytes } from './node-layout.js'
 
 /** A data node as stored: model, slot count, occupancy bitmap, keys (gaps included) and values. */
 export interface LeafImage<V> {
@@ -27,7 +29,7 @@ export interface LeafImage<V> {
   keys: Float64Array
   /** Bit `s` set when slot `s` holds a key; ceil(capacity / 32) words. */
   bitmap: Uint32Array
-  /** `capacity` values; undefined in gaps. */
+  /** `capacity` values; 0 (a data node, a stored page) or undefined in gaps: read the bitmap. */
   values: ArrayLike<V | undefined>
   /** Search iterations and shifts per insert the model predicted when it was trained. */
   expectedIterations: number
@@ -71,4 +73,43 @@ export interface LeafStore<V> {
    * the index then rewrites the leaf's values through the engine (AlexIndex.replaceLeafValues).
    */
   shouldCompact(leaf: LeafImage<V>): boolean
+}
+
+/**
+ * Where data nodes keep their bytes (node-layout.ts). The index's own default keeps them in the
+ * JavaScript heap for the node's life; the store's (src/pages/leaf-frames.ts) keeps them in buffer
+ * pool frames, so that a node may be evicted (its bytes written to its page and dropped) and read
+ * back when it is next used. A node whose bytes are gone faults them back in through `load` the next
+ * time its keys, values or bitmap are read: the index never sees the difference.
+ *
+ * Between two calls into the memory, a node's bytes do not move. A call that allocates or loads may
+ * evict any other node, so the index holds no view of a node's bytes across such a call.
+ */
+export interface LeafMemory {
+  /**
+   * Zeroed bytes for `node` at `capacity` slots (node-layout.ts nodeBytes(capacity) or more),
+   * replacing those it had: a new node, or one rebuilt in place (resize).
+   */
+  allocate(node: LeafNode, capacity: number): Uint8Array
+  /** The bytes of an evicted `node`, read back from its page. */
+  load(node: LeafNode): Uint8Array
+  /** `node` has left the index (split, merged, rebuilt, cleared): its bytes and page are not needed. */
+  release(node: LeafNode): void
+}
+
+/** What a leaf memory sees of a data node. */
+export interface LeafNode extends StoredLeaf<number> {
+  /** Whether its bytes are in memory (false once evicted, until used again). */
+  readonly resident: boolean
+}
+
+/** The default: bytes in the heap, never evicted. */
+export const HEAP_MEMORY: LeafMemory = {
+  allocate(_node: LeafNode, capacity: number): Uint8Array {
+    return new Uint8Array(nodeBytes(capacity))
+  },
+  load(): Uint8Array {
+    throw new Error('assertion failed: a node in heap memory is never evicted')
+  },
+  release(): void {},
 }

@@ -17,9 +17,9 @@
 import type { DataNode } from './data-node.js'
 import type { LinearModel } from './linear-model.js'
 
-export type AlexNode<V> = DataNode<V> | ModelNode<V>
+export type AlexNode = DataNode | ModelNode
 
-export class ModelNode<V> implements LinearModel {
+export class ModelNode implements LinearModel {
   readonly isLeaf = false
   dupLog2 = 0
   m1 = 1
@@ -27,9 +27,9 @@ export class ModelNode<V> implements LinearModel {
   m2 = Number.MIN_VALUE
   b = 0
   offset = 0
-  children: AlexNode<V>[]
+  children: AlexNode[]
 
-  constructor(children: AlexNode<V>[]) {
+  constructor(children: AlexNode[]) {
     this.children = children
   }
 
@@ -56,13 +56,13 @@ export class ModelNode<V> implements LinearModel {
    */
   expand(): void {
     const old = this.children
-    const children: AlexNode<V>[] = new Array<AlexNode<V>>(old.length * 2)
+    const children: AlexNode[] = new Array<AlexNode>(old.length * 2)
     for (let i = 0; i < old.length; i++) {
       const child = old[i]!
       children[2 * i] = child
       children[2 * i + 1] = child
     }
-    let previous: AlexNode<V> | null = null
+    let previous: AlexNode | null = null
     for (const child of old) {
       if (child !== previous) child.dupLog2++
       previous = child

@@ -41,9 +41,9 @@ export const TREE_TAG_LEAF = 2
 /** Deepest tree a decoder accepts (the index keeps paths far shorter). */
 const TREE_DEPTH_MAX = 64
 
-function distinctChildren<V>(node: ModelNode<V>): AlexNode<V>[] {
-  const out: AlexNode<V>[] = []
-  let previous: AlexNode<V> | null = null
+function distinctChildren(node: ModelNode): AlexNode[] {
+  const out: AlexNode[] = []
+  let previous: AlexNode | null = null
   for (const child of node.children) {
     if (child !== previous) out.push(child)
     previous = child
@@ -52,10 +52,10 @@ function distinctChildren<V>(node: ModelNode<V>): AlexNode<V>[] {
 }
 
 /** Encodes the tree under `root`; every leaf must carry a leaf id (be stored) already. */
-export function encodeTree<V>(root: AlexNode<V>, keyCount: number, state: TreeState): Uint8Array {
+export function encodeTree(root: AlexNode, keyCount: number, state: TreeState): Uint8Array {
   let modelNodes = 0
   let leaves = 0
-  const count = (node: AlexNode<V>): void => {
+  const count = (node: AlexNode): void => {
     if (node.isLeaf) {
       leaves++
       return
@@ -71,7 +71,7 @@ export function encodeTree<V>(root: AlexNode<V>, keyCount: number, state: TreeSt
   view.setUint32(12, leaves, true)
   STATE_FIELDS.forEach((field, i) => view.setFloat64(16 + 8 * i, state[field], true))
   let at = TREE_HEADER_BYTES
-  const write = (node: AlexNode<V>): void => {
+  const write = (node: AlexNode): void => {
     if (node.isLeaf) {
       if (!(node.leafId >= 0)) throw new Error('assertion failed: encoding a leaf that was never stored')
       view.setUint8(at, TREE_TAG_LEAF)
@@ -95,10 +95,10 @@ export function encodeTree<V>(root: AlexNode<V>, keyCount: number, state: TreeSt
   return bytes
 }
 
-export interface DecodedTree<V> {
-  root: AlexNode<V>
+export interface DecodedTree {
+  root: AlexNode
   /** Leaves in key order. */
-  leaves: DataNode<V>[]
+  leaves: DataNode[]
   keyCount: number
   state: TreeState
 }
@@ -107,12 +107,13 @@ export interface DecodedTree<V> {
  * Decodes a tree and loads each leaf through `loadLeaf`. Every structural rule is checked (tags,
  * blocks tiling each parent, sizes, counts); a violation is a CORRUPTION error naming `where`.
  */
-export function decodeTree<V>(
+export function decodeTree(
   bytes: Uint8Array,
-  loadLeaf: (leafId: number) => LeafImage<V>,
+  /** A leaf's image, or its data node made by the caller (a store's leaves: adopted pool frames). */
+  loadLeaf: (leafId: number) => LeafImage<number> | DataNode,
   maxFanout: number,
   where: string,
-): DecodedTree<V> {
+): DecodedTree {
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${where}: ALEX tree image: ${what}`)
   }
@@ -129,11 +130,11 @@ export function decodeTree<V>(
     if (!Number.isSafeInteger(value) || value < 0) fail(`${field} is ${value}`)
     state[field] = value
   })
-  const leaves: DataNode<V>[] = []
+  const leaves: DataNode[] = []
   const seen = new Set<number>()
   let at = TREE_HEADER_BYTES
   let keys = 0
-  const read = (depth: number): AlexNode<V> => {
+  const read = (depth: number): AlexNode => {
     if (depth > TREE_DEPTH_MAX) fail(`deeper than ${TREE_DEPTH_MAX}`)
     if (at + TREE_LEAF_RECORD_BYTES > bytes.length) fail(`record at byte ${at} runs past the end`)
     const tag = view.getUint8(at)
@@ -143,7 +144,8 @@ export function decodeTree<V>(
       if (seen.has(leafId)) fail(`leaf ${leafId} appears twice`)
       seen.add(leafId)
       at += TREE_LEAF_RECORD_BYTES
-      const leaf = DataNode.fromImage(loadLeaf(leafId), leafId)
+      const image = loadLeaf(leafId)
+      const leaf = image instanceof DataNode ? image : DataNode.fromImage(image, leafId)
       leaf.dupLog2 = dupLog2
       keys += leaf.numKeys
       leaves.push(leaf)
@@ -154,7 +156,7 @@ export function decodeTree<V>(
     const fanoutLog2 = view.getUint8(at + 2)
     if (2 ** fanoutLog2 > maxFanout) fail(`fanout 2^${fanoutLog2} at byte ${at} above ${maxFanout}`)
     const fanout = 2 ** fanoutLog2
-    const node = new ModelNode<V>(new Array<AlexNode<V>>(fanout))
+    const node = new ModelNode(new Array<AlexNode>(fanout))
     node.dupLog2 = dupLog2
     node.offset = view.getFloat64(at + 8, true)
     node.m1 = view.getFloat64(at + 16, true)

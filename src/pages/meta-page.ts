@@ -23,7 +23,7 @@ import { FORMAT_VERSION, HeaderOffset, NO_PAGE, PAGE_MAGIC, PageType, isValidPag
 import { checkPage, pageChecksum, sealPage } from './page-header.js'
 
 export const META_MAGIC = 0x4154454d
-export const STORE_FORMAT_VERSION = 4
+export const STORE_FORMAT_VERSION = 5
 export const META_PAGE_IDS = [0, 1] as const
 /** The first page id that is not a meta page. */
 export const FIRST_DATA_PAGE_ID = 2

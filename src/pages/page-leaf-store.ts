@@ -124,7 +124,7 @@ export class PageLeafStore implements LeafStore<number> {
     const handles = leaf.values
     for (let s = 0; s < leaf.capacity; s++) {
       const handle = handles[s]
-      if (handle !== undefined) pages.add(handlePage(handle))
+      if (handle !== undefined && handle !== 0) pages.add(handlePage(handle))
     }
     let dead = 0
     let records = 0

@@ -96,7 +96,7 @@ export function loadPieces(file: PageFile, meta: Meta): Pieces {
   }
   const leafStore = new PageLeafStore(file, new FreeSpace(freePages, meta.pageCount), null, () => meta.pageCount)
   const loadLeaf = (leafId: number) => leafStore.loadLeaf(leafId)
-  const index = AlexIndex.restore<number>(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`)
+  const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
   }

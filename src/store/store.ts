@@ -310,7 +310,8 @@ export class Store {
       const values = leaf.values
       for (let s = 0; s < leaf.capacity; s++) {
         const handle = values[s]
-        if (handle === undefined) continue
+        // A gap holds 0 (a data node) or undefined (another image); no handle is 0.
+        if (handle === undefined || handle === 0) continue
         this.values.countLive(handle)
         if (handleIsOverflow(handle)) {
           const run = this.values.overflowRun(handle)

@@ -31,14 +31,13 @@ const HERE = fileURLToPath(import.meta.url)
 /** Limits a trial must keep (issue 16). */
 export const OPEN_TIME_LIMIT_MS = 2000
 export const MEMORY_LIMIT_BYTES = 64 << 20
-const NO_PAGE = 0xffffffff
 
 // ---- docs/FORMAT.md and docs/WAL.md -------------------------------------------------------------
 
 const PAGE = { MAGIC: 0x4750534c, TYPE: 4, VERSION: 5, ID: 8, CHECKSUM: 12 }
 const TYPE = { META: 1, DATA: 2, OVERFLOW: 3, FREE_LIST: 4, MODEL: 5, VALUE: 6 }
 const META = { VERSION: 36, PAGE_SIZE: 40, PAGE_COUNT: 44, GENERATION: 48, RECORDS: 56, TREE_HEAD: 64, FREE_HEAD: 68, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88 }
-const STORE_FORMAT_VERSION = 4
+const STORE_FORMAT_VERSION = 5
 const CHAIN = { NEXT: 32, PAYLOAD_BYTES: 36, PAYLOAD: 40 }
 const LEAF = { CAPACITY: 64, NUM_KEYS: 68, BITMAP: 136 }
 const VALUE = { END: 32, RECORDS: 36, FIRST: 40 }
@@ -211,11 +210,10 @@ export function catalogFields(model) {
       const k = (LEAF.BITMAP + 4 * words + 7) & ~7
       const slots = at + k + 8 * capacity
       for (let s = 0; s < capacity && s < 4000; s++) {
-        const valuePage = data.readUInt32LE(slots + 8 * s)
-        if (valuePage === NO_PAGE) continue
-        if (fields.filter((f) => f.name === 'leaf.slot.page' && f.page === p).length >= 3) break
-        add('leaf.slot.page', slots + 8 * s, 'u32', page, { page: p })
-        add('leaf.slot.ref', slots + 8 * s + 4, 'u32', page, { page: p })
+        // A value slot is an f64 handle (page id * 2^21 + record ref), 0 in a gap.
+        if (data.readDoubleLE(slots + 8 * s) === 0) continue
+        if (fields.filter((f) => f.name === 'leaf.slot.handle' && f.page === p).length >= 3) break
+        add('leaf.slot.handle', slots + 8 * s, 'f64', page, { page: p })
       }
     } else if (type === TYPE.VALUE) {
       add('value.END', at + VALUE.END, 'u32', page)

@@ -292,7 +292,7 @@ describe('tree image', () => {
           leaf.leafId = nextId++
           stored.set(leaf.leafId, { ...leaf, keys: leaf.keys.slice(), bitmap: leaf.bitmap.slice(), values: Array.from(leaf.values) })
         }
-        const restored = AlexIndex.restore<number>(index.encodeTree(), (id) => stored.get(id)!, { maxDataNodeSlots: 64, maxFanout: 8 }, 'test', true)
+        const restored = AlexIndex.restore(index.encodeTree(), (id) => stored.get(id)!, { maxDataNodeSlots: 64, maxFanout: 8 }, 'test', true)
         const expected = keys.map((key, i) => [key === 0 ? 0 : key, (i + seed) % 1000] as [number, number]).sort((a, b) => a[0] - b[0])
         expect([...restored.entries()]).toEqual(expected)
         expect([...restored.leaves()].every((leaf) => !leaf.dirty)).toBe(true)

@@ -10,6 +10,7 @@ import path from 'node:path'
 import CRC32 from 'crc-32'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { open } from '../../src/index.js'
+import { STORE_FORMAT_VERSION } from '../../src/pages/meta-page.js'
 import { bytesEqual, bytesFromSeed, closeQuietly, codeOfError, makeTempDir, removeDir, useTempDirs, type Store } from './helpers.js'
 
 const tempDir = useTempDirs('learned-storage-hostile-')
@@ -178,12 +179,13 @@ describe('hostile on-disk fields, re-sealed', () => {
 
   it('a newer store format version: FORMAT_VERSION naming both versions, never a fallback to the older meta page, no file changed', async () => {
     const dir = copyImage()
-    editPage(dir, newestMeta(dir), (page) => page.writeUInt32LE(5, META.VERSION))
+    editPage(dir, newestMeta(dir), (page) => page.writeUInt32LE(STORE_FORMAT_VERSION + 1, META.VERSION))
     const before = hashDir(dir)
     for (const readWrite of [false, true]) {
       const result = await attempt(dir, readWrite)
       expect(result.code).toBe('FORMAT_VERSION')
-      expect(result.message).toMatch(/store format version 5.*store format version 4/)
+      expect(result.message).toContain(`store format version ${STORE_FORMAT_VERSION + 1}`)
+      expect(result.message).toContain(`reads store format version ${STORE_FORMAT_VERSION}`)
     }
     expect(hashDir(dir)).toEqual(before)
     // The older meta page claiming a newer version refuses the open just the same.
@@ -224,14 +226,15 @@ describe('hostile on-disk fields, re-sealed', () => {
       const k = (136 + 4 * ((capacity + 31) >>> 5) + 7) & ~7
       const slots = k + 8 * capacity
       for (let s = 0; s < capacity; s++) {
-        if (page.readUInt32LE(slots + 8 * s) === 0xffffffff) continue
-        page.writeUInt32LE(0xfffffffe, slots + 8 * s)
+        // Value slots are f64 handles (page id * 2^21 + record ref), 0 in a gap.
+        if (page.readDoubleLE(slots + 8 * s) === 0) continue
+        page.writeDoubleLE(0xfffffffe * 2 ** 21 + 2 * 40, slots + 8 * s)
         return
       }
     })
     const result = await attempt(dir)
     expect(result.code).toBe('CORRUPTION')
-    expect(result.message).toMatch(/value slot \d+ names page 4294967294/)
+    expect(result.message).toMatch(/value slot \d+ holds \d+ \(page 4294967294, ref 80\)/)
   })
 
   it('a value record length changed in a re-sealed value page: CORRUPTION, never a shorter value', async () => {

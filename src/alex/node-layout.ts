@@ -1,0 +1,64 @@
+/**
+ * The bytes of a data node. A data node keeps its slots in one byte array laid out exactly as its
+ * leaf page (docs/FORMAT.md, "Leaf page"), so that storing a node is writing its bytes and loading
+ * one is reading them: no encoding step between the index and the page. Little-endian; offsets from
+ * the start of the node's bytes, which are the start of its page:
+ *
+ *   @0   32  reserved for the page layer's common header (type, id, checksum, ...)
+ *   @32   8  m1 (f64)          the node's model: slot = ((key * m1) - c) * m2 + b
+ *   @40   8  c  (f64)
+ *   @48   8  m2 (f64)
+ *   @56   8  b  (f64)
+ *   @64   4  capacity (u32)    slots, keys plus gaps
+ *   @68   4  numKeys (u32)
+ *   @72   8  expected search iterations (f64), from training
+ *   @80   8  expected shifts per insert (f64), from training
+ *   @88  48  cost counters since the node was last trained (6 f64): searches, search iterations,
+ *            inserts, shifts, inserts past the last key, inserts before the first key
+ *   @136     bitmap: ceil(capacity / 32) u32 words, bit s set when slot s holds a key
+ *   @K       keys: capacity f64, K = 136 + 4 * words rounded up to a multiple of 8
+ *   @K+8C    values: capacity f64; 0 in a gap
+ *
+ * The fields from @32 to @136 are kept in the node's own properties while it is in use (the search
+ * reads them on every lookup) and written into the bytes when the node is stored (`writeHeader`).
+ */
+
+export const NodeOffset = {
+  M1: 32,
+  C: 40,
+  M2: 48,
+  B: 56,
+  CAPACITY: 64,
+  NUM_KEYS: 68,
+  EXPECTED_ITERATIONS: 72,
+  EXPECTED_SHIFTS: 80,
+  COUNTERS: 88,
+  BITMAP: 136,
+} as const
+
+/** Cost counters stored at NodeOffset.COUNTERS, one f64 each. */
+export const NODE_COUNTERS = 6
+
+export function bitmapWords(capacity: number): number {
+  return (capacity + 31) >>> 5
+}
+
+export function keysOffset(capacity: number): number {
+  return (NodeOffset.BITMAP + 4 * bitmapWords(capacity) + 7) & ~7
+}
+
+export function valuesOffset(capacity: number): number {
+  return keysOffset(capacity) + 8 * capacity
+}
+
+/** Bytes a node of `capacity` slots needs (and its leaf page holds, before the tail). */
+export function nodeBytes(capacity: number): number {
+  return keysOffset(capacity) + 16 * capacity
+}
+
+/** The most slots a node in `bytes` bytes can have. */
+export function nodeCapacityMax(bytes: number): number {
+  let capacity = Math.floor((bytes - NodeOffset.BITMAP) / 16)
+  while (capacity > 0 && nodeBytes(capacity) > bytes) capacity--
+  return capacity
+}
