@@ -40,6 +40,7 @@ import { RECORD_MAX_BYTES, RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME, recor
 import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
+import { checkKeys, checkRangeOptions, checkValue, invalid, keyListLength, keyOf } from './arguments.js'
 import { Checkpointer } from './checkpoint.js'
 import { PendingOps } from './pending.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
@@ -91,10 +92,6 @@ function fileSize(fs: FileSystem, file: string): number {
 
 /** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
 const PREFETCH_ENTRIES = 256
-
-function invalid(message: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
-}
 
 /**
  * Makes `dir` (and any missing parent) and, at 'fsync', makes their directory entries durable before
@@ -1326,52 +1323,3 @@ function joinChunks(chunks: Float64Array[], total: number): Float64Array {
 
 /** applyDurable reads ahead for at most this many writes (a log group of 16 puts: all of them). */
 const PREFETCH_MAX = 64
-
-/** The length of a list of keys (an array or typed array), or INVALID_ARGUMENT. */
-function keyListLength(keys: ArrayLike<number>, what: string): number {
-  const length = keys !== null && typeof keys === 'object' ? keys.length : undefined
-  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw invalid(`${what} must be an array of numbers, got ${describeValue(keys)}`)
-  return length
-}
-
-/** INVALID_ARGUMENT naming the first of keys[from..to) that is not a finite number. */
-function checkKeys(keys: ArrayLike<number>, from: number, to: number): void {
-  for (let i = from; i < to; i++) {
-    const key = keys[i]
-    if (typeof key !== 'number' || !Number.isFinite(key)) keyOf(key as number, `key ${i}`)
-  }
-}
-
-function keyOf(key: number, what = 'key'): number {
-  if (typeof key === 'number' && Number.isFinite(key)) return key === 0 ? 0 : key
-  throw invalid(`${what} must be a finite number, got ${describeValue(key)}`)
-}
-
-function checkValue(value: unknown, what: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describeValue(value)}`)
-  if (value.byteLength > VALUE_MAX_BYTES) {
-    throw new StoreError(ErrorCode.VALUE_TOO_LARGE, `${what} is ${value.byteLength} bytes; the largest value is ${VALUE_MAX_BYTES} bytes`)
-  }
-}
-
-const RANGE_OPTION_NAMES = new Set(['gte', 'gt', 'lte', 'lt', 'reverse', 'limit'])
-
-function checkRangeOptions(options: unknown): { bounds: AlexRange; limit: number } {
-  if (options === undefined) return { bounds: {}, limit: Infinity }
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(`range options must be an object, got ${describeValue(options)}`)
-  const bounds: Record<string, unknown> = {}
-  let limit = Infinity
-  for (const name in options) {
-    if (!Object.hasOwn(options, name)) continue
-    const value = (options as Record<string, unknown>)[name]
-    if (!RANGE_OPTION_NAMES.has(name)) throw invalid(`unknown range option ${JSON.stringify(name)} (known: ${[...RANGE_OPTION_NAMES].join(', ')})`)
-    if (value === undefined) continue
-    if (name === 'limit') {
-      if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) throw invalid(`range limit must be a non-negative integer, got ${describeValue(value)}`)
-      limit = value
-    } else {
-      bounds[name] = value
-    }
-  }
-  return { bounds: bounds as AlexRange, limit }
-}
