@@ -44,6 +44,7 @@ import { checkKeys, checkRangeOptions, checkValue, invalid, keyListLength, keyOf
 import { Checkpointer } from './checkpoint.js'
 import { PendingOps } from './pending.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
+import { storeStats } from './stats.js'
 import { checkStore, type CheckReport } from './check.js'
 import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
@@ -1165,63 +1166,21 @@ export class Store {
     })
   }
 
-
+  /** The store's figures now (stats.ts): pages, log, recovery, compaction, buffer pool, index. */
   stats(): StoreStats {
     if (this.closed) throw closedError()
-    const file = this.file.counters
-    const pool = this.pool.counters
-    return {
-      records: this.index.size,
-      pageSizeBytes: this.file.pageSizeBytes,
-      pages: {
-        total: this.free.frontier,
-        meta: 2,
-        leaf: this.checkpointer.storedLeafIds.size,
-        value: this.values.valuePages,
-        overflow: this.values.overflowPages,
-        model: this.checkpointer.treePages.length,
-        freeList: this.checkpointer.freeListPages.length,
-        free: this.free.freeCount,
-        pendingFree: this.free.pendingCount,
-      },
-      bytesOnDisk: this.file.sizeBytes(),
-      checkpoints: this.checkpointer.checkpoints,
-      generation: this.checkpointer.generation,
-      wal: {
-        lastLsn: this.wal?.lastLsn ?? this.appliedLsn,
-        durableLsn: this.wal?.durableLsn ?? this.appliedLsn,
-        appliedLsn: this.appliedLsn,
-        segments: this.wal === null ? 0 : this.wal.segments.length + 1,
-        groups: this.wal?.groups ?? 0,
-        syncs: this.wal?.syncs ?? 0,
-        bytesSinceCheckpoint: this.wal?.writtenBytes ?? 0,
-      },
-      recovery: { ...this.recovery },
-      compaction: { ...this.compactor.stats },
-      bufferPool: {
-        pageSizeBytes: this.file.pageSizeBytes,
-        frames: this.pool.frames,
-        residentPages: this.pool.residentPages,
-        dirtyPages: this.pool.dirtyPages,
-        pinnedPages: this.pool.pinnedPages,
-        hits: pool.hits,
-        misses: pool.misses,
-        evictions: pool.evictions,
-        pagesRead: file.pagesRead,
-        bytesRead: file.bytesRead,
-        pagesWritten: file.pagesWritten,
-        bytesWritten: file.bytesWritten,
-        writeCalls: file.writeCalls,
-        rangeReads: file.rangeReads,
-      },
-      recordCache: {
-        bytes: this.values.records.allocatedBytes,
-        entries: this.values.records.entries,
-        hits: this.values.records.hits,
-        misses: this.values.records.misses,
-      },
-      index: this.index.stats(),
-    }
+    return storeStats({
+      file: this.file,
+      pool: this.pool,
+      free: this.free,
+      values: this.values,
+      index: this.index,
+      checkpointer: this.checkpointer,
+      wal: this.wal,
+      appliedLsn: this.appliedLsn,
+      recovery: this.recovery,
+      compaction: this.compactor.stats,
+    })
   }
 
   /**
