@@ -21,7 +21,6 @@
 import path from 'node:path'
 import { AlexIndex, GET_BATCH_MAX } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
-import type { StoredLeaf } from '../alex/leaf-store.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import { realFileSystem, type FileSystem } from '../io/file.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
@@ -34,13 +33,13 @@ import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { Compactor } from '../compaction/compactor.js'
 import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
-import { BulkWriter } from '../pages/bulk-writer.js'
 import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
 import { RECORD_MAX_BYTES, RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME, recordFits } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
 import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
 import { checkKeys, checkRangeOptions, checkValue, invalid, keyListLength, keyOf } from './arguments.js'
+import { checkLoadArguments, writeLoad, type LoadEntries, type LoadTarget, type LoadValues } from './bulk-load.js'
 import { Checkpointer } from './checkpoint.js'
 import { PendingOps } from './pending.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
@@ -924,176 +923,34 @@ export class Store {
    * read in place: for keys held as numbers in a typed array, the faster way in.
    */
   async bulkLoad(keys: Float64Array | readonly number[], values: readonly Uint8Array[] | ((index: number) => Uint8Array)): Promise<void>
-  async bulkLoad(
-    entriesOrKeys: Iterable<readonly [number, Uint8Array]> | Float64Array | readonly number[],
-    values?: readonly Uint8Array[] | ((index: number) => Uint8Array),
-  ): Promise<void> {
+  async bulkLoad(entriesOrKeys: LoadEntries, values?: LoadValues): Promise<void> {
     this.checkWritable()
-    const columns = values !== undefined
-    if (columns) {
-      if (!(entriesOrKeys instanceof Float64Array) && !Array.isArray(entriesOrKeys)) {
-        throw invalid(`bulkLoad(keys, values) takes keys as a Float64Array or an array of numbers, got ${describeValue(entriesOrKeys)}`)
-      }
-      if (typeof values !== 'function' && !(Array.isArray(values) && values.length === entriesOrKeys.length)) {
-        throw invalid(`bulkLoad(keys, values) takes values as an array of ${entriesOrKeys.length} (one per key) or a function of the index, got ${describeValue(values)}`)
-      }
-    } else if (entriesOrKeys === null || typeof entriesOrKeys !== 'object' || typeof (entriesOrKeys as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') {
-      throw invalid(`bulkLoad takes an iterable of [key, value] entries, got ${describeValue(entriesOrKeys)}`)
-    }
+    checkLoadArguments(entriesOrKeys, values)
     while (this.checkpointer.running) await this.checkpointer.idle()
     this.checkWritable()
     if (this.index.size !== 0 || this.pending.length !== 0) {
       throw invalid(`bulkLoad needs an empty store; ${this.dir} holds ${this.index.size} records and ${this.pending.length} writes in flight`)
     }
-    // Value and leaf pages are filled here and checksummed and written by the writer's thread while
-    // this thread goes on (the values while ALEX builds the index; bulk-writer.ts).
-    const writer = new BulkWriter(this.file)
-    try {
-      const { keys, handles, count } = columns
-        ? this.loadColumns(entriesOrKeys as Float64Array | readonly number[], values, writer)
-        : this.loadValues(entriesOrKeys as Iterable<readonly [number, Uint8Array]>, writer)
-      if (count === 0) return
-      // Each leaf goes to its page as soon as ALEX has built it, through the writer's slots, rather
-      // than each into a page of its own held until the checkpoint writes it (256 MiB at 10M keys);
-      // the checkpoint syncs them.
-      const stored = this.checkpointer.storedLeafIds
-      const writeLeaf = (leaf: StoredLeaf<number>): void => {
-        stored.add(this.leafStore.writeLeaf(leaf, writer))
-      }
-      try {
-        this.index = AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes), writeLeaf)
-        writer.finish()
-      } catch (error) {
-        // Values (and perhaps leaves) are on pages no checkpoint holds, and the index may hold the
-        // load without its pages all written: fail the store (the next open reclaims the pages).
+    const target: LoadTarget = {
+      file: this.file,
+      values: this.values,
+      leafStore: this.leafStore,
+      storedLeafIds: this.checkpointer.storedLeafIds,
+      setIndex: (index) => {
+        this.index = index
+      },
+      fail: (error) => {
         if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
-        throw error
-      }
-    } finally {
-      writer.close()
+      },
     }
+    // The values, the index and its leaf pages (bulk-load.ts): written, not yet durable.
+    if (writeLoad(target, entriesOrKeys, values) === 0) return
     this.writesSinceCheckpoint++
     this.heldWrites = []
     try {
       await this.runCheckpoint(true)
     } finally {
       this.releaseHeldWrites()
-    }
-  }
-
-  /**
-   * bulkLoad's first half: checks every entry and stores its value (bulk mode: pages written straight
-   * to the file). Returns the keys and their handles (the first `count` of each); on any error,
-   * releases what it stored and throws.
-   */
-  private loadValues(entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): { keys: Float64Array; handles: Float64Array; count: number } {
-    // Keys and handles go into chunks (LOAD_CHUNK entries each, or a shorter array's length), joined
-    // once at the end: doubling one array instead copies each entry about once more and touches twice
-    // the memory (10M keys: about 0.1 s). A sparse array's length is no promise of entries: capped.
-    const chunkLength = Array.isArray(entries) ? Math.max(1, Math.min(entries.length, LOAD_CHUNK)) : LOAD_CHUNK
-    const keyChunks: Float64Array[] = []
-    const handleChunks: Float64Array[] = []
-    let keys = new Float64Array(chunkLength)
-    let handles = new Float64Array(chunkLength)
-    // Entries in the current chunk, in all, and the last key.
-    let at = 0
-    let n = 0
-    let last = 0
-    const values = this.values
-    values.beginBulk(writer)
-    try {
-      for (const entry of entries) {
-        if (entry === null || typeof entry !== 'object') throw invalid(`bulkLoad entry ${n} must be a [key, value] array, got ${describeValue(entry)}`)
-        const raw = entry[0]
-        const value = entry[1]
-        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : keyOf(raw, `bulkLoad entry ${n}'s key`)
-        if (n > 0 && !(key > last)) {
-          throw invalid(`bulkLoad needs keys in strictly ascending order: entry ${n} has key ${key}, after ${last}`)
-        }
-        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad entry ${n}'s value`)
-        if (at === keys.length) {
-          keyChunks.push(keys)
-          handleChunks.push(handles)
-          keys = new Float64Array(chunkLength)
-          handles = new Float64Array(chunkLength)
-          at = 0
-        }
-        values.appendTo(value, handles, at)
-        keys[at] = key
-        last = key
-        at++
-        n++
-      }
-      values.endBulk()
-    } catch (error) {
-      handleChunks.push(handles.subarray(0, at))
-      this.abandonLoad(writer, handleChunks)
-      throw error
-    }
-    keyChunks.push(keys.subarray(0, at))
-    handleChunks.push(handles.subarray(0, at))
-    return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), count: n }
-  }
-
-  /**
-   * bulkLoad(keys, values)'s first half, as loadValues: checks every key and value and stores the
-   * value. Returns the keys (the caller's Float64Array itself unless a key needed normalising: -0)
-   * and their handles.
-   */
-  private loadColumns(
-    keys: Float64Array | readonly number[],
-    valueOf: readonly Uint8Array[] | ((index: number) => Uint8Array),
-    writer: BulkWriter,
-  ): { keys: Float64Array; handles: Float64Array; count: number } {
-    const count = keys.length
-    const handles = new Float64Array(count)
-    const values = this.values
-    const at = typeof valueOf === 'function' ? valueOf : (index: number): Uint8Array => valueOf[index]!
-    let last = 0
-    // The index of a key given as -0 (at most one: keys ascend), stored as 0.
-    let negativeZero = -1
-    let n = 0
-    values.beginBulk(writer)
-    try {
-      for (; n < count; n++) {
-        const raw = keys[n]
-        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw : keyOf(raw as number, `bulkLoad key ${n}`)
-        if (n > 0 && !(key > last)) {
-          throw invalid(`bulkLoad needs keys in strictly ascending order: key ${n} is ${key}, after ${last}`)
-        }
-        if (key === 0 && Object.is(key, -0)) negativeZero = n
-        const value = at(n)
-        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad value ${n}`)
-        values.appendTo(value, handles, n)
-        last = key
-      }
-      values.endBulk()
-    } catch (error) {
-      this.abandonLoad(writer, [handles.subarray(0, n)])
-      throw error
-    }
-    let stored: Float64Array
-    if (keys instanceof Float64Array && negativeZero < 0) {
-      stored = keys
-    } else {
-      stored = Float64Array.from(keys)
-      if (negativeZero >= 0) stored[negativeZero] = 0
-    }
-    return { keys: stored, handles, count }
-  }
-
-  /** A load that failed part way: releases the values stored so far (`handles`), once written. */
-  private abandonLoad(writer: BulkWriter, handles: readonly Float64Array[]): void {
-    const values = this.values
-    try {
-      values.endBulk()
-      // Every page handed over is written before any is released (and perhaps reused).
-      writer.finish()
-      for (const chunk of handles) for (const handle of chunk) values.release(handle)
-      values.settleReleases()
-    } catch (cleanup) {
-      // The pages could not be written or read back: fail the store rather than leave it in doubt.
-      if (this.failure === null) this.failure = cleanup instanceof StoreError ? cleanup : new StoreError(ErrorCode.IO, String(cleanup), { cause: cleanup })
     }
   }
 
@@ -1259,25 +1116,10 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
   }
 }
 
-// ---- argument checks ----------------------------------------------------------------------------
+// ---- helpers ------------------------------------------------------------------------------------
 
 function closedError(): StoreError {
   return new StoreError(ErrorCode.CLOSED, 'the store is closed')
-}
-
-/** Entries per chunk of bulkLoad's keys and handles (8 MiB each) when their count is not known. */
-const LOAD_CHUNK = 1 << 20
-
-/** The chunks back to back (the only one as it is). */
-function joinChunks(chunks: Float64Array[], total: number): Float64Array {
-  if (chunks.length === 1) return chunks[0]!
-  const joined = new Float64Array(total)
-  let at = 0
-  for (const chunk of chunks) {
-    joined.set(chunk, at)
-    at += chunk.length
-  }
-  return joined
 }
 
 /** applyDurable reads ahead for at most this many writes (a log group of 16 puts: all of them). */
