@@ -1,6 +1,7 @@
 /**
- * Opening a checkpoint: the newest valid meta page, the tree image and leaves, the free list, and the
- * pages a crash between checkpoints left allocated but unreferenced (freed at once).
+ * Opening a checkpoint: the newest valid meta page, the tree image and leaves, the free list. The
+ * pages a crash between checkpoints left allocated but unreferenced are freed once the store is
+ * built over them (recovery.ts `countStoredPages`).
  */
 
 import { AlexIndex } from '../alex/alex-index.js'

@@ -1,8 +1,9 @@
 /** Checking `open()` options: unknown names and bad values are INVALID_ARGUMENT, before any file is touched. */
 
-import { ErrorCode, StoreError, describeValue } from '../errors.js'
+import { describeValue } from '../errors.js'
 import { PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, isValidPageSize } from '../pages/page-format.js'
 import type { Durability, OpenOptions } from './api.js'
+import { invalid } from './arguments.js'
 
 /** Default page size: chosen by `npm run bench:store -- --page-sizes` (docs/FORMAT.md has the figures). */
 export const DEFAULT_PAGE_SIZE_BYTES = 65536
@@ -52,10 +53,6 @@ function positiveInteger(value: unknown, name: string, fallback: number, min: nu
     throw invalid(`${name} must be an integer in [${min}, ${max}], got ${describeValue(value)}`)
   }
   return value
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
 }
 
 export function checkOpenOptions(options: unknown): CheckedOptions {

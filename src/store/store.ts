@@ -1,14 +1,16 @@
 /**
- * The store: `open(dir, options)` and the `Store` it returns. It alone orders pages and log: writes
- * go to the write-ahead log first, checkpoints write pages copy-on-write and then let old log
+ * The store: the `Store` that `open(dir, options)` (open.ts) returns. It alone orders pages and log:
+ * writes go to the write-ahead log first, checkpoints write pages copy-on-write and then let old log
  * segments go, and `open` loads the newest checkpoint and replays the log after it.
  *
- * Reading the source: `open` -> `Store.openLocked` (create, or `load.ts` + `recover`); a write
+ * Reading the source: `open` -> `Store.openLocked` (`createStore` if new, `openPageFile`, `load.ts`,
+ * `countStoredPages`; `replayLog` and `startLog`: recovery.ts has the steps on files); a write
  * (`put`/`del`/`batch` -> `write`) checks every operation, stores the value bytes (the only step that
  * can fail before logging), appends one BATCH record to the log, and changes the index once the
  * record is durable (`applyDurable`), so that no reader ever sees a write the log could still lose;
  * `checkpoint` (checkpoint.ts) captures the changed pages synchronously and writes them while writers
- * go on; `range` returns a RangeIterable.
+ * go on; `range` returns a RangeIterable. Beside it: bulk-load.ts (the body of `bulkLoad`), stats.ts
+ * (`stats`), arguments.ts (argument checks).
  *
  * Invariants:
  *   1. The index holds exactly the records with LSN <= appliedLsn, applied in LSN order.
@@ -21,33 +23,32 @@
 import path from 'node:path'
 import { AlexIndex, GET_BATCH_MAX } from '../alex/alex-index.js'
 import type { AlexRange } from '../alex/api.js'
-import type { StoredLeaf } from '../alex/leaf-store.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
-import { realFileSystem, type FileSystem } from '../io/file.js'
+import type { FileSystem } from '../io/file.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
-import { lockDirectory, type DirectoryLock } from '../io/lock.js'
+import type { DirectoryLock } from '../io/lock.js'
 import { BufferPool } from '../pages/buffer-pool.js'
 import { FreeSpace } from '../pages/free-space.js'
-import { FIRST_DATA_PAGE_ID } from '../pages/meta-page.js'
 import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
 import { Compactor } from '../compaction/compactor.js'
-import { VALUE_MAX_BYTES, handleIsOverflow } from '../pages/value-page.js'
+import { VALUE_MAX_BYTES } from '../pages/value-page.js'
 import { ValueStore } from '../pages/value-store.js'
-import { BulkWriter } from '../pages/bulk-writer.js'
-import { batchRecordBytes, decodeBatchRecord, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
+import { batchRecordBytes, encodeBatchRecord, encodeOneRecord } from '../wal/batch-record.js'
 import { RECORD_MAX_BYTES, RecordType, WAL_ARCHIVE_DIR_NAME, WAL_DIR_NAME, recordFits } from '../wal/wal-format.js'
-import { readWal } from '../wal/wal-reader.js'
 import { WalWriter } from '../wal/wal-writer.js'
-import type { BatchOperation, Durability, OpenOptions, RangeOptions, RecoveryStats, StoreStats } from './api.js'
+import type { BatchOperation, Durability, RangeOptions, RecoveryStats, StoreStats } from './api.js'
+import { checkKeys, checkRangeOptions, checkValue, invalid, keyListLength, keyOf } from './arguments.js'
+import { checkLoadArguments, writeLoad, type LoadEntries, type LoadTarget, type LoadValues } from './bulk-load.js'
 import { Checkpointer } from './checkpoint.js'
 import { PendingOps } from './pending.js'
 import { SnapshotCursor, Snapshots } from './snapshot.js'
+import { storeStats } from './stats.js'
 import { checkStore, type CheckReport } from './check.js'
-import { loadPieces, readNewestMeta, storeIndexOptions, type Pieces } from './load.js'
-import { DEFAULT_PAGE_SIZE_BYTES, checkOpenOptions, type CheckedOptions } from './options.js'
+import { loadPieces, type Pieces } from './load.js'
+import type { CheckedOptions } from './options.js'
+import { DATA_FILE_NAME, countStoredPages, createStore, isMissingOrEmpty, makeLogDirectory, openPageFile, recover, verifyEpochs, type LogSegment } from './recovery.js'
 
-export const DATA_FILE_NAME = 'data.lsp'
 /** The write path's record scratch buffer is kept up to this size (larger records get their own). */
 const PAYLOAD_SCRATCH_BYTES_MAX = 80 << 20
 
@@ -55,92 +56,9 @@ const PAYLOAD_SCRATCH_BYTES_MAX = 80 << 20
 if (!recordFits(batchRecordBytes(1, VALUE_MAX_BYTES, 1))) throw new Error('the largest value does not fit the largest log record')
 // Every single put uses the kept scratch buffer.
 if (batchRecordBytes(1, VALUE_MAX_BYTES, 1) > PAYLOAD_SCRATCH_BYTES_MAX) throw new Error('the largest put does not fit the scratch buffer')
-/** A new page file is built under this suffix and renamed into place. */
-const NEW_FILE_SUFFIX = '.new'
-/** Under the log directory: segments a checkpoint ahead of the log made unneeded, kept (`recover`). */
-export const WAL_SET_ASIDE_DIR_NAME = 'set-aside'
-
-/**
- * Throws CORRUPTION if a page marked in `used` was written after checkpoint `generation` (its epoch
- * is higher): the checkpoint's own pages are never written again while it is the durable one, so
- * such a page was reused after a newer checkpoint committed.
- */
-function verifyEpochs(file: PageFile, used: Uint8Array, generation: number): void {
-  const scratch = new Uint8Array(file.pageSizeBytes)
-  for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-    if (used[page] === 0) continue
-    const epoch = file.readEpoch(page, scratch)
-    if (epoch > generation) {
-      throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: page ${page} at offset ${page * file.pageSizeBytes} was written after checkpoint ${generation} (epoch ${epoch}): it was reused once a newer checkpoint committed`)
-    }
-  }
-}
-
-function isMissingOrEmpty(fs: FileSystem, file: string): boolean {
-  return !fs.exists(file) || fileSize(fs, file) === 0
-}
-
-function fileSize(fs: FileSystem, file: string): number {
-  const handle = fs.openFile(file, { readOnly: true })
-  try {
-    return handle.size()
-  } finally {
-    handle.close()
-  }
-}
 
 /** A scan with a full buffer pool prefetches the value pages of this many entries at a time. */
 const PREFETCH_ENTRIES = 256
-
-function invalid(message: string): StoreError {
-  return new StoreError(ErrorCode.INVALID_ARGUMENT, message)
-}
-
-/**
- * Makes `dir` (and any missing parent) and, at 'fsync', makes their directory entries durable before
- * open returns, so before any write is acknowledged: the parent of every directory made here is
- * fsynced, innermost last, and so is the parent of `dir` even when `dir` was there already (an
- * earlier open may have made it and died before its parent was synced; one directory fsync per
- * read-write open). Without it a power cut can undo the store directory's own creation, and every
- * acknowledged write with it. At 'os' and 'none' nothing is synced: a directory entry survives a
- * process kill without it, and those levels promise nothing across a power loss.
- */
-function makeStoreDirectory(fs: FileSystem, dir: string, durability: Durability): void {
-  const missing: string[] = []
-  for (let d = path.resolve(dir); !fs.exists(d); d = path.dirname(d)) {
-    missing.push(d)
-    if (path.dirname(d) === d) break
-  }
-  fs.mkdir(dir)
-  if (durability !== 'fsync') return
-  const parents = new Set<string>([path.dirname(path.resolve(dir))])
-  for (const d of missing) parents.add(path.dirname(d))
-  // Outermost first: a directory's own entry is durable before the entries inside it are synced.
-  for (const parent of [...parents].sort((a, b) => a.length - b.length)) fs.syncDirectory(parent)
-}
-
-/** Opens (creating if needed, unless read-only) the store in directory `dir`. */
-export async function open(dir: string, options?: OpenOptions): Promise<Store> {
-  return openWithFileSystem(dir, options, realFileSystem)
-}
-
-/** `open` over another file system (the crash suite's fault-injecting one). */
-export async function openWithFileSystem(dir: string, options: OpenOptions | undefined, fs: FileSystem): Promise<Store> {
-  if (typeof dir !== 'string' || dir.length === 0) throw invalid(`dir must be a non-empty string, got ${describeValue(dir)}`)
-  const checked = checkOpenOptions(options)
-  if (!checked.readOnly) {
-    makeStoreDirectory(fs, dir, checked.durability)
-  } else if (!fs.exists(path.join(dir, DATA_FILE_NAME))) {
-    throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is missing)`)
-  }
-  const lock = lockDirectory(dir, checked.readOnly)
-  try {
-    return await Store.openLocked(dir, checked, lock, fs)
-  } catch (error) {
-    lock.release()
-    throw error
-  }
-}
 
 export class Store {
   private closed = false
@@ -212,33 +130,18 @@ export class Store {
     const filePath = path.join(dir, DATA_FILE_NAME)
     const readOnly = options.readOnly
     if (!readOnly && isMissingOrEmpty(fs, filePath)) {
-      // A log with records beside a missing or empty page file means the page file was lost (a new
-      // store writes its log only after its page file is in place): refuse rather than start over.
-      const walDir = path.join(dir, WAL_DIR_NAME)
-      const logged = fs.exists(walDir) ? fs.list(walDir).filter((name) => name.endsWith('.wal') && fileSize(fs, path.join(walDir, name)) > 0) : []
-      if (logged.length > 0) {
-        throw new StoreError(ErrorCode.CORRUPTION, `${filePath} is missing or empty, but the log holds writes (${logged.join(', ')}): the page file was lost`)
-      }
-      await Store.create(dir, options, lock, fs)
+      await createStore(dir, options, fs, async (pieces) => {
+        const store = new Store(dir, pieces, options, lock, fs)
+        await store.checkpointer.run(store.index, 1)
+      })
     }
     const raw = fs.openFile(filePath, { readOnly })
     let store: Store | null = null
     try {
-      const size = raw.size()
-      if (size === 0) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
-      const { meta, damaged } = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
-      if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
-        throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
-      }
-      if (size < meta.pageCount * meta.pageSizeBytes) {
-        throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)
-      }
-      const file = new PageFile(raw, meta.pageSizeBytes)
-      file.writeEpoch = meta.generation + 1
-      if (readOnly) file.writeToMemory()
+      const { file, meta, damaged } = openPageFile(raw, dir, options)
       try {
         store = new Store(dir, loadPieces(file, meta), options, lock, fs)
-        const used = store.countStoredPages()
+        const used = countStoredPages({ file, free: store.free, index: store.index, values: store.values, checkpointer: store.checkpointer, recovery: store.recovery })
         // With one meta page damaged, the other may be an older checkpoint whose pages were reused
         // after the newer one committed (page epochs, docs/RECOVERY.md): every page it references
         // must predate it, or the fallback would read pages that now hold something else.
@@ -247,8 +150,8 @@ export class Store {
         if (damaged === null || !(error instanceof StoreError) || error.code !== ErrorCode.CORRUPTION) throw error
         throw new StoreError(ErrorCode.CORRUPTION, `a meta page is damaged (${damaged}), and the other meta page (generation ${meta.generation}) cannot be used: ${error.message}`)
       }
-      store.recover(damaged)
-      if (!readOnly) store.startLog()
+      const segments = store.replayLog(damaged)
+      if (!readOnly) store.startLog(segments)
       return store
     } catch (error) {
       ;(store as Store | null)?.wal?.close()
@@ -258,207 +161,32 @@ export class Store {
   }
 
   /**
-   * Creates a new store atomically: the first checkpoint is written to `data.lsp.new`, synced, and
-   * renamed to `data.lsp` (the directory synced), so a crash during creation leaves no store or a
-   * whole one, never a page file without a meta page.
+   * Replays the log after the checkpoint into the index (recovery.ts `recover`), through the write
+   * path's install and remove. Returns the segments the log goes on from.
    */
-  private static async create(dir: string, options: CheckedOptions, lock: DirectoryLock, fs: FileSystem): Promise<void> {
-    const filePath = path.join(dir, DATA_FILE_NAME)
-    const newPath = filePath + NEW_FILE_SUFFIX
-    // A leftover log cannot belong to a page file that never had a checkpoint.
-    const walDir = path.join(dir, WAL_DIR_NAME)
-    for (const name of fs.exists(walDir) ? fs.list(walDir) : []) {
-      if (name.endsWith('.wal')) fs.remove(path.join(walDir, name))
-    }
-    fs.remove(newPath)
-    const raw = fs.openFile(newPath, { create: true })
-    try {
-      const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
-      const pieces: Pieces = {
-        file,
-        free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
-        index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes)),
-        treePages: [],
-        freeListPages: [],
-        generation: 0,
-        redoLsn: 1,
-      }
-      const store = new Store(dir, pieces, options, lock, fs)
-      await store.checkpointer.run(store.index, 1)
-      file.datasync()
-    } finally {
-      raw.close()
-    }
-    fs.rename(newPath, filePath)
-    fs.syncDirectory(dir)
+  private replayLog(damagedMeta: string | null): LogSegment[] {
+    const replayed = recover(
+      {
+        fs: this.fs,
+        walDir: this.walDir,
+        readOnly: this.readOnly,
+        salvage: this.options.walRecovery === 'salvage',
+        appliedLsn: this.appliedLsn,
+        generation: this.checkpointer.generation,
+        filePath: this.file.path,
+        recovery: this.recovery,
+        put: (key, value) => this.install(key, this.values.append(value)),
+        del: (key) => this.remove(key),
+      },
+      damagedMeta,
+    )
+    this.appliedLsn = replayed.appliedLsn
+    return replayed.segments
   }
 
-  /**
-   * After loading: live records per value page, overflow pages, stored leaf pages; then every page
-   * below the page count that nothing references and the free list does not hold is freed (a crash
-   * after pages were allocated, before the checkpoint that would have referenced them).
-   */
-  private countStoredPages(): Uint8Array {
-    const used = new Uint8Array(this.free.frontier)
-    used[0] = 1
-    used[1] = 1
-    for (const page of this.checkpointer.treePages) used[page] = 1
-    for (const page of this.checkpointer.freeListPages) used[page] = 1
-    for (const leaf of this.index.leaves()) {
-      this.checkpointer.storedLeafIds.add(leaf.leafId)
-      used[leaf.leafId] = 1
-      const values = leaf.values
-      for (let s = 0; s < leaf.capacity; s++) {
-        const handle = values[s]
-        // A gap holds 0 (a data node) or undefined (another image); no handle is 0.
-        if (handle === undefined || handle === 0) continue
-        this.values.countLive(handle)
-        if (handleIsOverflow(handle)) {
-          const run = this.values.overflowRun(handle)
-          this.values.overflowPages += run.pageCount
-          for (let p = run.firstPageId; p < run.firstPageId + run.pageCount; p++) used[p] = 1
-        }
-      }
-    }
-    for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-      if (this.values.liveRecords(page) > 0) used[page] = 1
-    }
-    const leaked: number[] = []
-    for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-      const free = this.free.isFree(page)
-      if (used[page] === 0 && !free) leaked.push(page)
-      // A page both in use and on the free list would be handed out again while it holds data.
-      if (used[page] !== 0 && free) {
-        throw new StoreError(ErrorCode.CORRUPTION, `${this.file.path}: the free list (chain from the meta page of generation ${this.checkpointer.generation}) names page ${page}, which the checkpoint uses`)
-      }
-    }
-    this.free.addFreePages(leaked)
-    this.recovery.leakedPages = leaked.length
-    return used
-  }
-
-  /**
-   * Replays the log from the checkpoint's redo LSN; cuts a torn tail off (unless read-only).
-   *
-   * A failed open changes no file: a read-write open first reads the whole log and checks every
-   * record it would replay (framing, LSNs, batch payloads) without applying anything, so that every
-   * CORRUPTION is found before replay can write a page (a buffer-pool eviction) or the log is cut;
-   * then it reads the log again and applies it. Only then are files changed (the cut, the removals
-   * and the setting aside below). Reading the log twice is the price (replay is bounded by the log
-   * since the last checkpoint).
-   */
-  private recover(damagedMeta: string | null): void {
-    const started = performance.now()
-    const redoLsn = this.appliedLsn + 1
-    const walDir = this.walDir
-    const salvage = this.options.walRecovery === 'salvage'
-    let firstSeen = 0
-    let current = 0
-    const where = (): string => `${walDir}: record ${current}`
-    const put = (key: number, value: Uint8Array): void => this.install(key, this.values.append(value))
-    const del = (key: number): void => this.remove(key)
-    const ignorePut = (_key: number, _value: Uint8Array): void => {}
-    const ignoreDel = (_key: number): void => {}
-    const pass = (apply: boolean) =>
-      readWal(this.fs, walDir, salvage, (lsn, type, payload) => {
-        if (firstSeen === 0) firstSeen = lsn
-        if (lsn < redoLsn) return
-        if (type !== RecordType.BATCH) return
-        current = lsn
-        if (!apply) {
-          decodeBatchRecord(payload, where, ignorePut, ignoreDel)
-          return
-        }
-        decodeBatchRecord(payload, where, put, del)
-        this.appliedLsn = lsn
-        this.recovery.replayedRecords++
-        killPoint(KILL_POINTS.RECOVERY_REPLAY)
-      })
-    // Read-only: nothing is written, so one pass checks and applies (into memory).
-    let result = pass(this.readOnly)
-    const logStart = result.segments.length > 0 ? result.segments[0]!.firstLsn : firstSeen
-    if (logStart > redoLsn || (firstSeen > redoLsn)) {
-      const why = `${this.walDir}: the log starts at LSN ${Math.max(logStart, firstSeen)}, but the checkpoint (the redo LSN field of the meta page of generation ${this.checkpointer.generation} in ${this.file.path}) needs it from LSN ${redoLsn}`
-      // The usual cause: the newest meta page is damaged, and the older checkpoint's log is gone.
-      throw new StoreError(ErrorCode.CORRUPTION, damagedMeta === null ? why : `${damagedMeta}; falling back to the older meta page failed: ${why}`)
-    }
-    if (!this.readOnly) result = pass(true)
-    this.appliedLsn = Math.max(this.appliedLsn, result.lastLsn)
-    this.recovery.droppedBytes = result.droppedBytes
-    this.recovery.stoppedBecause = result.stoppedBecause
-    this.recovery.replayMs = performance.now() - started
-    if (this.readOnly) return
-    const logBehind = result.lastLsn < this.appliedLsn
-    // A log set aside is kept whole (below); otherwise its torn tail is cut off.
-    if (result.end !== null && !logBehind) this.cutLogAt(result.end, result.segments.map((s) => s.name))
-    // Segments that start past the last record hold nothing valid (a crash right after creating
-    // one): the writer's next segment may take the same name, so they go now.
-    //
-    // The checkpoint can be ahead of the log: at durability 'none' or 'os' a power loss can drop
-    // log records that a synced checkpoint holds. Then every segment holds only records the
-    // checkpoint has, and the log that follows must not leave a gap in its LSNs. But a redo LSN
-    // that lies (a crafted or damaged meta page with a valid checksum) looks the same, and its
-    // segments hold acknowledged writes the checkpoint does not: so segments that hold valid
-    // records are never deleted here but set aside, renamed into wal/set-aside/ (the redo LSN
-    // prefixed), where nothing reads them and a user can; segments without a valid record go.
-    const kept: { firstLsn: number; name: string }[] = []
-    const setAside: string[] = []
-    let removed = false
-    const segments = result.segments
-    for (let i = 0; i < segments.length; i++) {
-      const segment = segments[i]!
-      if (result.end !== null && segment.name > result.end.segment && !logBehind) continue
-      if (logBehind || segment.firstLsn > this.appliedLsn) {
-        const nextFirst = i + 1 < segments.length ? segments[i + 1]!.firstLsn : Infinity
-        const holdsRecords = firstSeen > 0 && segment.firstLsn <= result.lastLsn && nextFirst > firstSeen
-        if (holdsRecords) setAside.push(segment.name)
-        else this.fs.remove(path.join(this.walDir, segment.name))
-        removed = true
-      } else {
-        kept.push({ firstLsn: segment.firstLsn, name: segment.name })
-      }
-    }
-    if (setAside.length > 0) {
-      const aside = path.join(this.walDir, WAL_SET_ASIDE_DIR_NAME)
-      this.fs.mkdir(aside)
-      for (const name of setAside) this.fs.rename(path.join(this.walDir, name), path.join(aside, `${redoLsn}-${name}`))
-      this.fs.syncDirectory(aside)
-      this.recovery.stoppedBecause ??= `the checkpoint (redo LSN ${redoLsn}) is ahead of the log (last record ${result.lastLsn}): ${setAside.join(', ')} set aside in ${aside}`
-    }
-    if (removed) this.fs.syncDirectory(this.walDir)
-    this.segmentsAtOpen = kept
-  }
-
-  private segmentsAtOpen: { firstLsn: number; name: string }[] = []
-
-  /** Makes the log end at `end`: truncates that segment there and removes the segments after it. */
-  private cutLogAt(end: { segment: string; offset: number }, names: string[]): void {
-    const segmentPath = path.join(this.walDir, end.segment)
-    const file = this.fs.openFile(segmentPath, {})
-    try {
-      if (file.size() !== end.offset) {
-        file.truncate(end.offset)
-        file.datasync()
-      }
-    } finally {
-      file.close()
-    }
-    let removed = false
-    for (const name of names) {
-      if (name > end.segment) {
-        this.fs.remove(path.join(this.walDir, name))
-        removed = true
-      }
-    }
-    if (removed) this.fs.syncDirectory(this.walDir)
-  }
-
-  private startLog(): void {
-    if (!this.fs.exists(this.walDir)) this.fs.mkdir(this.walDir)
-    // The log directory's entry must survive a power loss, or so would none of the log. Synced at
-    // every read-write open at 'fsync', not only when this open made it: an earlier open (or one at
-    // 'os') may have made it and died before syncing the store directory.
-    if (this.durability === 'fsync') this.fs.syncDirectory(this.dir)
+  /** Starts the log after replay, going on from `segments`; a durable record is applied (applyDurable). */
+  private startLog(segments: LogSegment[]): void {
+    makeLogDirectory(this.fs, this.dir, this.walDir, this.durability)
     this.wal = new WalWriter(
       {
         dir: this.walDir,
@@ -479,7 +207,7 @@ export class Store {
         },
         onFailure: (error) => this.dropPending(error),
       },
-      this.segmentsAtOpen,
+      segments,
     )
     this.timer = setInterval(() => {
       if (this.writesSinceCheckpoint > 0) this.startCheckpoint()
@@ -927,176 +655,34 @@ export class Store {
    * read in place: for keys held as numbers in a typed array, the faster way in.
    */
   async bulkLoad(keys: Float64Array | readonly number[], values: readonly Uint8Array[] | ((index: number) => Uint8Array)): Promise<void>
-  async bulkLoad(
-    entriesOrKeys: Iterable<readonly [number, Uint8Array]> | Float64Array | readonly number[],
-    values?: readonly Uint8Array[] | ((index: number) => Uint8Array),
-  ): Promise<void> {
+  async bulkLoad(entriesOrKeys: LoadEntries, values?: LoadValues): Promise<void> {
     this.checkWritable()
-    const columns = values !== undefined
-    if (columns) {
-      if (!(entriesOrKeys instanceof Float64Array) && !Array.isArray(entriesOrKeys)) {
-        throw invalid(`bulkLoad(keys, values) takes keys as a Float64Array or an array of numbers, got ${describeValue(entriesOrKeys)}`)
-      }
-      if (typeof values !== 'function' && !(Array.isArray(values) && values.length === entriesOrKeys.length)) {
-        throw invalid(`bulkLoad(keys, values) takes values as an array of ${entriesOrKeys.length} (one per key) or a function of the index, got ${describeValue(values)}`)
-      }
-    } else if (entriesOrKeys === null || typeof entriesOrKeys !== 'object' || typeof (entriesOrKeys as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') {
-      throw invalid(`bulkLoad takes an iterable of [key, value] entries, got ${describeValue(entriesOrKeys)}`)
-    }
+    checkLoadArguments(entriesOrKeys, values)
     while (this.checkpointer.running) await this.checkpointer.idle()
     this.checkWritable()
     if (this.index.size !== 0 || this.pending.length !== 0) {
       throw invalid(`bulkLoad needs an empty store; ${this.dir} holds ${this.index.size} records and ${this.pending.length} writes in flight`)
     }
-    // Value and leaf pages are filled here and checksummed and written by the writer's thread while
-    // this thread goes on (the values while ALEX builds the index; bulk-writer.ts).
-    const writer = new BulkWriter(this.file)
-    try {
-      const { keys, handles, count } = columns
-        ? this.loadColumns(entriesOrKeys as Float64Array | readonly number[], values, writer)
-        : this.loadValues(entriesOrKeys as Iterable<readonly [number, Uint8Array]>, writer)
-      if (count === 0) return
-      // Each leaf goes to its page as soon as ALEX has built it, through the writer's slots, rather
-      // than each into a page of its own held until the checkpoint writes it (256 MiB at 10M keys);
-      // the checkpoint syncs them.
-      const stored = this.checkpointer.storedLeafIds
-      const writeLeaf = (leaf: StoredLeaf<number>): void => {
-        stored.add(this.leafStore.writeLeaf(leaf, writer))
-      }
-      try {
-        this.index = AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(this.file.pageSizeBytes), writeLeaf)
-        writer.finish()
-      } catch (error) {
-        // Values (and perhaps leaves) are on pages no checkpoint holds, and the index may hold the
-        // load without its pages all written: fail the store (the next open reclaims the pages).
+    const target: LoadTarget = {
+      file: this.file,
+      values: this.values,
+      leafStore: this.leafStore,
+      storedLeafIds: this.checkpointer.storedLeafIds,
+      setIndex: (index) => {
+        this.index = index
+      },
+      fail: (error) => {
         if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
-        throw error
-      }
-    } finally {
-      writer.close()
+      },
     }
+    // The values, the index and its leaf pages (bulk-load.ts): written, not yet durable.
+    if (writeLoad(target, entriesOrKeys, values) === 0) return
     this.writesSinceCheckpoint++
     this.heldWrites = []
     try {
       await this.runCheckpoint(true)
     } finally {
       this.releaseHeldWrites()
-    }
-  }
-
-  /**
-   * bulkLoad's first half: checks every entry and stores its value (bulk mode: pages written straight
-   * to the file). Returns the keys and their handles (the first `count` of each); on any error,
-   * releases what it stored and throws.
-   */
-  private loadValues(entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): { keys: Float64Array; handles: Float64Array; count: number } {
-    // Keys and handles go into chunks (LOAD_CHUNK entries each, or a shorter array's length), joined
-    // once at the end: doubling one array instead copies each entry about once more and touches twice
-    // the memory (10M keys: about 0.1 s). A sparse array's length is no promise of entries: capped.
-    const chunkLength = Array.isArray(entries) ? Math.max(1, Math.min(entries.length, LOAD_CHUNK)) : LOAD_CHUNK
-    const keyChunks: Float64Array[] = []
-    const handleChunks: Float64Array[] = []
-    let keys = new Float64Array(chunkLength)
-    let handles = new Float64Array(chunkLength)
-    // Entries in the current chunk, in all, and the last key.
-    let at = 0
-    let n = 0
-    let last = 0
-    const values = this.values
-    values.beginBulk(writer)
-    try {
-      for (const entry of entries) {
-        if (entry === null || typeof entry !== 'object') throw invalid(`bulkLoad entry ${n} must be a [key, value] array, got ${describeValue(entry)}`)
-        const raw = entry[0]
-        const value = entry[1]
-        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw + 0 : keyOf(raw, `bulkLoad entry ${n}'s key`)
-        if (n > 0 && !(key > last)) {
-          throw invalid(`bulkLoad needs keys in strictly ascending order: entry ${n} has key ${key}, after ${last}`)
-        }
-        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad entry ${n}'s value`)
-        if (at === keys.length) {
-          keyChunks.push(keys)
-          handleChunks.push(handles)
-          keys = new Float64Array(chunkLength)
-          handles = new Float64Array(chunkLength)
-          at = 0
-        }
-        values.appendTo(value, handles, at)
-        keys[at] = key
-        last = key
-        at++
-        n++
-      }
-      values.endBulk()
-    } catch (error) {
-      handleChunks.push(handles.subarray(0, at))
-      this.abandonLoad(writer, handleChunks)
-      throw error
-    }
-    keyChunks.push(keys.subarray(0, at))
-    handleChunks.push(handles.subarray(0, at))
-    return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), count: n }
-  }
-
-  /**
-   * bulkLoad(keys, values)'s first half, as loadValues: checks every key and value and stores the
-   * value. Returns the keys (the caller's Float64Array itself unless a key needed normalising: -0)
-   * and their handles.
-   */
-  private loadColumns(
-    keys: Float64Array | readonly number[],
-    valueOf: readonly Uint8Array[] | ((index: number) => Uint8Array),
-    writer: BulkWriter,
-  ): { keys: Float64Array; handles: Float64Array; count: number } {
-    const count = keys.length
-    const handles = new Float64Array(count)
-    const values = this.values
-    const at = typeof valueOf === 'function' ? valueOf : (index: number): Uint8Array => valueOf[index]!
-    let last = 0
-    // The index of a key given as -0 (at most one: keys ascend), stored as 0.
-    let negativeZero = -1
-    let n = 0
-    values.beginBulk(writer)
-    try {
-      for (; n < count; n++) {
-        const raw = keys[n]
-        const key = typeof raw === 'number' && Number.isFinite(raw) ? raw : keyOf(raw as number, `bulkLoad key ${n}`)
-        if (n > 0 && !(key > last)) {
-          throw invalid(`bulkLoad needs keys in strictly ascending order: key ${n} is ${key}, after ${last}`)
-        }
-        if (key === 0 && Object.is(key, -0)) negativeZero = n
-        const value = at(n)
-        if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad value ${n}`)
-        values.appendTo(value, handles, n)
-        last = key
-      }
-      values.endBulk()
-    } catch (error) {
-      this.abandonLoad(writer, [handles.subarray(0, n)])
-      throw error
-    }
-    let stored: Float64Array
-    if (keys instanceof Float64Array && negativeZero < 0) {
-      stored = keys
-    } else {
-      stored = Float64Array.from(keys)
-      if (negativeZero >= 0) stored[negativeZero] = 0
-    }
-    return { keys: stored, handles, count }
-  }
-
-  /** A load that failed part way: releases the values stored so far (`handles`), once written. */
-  private abandonLoad(writer: BulkWriter, handles: readonly Float64Array[]): void {
-    const values = this.values
-    try {
-      values.endBulk()
-      // Every page handed over is written before any is released (and perhaps reused).
-      writer.finish()
-      for (const chunk of handles) for (const handle of chunk) values.release(handle)
-      values.settleReleases()
-    } catch (cleanup) {
-      // The pages could not be written or read back: fail the store rather than leave it in doubt.
-      if (this.failure === null) this.failure = cleanup instanceof StoreError ? cleanup : new StoreError(ErrorCode.IO, String(cleanup), { cause: cleanup })
     }
   }
 
@@ -1169,63 +755,21 @@ export class Store {
     })
   }
 
-
+  /** The store's figures now (stats.ts): pages, log, recovery, compaction, buffer pool, index. */
   stats(): StoreStats {
     if (this.closed) throw closedError()
-    const file = this.file.counters
-    const pool = this.pool.counters
-    return {
-      records: this.index.size,
-      pageSizeBytes: this.file.pageSizeBytes,
-      pages: {
-        total: this.free.frontier,
-        meta: 2,
-        leaf: this.checkpointer.storedLeafIds.size,
-        value: this.values.valuePages,
-        overflow: this.values.overflowPages,
-        model: this.checkpointer.treePages.length,
-        freeList: this.checkpointer.freeListPages.length,
-        free: this.free.freeCount,
-        pendingFree: this.free.pendingCount,
-      },
-      bytesOnDisk: this.file.sizeBytes(),
-      checkpoints: this.checkpointer.checkpoints,
-      generation: this.checkpointer.generation,
-      wal: {
-        lastLsn: this.wal?.lastLsn ?? this.appliedLsn,
-        durableLsn: this.wal?.durableLsn ?? this.appliedLsn,
-        appliedLsn: this.appliedLsn,
-        segments: this.wal === null ? 0 : this.wal.segments.length + 1,
-        groups: this.wal?.groups ?? 0,
-        syncs: this.wal?.syncs ?? 0,
-        bytesSinceCheckpoint: this.wal?.writtenBytes ?? 0,
-      },
-      recovery: { ...this.recovery },
-      compaction: { ...this.compactor.stats },
-      bufferPool: {
-        pageSizeBytes: this.file.pageSizeBytes,
-        frames: this.pool.frames,
-        residentPages: this.pool.residentPages,
-        dirtyPages: this.pool.dirtyPages,
-        pinnedPages: this.pool.pinnedPages,
-        hits: pool.hits,
-        misses: pool.misses,
-        evictions: pool.evictions,
-        pagesRead: file.pagesRead,
-        bytesRead: file.bytesRead,
-        pagesWritten: file.pagesWritten,
-        bytesWritten: file.bytesWritten,
-        writeCalls: file.writeCalls,
-        rangeReads: file.rangeReads,
-      },
-      recordCache: {
-        bytes: this.values.records.allocatedBytes,
-        entries: this.values.records.entries,
-        hits: this.values.records.hits,
-        misses: this.values.records.misses,
-      },
-      index: this.index.stats(),
-    }
+    return storeStats({
+      file: this.file,
+      pool: this.pool,
+      free: this.free,
+      values: this.values,
+      index: this.index,
+      checkpointer: this.checkpointer,
+      wal: this.wal,
+      appliedLsn: this.appliedLsn,
+      recovery: this.recovery,
+      compaction: this.compactor.stats,
+    })
   }
 
   /**
@@ -1304,75 +848,11 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
   }
 }
 
-// ---- argument checks ----------------------------------------------------------------------------
+// ---- helpers ------------------------------------------------------------------------------------
 
 function closedError(): StoreError {
   return new StoreError(ErrorCode.CLOSED, 'the store is closed')
 }
 
-/** Entries per chunk of bulkLoad's keys and handles (8 MiB each) when their count is not known. */
-const LOAD_CHUNK = 1 << 20
-
-/** The chunks back to back (the only one as it is). */
-function joinChunks(chunks: Float64Array[], total: number): Float64Array {
-  if (chunks.length === 1) return chunks[0]!
-  const joined = new Float64Array(total)
-  let at = 0
-  for (const chunk of chunks) {
-    joined.set(chunk, at)
-    at += chunk.length
-  }
-  return joined
-}
-
 /** applyDurable reads ahead for at most this many writes (a log group of 16 puts: all of them). */
 const PREFETCH_MAX = 64
-
-/** The length of a list of keys (an array or typed array), or INVALID_ARGUMENT. */
-function keyListLength(keys: ArrayLike<number>, what: string): number {
-  const length = keys !== null && typeof keys === 'object' ? keys.length : undefined
-  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw invalid(`${what} must be an array of numbers, got ${describeValue(keys)}`)
-  return length
-}
-
-/** INVALID_ARGUMENT naming the first of keys[from..to) that is not a finite number. */
-function checkKeys(keys: ArrayLike<number>, from: number, to: number): void {
-  for (let i = from; i < to; i++) {
-    const key = keys[i]
-    if (typeof key !== 'number' || !Number.isFinite(key)) keyOf(key as number, `key ${i}`)
-  }
-}
-
-function keyOf(key: number, what = 'key'): number {
-  if (typeof key === 'number' && Number.isFinite(key)) return key === 0 ? 0 : key
-  throw invalid(`${what} must be a finite number, got ${describeValue(key)}`)
-}
-
-function checkValue(value: unknown, what: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describeValue(value)}`)
-  if (value.byteLength > VALUE_MAX_BYTES) {
-    throw new StoreError(ErrorCode.VALUE_TOO_LARGE, `${what} is ${value.byteLength} bytes; the largest value is ${VALUE_MAX_BYTES} bytes`)
-  }
-}
-
-const RANGE_OPTION_NAMES = new Set(['gte', 'gt', 'lte', 'lt', 'reverse', 'limit'])
-
-function checkRangeOptions(options: unknown): { bounds: AlexRange; limit: number } {
-  if (options === undefined) return { bounds: {}, limit: Infinity }
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid(`range options must be an object, got ${describeValue(options)}`)
-  const bounds: Record<string, unknown> = {}
-  let limit = Infinity
-  for (const name in options) {
-    if (!Object.hasOwn(options, name)) continue
-    const value = (options as Record<string, unknown>)[name]
-    if (!RANGE_OPTION_NAMES.has(name)) throw invalid(`unknown range option ${JSON.stringify(name)} (known: ${[...RANGE_OPTION_NAMES].join(', ')})`)
-    if (value === undefined) continue
-    if (name === 'limit') {
-      if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) throw invalid(`range limit must be a non-negative integer, got ${describeValue(value)}`)
-      limit = value
-    } else {
-      bounds[name] = value
-    }
-  }
-  return { bounds: bounds as AlexRange, limit }
-}

@@ -30,7 +30,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // Never outlive the parent.
   process.stdin.on('end', () => process.exit(0))
   process.stdin.resume()
-  const { openWithFileSystem } = await import(new URL('store/store.js', config.dist).href)
+  const { openWithFileSystem } = await import(new URL('store/open.js', config.dist).href)
   const fileModule = await import(new URL('io/file.js', config.dist).href)
   const rng = new Rng(config.tearSeed)
   const crashFs = new CrashFileSystem(fileModule, {

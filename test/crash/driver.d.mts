@@ -2,14 +2,14 @@
 import type { History, Figures } from './oracle.mjs'
 import type { Rng } from './workload.mjs'
 import type * as Api from '../../src/index.js'
-import type * as StoreModule from '../../src/store/store.js'
+import type * as OpenModule from '../../src/store/open.js'
 import type * as FileModule from '../../src/io/file.js'
 import type { KILL_POINTS as KillPoints } from '../../src/io/kill-point.js'
 
 export type Durability = 'fsync' | 'os' | 'none'
 export interface Engine {
   open: typeof Api.open
-  openWithFileSystem: typeof StoreModule.openWithFileSystem
+  openWithFileSystem: typeof OpenModule.openWithFileSystem
   ErrorCode: typeof Api.ErrorCode
   StoreError: typeof Api.StoreError
   KILL_POINTS: typeof KillPoints

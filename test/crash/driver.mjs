@@ -49,10 +49,10 @@ export async function loadEngine() {
   if (dist === REPO_DIST && newestMtime(fileURLToPath(REPO_DIST)) + 1000 < newestMtime(fileURLToPath(REPO_SRC))) {
     throw new Error(`${index} is older than src/: run \`npm run build\` first (npm test does)`)
   }
-  const [api, store, killPoint, file] = await Promise.all(
-    ['index.js', 'store/store.js', 'io/kill-point.js', 'io/file.js'].map((name) => import(new URL(name, dist).href)),
+  const [api, openModule, killPoint, file] = await Promise.all(
+    ['index.js', 'store/open.js', 'io/kill-point.js', 'io/file.js'].map((name) => import(new URL(name, dist).href)),
   )
-  engine = { open: api.open, openWithFileSystem: store.openWithFileSystem, ErrorCode: api.ErrorCode, StoreError: api.StoreError, KILL_POINTS: killPoint.KILL_POINTS, file }
+  engine = { open: api.open, openWithFileSystem: openModule.openWithFileSystem, ErrorCode: api.ErrorCode, StoreError: api.StoreError, KILL_POINTS: killPoint.KILL_POINTS, file }
   return engine
 }
 

@@ -41,7 +41,7 @@ describe('bugs found by the crash suite', () => {
 
   it('an empty data.lsp beside a log refuses to open (CORRUPTION), instead of becoming a new, empty store', async () => {
     // Found by corruption trials (truncate-data to 0 bytes, opened read-write): open() takes an empty
-    // page file for "no store yet" (store.ts isMissingOrEmpty), creates a new store and deletes the
+    // page file for "no store yet" (recovery.ts isMissingOrEmpty), creates a new store and deletes the
     // log segments, so every acknowledged write is silently gone. Since a store is created as
     // data.lsp.new and renamed into place, the engine never leaves an empty data.lsp itself.
     const dir = newDir()
@@ -99,7 +99,7 @@ describe('bugs found by the crash suite', () => {
     // rejection is the bug.
     const script = `
       import fs from 'node:fs'
-      import { openWithFileSystem } from ${JSON.stringify(new URL('store/store.js', distUrl()).href)}
+      import { openWithFileSystem } from ${JSON.stringify(new URL('store/open.js', distUrl()).href)}
       import * as file from ${JSON.stringify(new URL('io/file.js', distUrl()).href)}
       import { CrashFileSystem } from ${JSON.stringify(new URL('./crash-fs.mjs', import.meta.url).href)}
       const unhandled = []

@@ -72,7 +72,7 @@ let die = () => killSelf(process.pid, 'SIGKILL')
 process.stdin.on('end', () => process.exit(0))
 process.stdin.resume()
 
-const { openWithFileSystem } = await import(new URL('store/store.js', config.dist).href)
+const { openWithFileSystem } = await import(new URL('store/open.js', config.dist).href)
 const fileModule = await import(new URL('io/file.js', config.dist).href)
 
 let fileSystem = fileModule.realFileSystem

@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
 import { ErrorCode, StoreError, open } from '../../src/index.js'
 import { BulkWriter } from '../../src/pages/bulk-writer.js'
-import { openWithFileSystem } from '../../src/store/store.js'
+import { openWithFileSystem } from '../../src/store/open.js'
 import { FaultyFileSystem } from '../support/faulty-fs.js'
 import { Model, Rng, bytesFromSeed, closeQuietly, expectStoreEquals, useTempDirs, type Store } from './helpers.js'
 

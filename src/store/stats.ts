@@ -1,0 +1,86 @@
+/**
+ * `Store.stats()`: the figures of a store, read from its parts (page file, buffer pool, free space,
+ * value store, index, checkpointer and log). Reads counters, the page file's size, and walks the
+ * index's nodes (AlexIndex.stats): no page is read.
+ */
+
+import type { AlexIndex } from '../alex/alex-index.js'
+import type { BufferPool } from '../pages/buffer-pool.js'
+import type { FreeSpace } from '../pages/free-space.js'
+import type { PageFile } from '../pages/page-file.js'
+import type { ValueStore } from '../pages/value-store.js'
+import type { WalWriter } from '../wal/wal-writer.js'
+import type { CompactionStats, RecoveryStats, StoreStats } from './api.js'
+import type { Checkpointer } from './checkpoint.js'
+
+/** What the figures are read from: the store's parts, handed over by `Store.stats`. */
+export interface StatsSources {
+  file: PageFile
+  pool: BufferPool
+  free: FreeSpace
+  values: ValueStore
+  index: AlexIndex<number>
+  checkpointer: Pick<Checkpointer, 'storedLeafIds' | 'treePages' | 'freeListPages' | 'checkpoints' | 'generation'>
+  /** null: read-only (no log). */
+  wal: WalWriter | null
+  appliedLsn: number
+  recovery: RecoveryStats
+  compaction: CompactionStats
+}
+
+export function storeStats(s: StatsSources): StoreStats {
+  const file = s.file.counters
+  const pool = s.pool.counters
+  return {
+    records: s.index.size,
+    pageSizeBytes: s.file.pageSizeBytes,
+    pages: {
+      total: s.free.frontier,
+      meta: 2,
+      leaf: s.checkpointer.storedLeafIds.size,
+      value: s.values.valuePages,
+      overflow: s.values.overflowPages,
+      model: s.checkpointer.treePages.length,
+      freeList: s.checkpointer.freeListPages.length,
+      free: s.free.freeCount,
+      pendingFree: s.free.pendingCount,
+    },
+    bytesOnDisk: s.file.sizeBytes(),
+    checkpoints: s.checkpointer.checkpoints,
+    generation: s.checkpointer.generation,
+    wal: {
+      lastLsn: s.wal?.lastLsn ?? s.appliedLsn,
+      durableLsn: s.wal?.durableLsn ?? s.appliedLsn,
+      appliedLsn: s.appliedLsn,
+      segments: s.wal === null ? 0 : s.wal.segments.length + 1,
+      groups: s.wal?.groups ?? 0,
+      syncs: s.wal?.syncs ?? 0,
+      bytesSinceCheckpoint: s.wal?.writtenBytes ?? 0,
+    },
+    recovery: { ...s.recovery },
+    compaction: { ...s.compaction },
+    bufferPool: {
+      pageSizeBytes: s.file.pageSizeBytes,
+      frames: s.pool.frames,
+      residentPages: s.pool.residentPages,
+      dirtyPages: s.pool.dirtyPages,
+      pinnedPages: s.pool.pinnedPages,
+      hits: pool.hits,
+      misses: pool.misses,
+      evictions: pool.evictions,
+      pagesRead: file.pagesRead,
+      bytesRead: file.bytesRead,
+      pagesWritten: file.pagesWritten,
+      bytesWritten: file.bytesWritten,
+      writeCalls: file.writeCalls,
+      rangeReads: file.rangeReads,
+    },
+    recordCache: {
+      bytes: s.values.records.allocatedBytes,
+      entries: s.values.records.entries,
+      hits: s.values.records.hits,
+      misses: s.values.records.misses,
+    },
+    index: s.index.stats(),
+  }
+}
