@@ -28,8 +28,6 @@ const NATIVE_FROM_BYTES = 256
 
 /** Eight 256-entry tables: T0 is the classic byte table; Tk advances a byte k more positions. */
 const TABLES = buildTables()
-/** The tables, for a thread that computes the same checks (the bulk writer's: pages/bulk-writer.ts). */
-export const CRC32_TABLES: readonly Int32Array[] = TABLES
 const T0 = TABLES[0]!
 const T1 = TABLES[1]!
 const T2 = TABLES[2]!

@@ -24,8 +24,10 @@ export interface StorageFile {
   datasyncAsync(): Promise<void>
   close(): void
   /**
-   * The open descriptor, for a bulk load's writer thread (pages/bulk-writer.ts) to write through;
-   * absent where writes must go through this interface (the fault-injecting file of test/crash).
+   * The open descriptor, for a bulk load's writer thread (pages/bulk-writer.ts), which cannot share
+   * this object, to write through this interface on its side (`fileOnDescriptor`); absent where
+   * writes must stay with this object (the fault-injecting files of test/), which then take them on
+   * the calling thread.
    */
   descriptor?(): number
   /**
@@ -73,7 +75,62 @@ export function openFile(path: string, options: OpenOptions = {}): StorageFile {
   } catch (error) {
     throw ioError(error, path, 'open')
   }
-  return new RealFile(path, fd, options.readOnly !== true)
+  return new RealFile(path, fd, options.readOnly !== true, true)
+}
+
+/**
+ * The file interface over a descriptor another `StorageFile` opened and owns (its `descriptor()`),
+ * as a worker thread gets it: the same positioned calls and typed errors, naming `path`. `close`
+ * only forgets the descriptor; the file that opened it closes it.
+ */
+export function fileOnDescriptor(path: string, fd: number, writable: boolean): StorageFile {
+  return new RealFile(path, fd, writable, false)
+}
+
+/** The largest buffer alignment `openDirect` looks for, and its step. */
+export const DIRECT_ALIGN_MAX = 4096
+const DIRECT_PROBE_STEP = 16
+
+/**
+ * Opens `path` a second time, for writing with O_DIRECT: the bytes go from the caller's buffer to the
+ * device without a copy in the page cache (nothing is durable before a `datasync` of the file all the
+ * same: O_DIRECT neither flushes the device's cache nor commits metadata). Such writes want the
+ * buffer's address aligned to the device's logical block (512 or 4096 bytes), which JavaScript
+ * cannot see: `bufferOffset` is the first offset into `buffer`, in steps of DIRECT_PROBE_STEP below
+ * DIRECT_ALIGN_MAX, from which a DIRECT_ALIGN_MAX-byte O_DIRECT write to a scratch file beside `path`
+ * (`<path>.direct-probe`, deleted after) succeeds; it fails with EINVAL before it. (A read cannot
+ * tell: one over a hole is answered without the device, at any address.) Null where there is no
+ * O_DIRECT (other platforms, tmpfs) or no such offset: write through the page cache then. `buffer`
+ * needs DIRECT_ALIGN_MAX bytes to spare.
+ */
+export function openDirect(path: string, buffer: Uint8Array): { file: StorageFile; bufferOffset: number } | null {
+  const flag = (fs.constants as { O_DIRECT?: number }).O_DIRECT
+  if (flag === undefined) return null
+  const probePath = `${path}.direct-probe`
+  let bufferOffset = -1
+  try {
+    const probe = fs.openSync(probePath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC | flag)
+    try {
+      for (let at = 0; at < DIRECT_ALIGN_MAX && bufferOffset < 0; at += DIRECT_PROBE_STEP) {
+        try {
+          if (fs.writeSync(probe, buffer, at, DIRECT_ALIGN_MAX, 0) === DIRECT_ALIGN_MAX) bufferOffset = at
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== 'EINVAL') break
+        }
+      }
+    } finally {
+      fs.closeSync(probe)
+      fs.rmSync(probePath, { force: true })
+    }
+  } catch {
+    return null
+  }
+  if (bufferOffset < 0) return null
+  try {
+    return { file: new RealFile(path, fs.openSync(path, fs.constants.O_RDWR | flag), true, true), bufferOffset }
+  } catch {
+    return null
+  }
 }
 
 class RealFile implements StorageFile {
@@ -83,6 +140,8 @@ class RealFile implements StorageFile {
     readonly path: string,
     fd: number,
     readonly writable: boolean,
+    /** Whether `close` closes the descriptor (false: another file owns it, `fileOnDescriptor`). */
+    private readonly owned: boolean,
   ) {
     this.fd = fd
   }
@@ -170,6 +229,7 @@ class RealFile implements StorageFile {
     if (this.fd < 0) return
     const fd = this.fd
     this.fd = -1
+    if (!this.owned) return
     try {
       fs.closeSync(fd)
     } catch (error) {

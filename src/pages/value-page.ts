@@ -39,8 +39,6 @@ export const VALUE_RECORD_SHORT_MAX = 0x7f
 /** The long form's first byte: inline, or an overflow stub. */
 const LONG_INLINE = 0x80
 const LONG_STUB = 0x81
-/** LONG_STUB, for the bulk writer's thread (which walks records in its own code). */
-export const LONG_STUB_FORM = LONG_STUB
 export const OVERFLOW_STUB_BYTES = 12
 export const OVERFLOW_FLAG = 0x80000000
 /** Largest value, in bytes. */
@@ -152,7 +150,7 @@ export function writeRecord(page: Uint8Array, pageId: number, at: number, word: 
 
 /**
  * Computes the check of every record of value page `pageId` (written by `writeRecord` with `check`
- * false) in place. The bulk writer's thread repeats this walk in its own code (bulk-writer.ts).
+ * false) in place (a bulk load's writer thread, bulk-writer-slots.ts `sealSlot`).
  */
 export function fillRecordChecks(page: Uint8Array, pageId: number): void {
   const end = readU32(page, ValueOffset.END)
@@ -162,7 +160,9 @@ export function fillRecordChecks(page: Uint8Array, pageId: number): void {
     if (word < 0) throw new StoreError(ErrorCode.CORRUPTION, `value page ${pageId}: bad record header at offset ${at}`)
     const start = at + recordHeaderBytes(word)
     const stop = start + (word & ~OVERFLOW_FLAG)
-    writeU32(page, start - 4, recordCheck(pageId, at, word, page, start, stop))
+    // recordCheck's two calls, made here: this loop then compiles as one function (recordCheck is not
+    // inlined into it), so no check, a uint32 too large for a small integer, is boxed on its way back.
+    writeU32(page, start - 4, crc32Range(page, start, stop, crc32Words3(pageId, at, word)))
     at = stop
   }
 }

@@ -3,10 +3,12 @@
  * exactly as filled, with a checksum computed here independently (the crc-32 package over the page
  * with the checksum field zero), whether a thread writes them, the main thread does (a small load,
  * a file without a descriptor), or the main thread takes over from a thread that never starts; and
- * a write error comes out typed, naming the file.
+ * a write error comes out typed, naming the file. The thread seals with the engine's own checksum
+ * module, and on the crash suite's power-loss file system every page goes through that file system.
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import CRC32 from 'crc-32'
 import { describe, expect, it } from 'vitest'
 import { ErrorCode, StoreError } from '../../src/errors.js'
@@ -17,6 +19,8 @@ import { writePageHeader } from '../../src/pages/page-header.js'
 import { PageFile } from '../../src/pages/page-file.js'
 import { OVERFLOW_FLAG, VALUE_RECORDS_OFFSET, ValueOffset, recordBytes, writeRecord, writeU32 } from '../../src/pages/value-page.js'
 import { Rng, bytesFromSeed, useTempDirs } from '../store/helpers.js'
+import { CrashFileSystem } from '../crash/crash-fs.mjs'
+import * as fileModule from '../../src/io/file.js'
 
 const PAGE = 4096
 const tempDir = useTempDirs('learned-storage-bulk-writer-')
@@ -311,6 +315,115 @@ describe('bulk writer', () => {
       expect(() => writer.nextPage(1000)).toThrow(/after close/)
     } finally {
       file.file.close()
+    }
+  })
+
+  it("the thread checks and seals with io/checksum.ts, not a copy: in a build whose checksum module differs, its pages are that module's", async () => {
+    // A copy of dist/ whose io/checksum.js wraps the real one, every CRC XORed with a constant. A
+    // thread that imports io/checksum.js writes pages that the copy's own sealing (main thread) makes
+    // byte for byte; one with its own CRC code writes the standard checks instead.
+    const dist = fileURLToPath(new URL('../../dist/', import.meta.url))
+    expect(fs.existsSync(path.join(dist, 'pages', 'bulk-writer-thread.js')), 'dist/ (npm run build)').toBe(true)
+    const copy = path.join(tempDir(), 'dist')
+    fs.cpSync(dist, copy, { recursive: true })
+    const real = pathToFileURL(path.join(dist, 'io', 'checksum.js')).href
+    fs.writeFileSync(
+      path.join(copy, 'io', 'checksum.js'),
+      [
+        `export * from '${real}'`,
+        `import * as real from '${real}'`,
+        'const K = 0x5a5a5a5a',
+        'export const crc32 = (bytes, seed = 0) => (real.crc32(bytes, seed) ^ K) >>> 0',
+        'export const crc32Range = (bytes, start, end, seed = 0) => (real.crc32Range(bytes, start, end, seed) ^ K) >>> 0',
+        'export const crc32Words3 = (a, b, c, seed = 0) => (real.crc32Words3(a, b, c, seed) ^ K) >>> 0',
+      ].join('\n'),
+    )
+    const load = async <T,>(name: string): Promise<T> => (await import(pathToFileURL(path.join(copy, name)).href)) as T
+    const copied = {
+      BulkWriter: (await load<typeof import('../../src/pages/bulk-writer.js')>('pages/bulk-writer.js')).BulkWriter,
+      PageFile: (await load<typeof import('../../src/pages/page-file.js')>('pages/page-file.js')).PageFile,
+      openFile: (await load<typeof import('../../src/io/file.js')>('io/file.js')).openFile,
+      pageChecksum: (await load<typeof import('../../src/pages/page-header.js')>('pages/page-header.js')).pageChecksum,
+      fillRecordChecks: (await load<typeof import('../../src/pages/value-page.js')>('pages/value-page.js')).fillRecordChecks,
+    }
+    const filePath = path.join(tempDir(), 'pages')
+    fs.writeFileSync(filePath, new Uint8Array(2 * PAGE))
+    const file = new copied.PageFile(copied.openFile(filePath), PAGE)
+    try {
+      const writer = new copied.BulkWriter(file, { slotBytes: 2 * PAGE })
+      // Filled as fill() and fillValuePages() do (their checks are the standard ones: not used here).
+      const filled = new Map<number, Uint8Array>()
+      const overflowIds = pageIds(20, 21)
+      for (const [i, pageId] of overflowIds.entries()) {
+        const page = writer.nextPage(pageId)
+        page.set(bytesFromSeed(PAGE, 2100 + i))
+        writePageHeader(page, { type: PageType.OVERFLOW, pageId, epoch: 3 })
+        filled.set(pageId, page.slice())
+      }
+      const standard = fillValuePages(writer, pageIds(10, 22).map((id) => id + 500), 2200)
+      const valueIds = new Set(standard.keys())
+      writer.finish()
+      expect(writer.threaded).toBe(true)
+      expect(writer.tookOver).toBe(false)
+      const read = new Uint8Array(PAGE)
+      const check = (pageId: number, expected: Uint8Array, standardPage: Uint8Array): void => {
+        file.file.read(read, 0, PAGE, pageId * PAGE)
+        expect(Buffer.compare(read, expected), `page ${pageId} as the copied checksum module seals it`).toBe(0)
+        expect(Buffer.compare(read, standardPage), `page ${pageId} differs from the standard sealing`).not.toBe(0)
+      }
+      for (const [pageId, page] of filled) {
+        const standardPage = page.slice()
+        new DataView(standardPage.buffer).setUint32(HeaderOffset.CHECKSUM, CRC32.buf(standardPage, 0) >>> 0, true)
+        new DataView(page.buffer).setUint32(HeaderOffset.CHECKSUM, copied.pageChecksum(page), true)
+        check(pageId, page, standardPage)
+      }
+      for (const pageId of valueIds) {
+        // The standard page with its record checks and checksum redone by the copy.
+        const page = standard.get(pageId)!.slice()
+        copied.fillRecordChecks(page, pageId)
+        new DataView(page.buffer).setUint32(HeaderOffset.CHECKSUM, copied.pageChecksum(page), true)
+        check(pageId, page, standard.get(pageId)!)
+      }
+    } finally {
+      file.file.close()
+    }
+  })
+
+  it("on the crash suite's power-loss file system every page goes through it: none on disk before the sync, every one after a power cut that follows it", () => {
+    const crashFs = new CrashFileSystem(fileModule, { holdUnsynced: true })
+    const filePath = path.join(tempDir(), 'pages')
+    fs.writeFileSync(filePath, new Uint8Array(2 * PAGE))
+    const file = new PageFile(crashFs.openFile(filePath), PAGE)
+    let expected = new Map<number, Uint8Array>()
+    let values = new Map<number, Uint8Array>()
+    try {
+      // Many slots: were a thread to write them around the file system, they would be on disk at once.
+      const writer = new BulkWriter(file, { slotBytes: 3 * PAGE })
+      expected = fill(writer, pageIds(60, 31), 3100)
+      values = fillValuePages(writer, pageIds(15, 32).map((id) => id + 1000), 3200)
+      writer.finish()
+      expect(writer.threaded).toBe(false)
+      expect(crashFs.calls.write).toBeGreaterThanOrEqual(25)
+      // Read through the file system: there. On disk (what a power cut now would leave): not one.
+      expectPages(file, expected)
+      expectPages(file, values, PageType.VALUE)
+      const onDisk = fs.readFileSync(filePath)
+      for (const pageId of [...expected.keys(), ...values.keys()]) {
+        const at = pageId * PAGE
+        expect(at >= onDisk.byteLength || onDisk.subarray(at, at + PAGE).every((b) => b === 0), `page ${pageId} reached the disk unsynced`).toBe(true)
+      }
+      file.datasync()
+      crashFs.die()
+    } finally {
+      file.file.close()
+    }
+    // After the power cut: the file as the disk holds it, read with the real file system.
+    const after = new PageFile(openFile(filePath, { readOnly: true }), PAGE)
+    try {
+      expectPages(after, expected)
+      expectPages(after, values, PageType.VALUE)
+    } finally {
+      after.file.close()
     }
   })
 })
