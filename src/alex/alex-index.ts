@@ -282,8 +282,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     fullCheck = false,
     memory: LeafMemory = HEAP_MEMORY,
   ): AlexIndex<number> {
-    const index = new AlexIndex<number>(options, memory)
-    index.retireSubtree(index.root)
+    // The empty root made here is replaced at once: heap bytes, not a page of `memory`.
+    const index = new AlexIndex<number>(options)
+    index.limits.memory = memory
     const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where)
     index.root = decoded.root
     index.count = decoded.keyCount
@@ -329,18 +330,38 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   replaceLeafValues(leaf: StoredLeaf<number>, replace: (value: V) => V): void {
     const node = leaf as unknown as DataNode
     assert(node.isLeaf === true, 'replaceLeafValues takes a leaf of this index')
-    const values = node.values
+    // `replace` may evict the leaf (it reads and writes value pages): its slots are fetched again
+    // for each value, and it is marked changed after each (an eviction writes it and clears that).
     for (let slot = node.nextOccupied(0); slot < node.capacity; slot = node.nextOccupied(slot + 1)) {
-      const old = values[slot]!
-      values[slot] = this.encode(replace(this.decode(old)))
+      const old = node.values[slot]!
+      const next = this.encode(replace(this.decode(old)))
+      node.values[slot] = next
+      node.dirty = true
       this.release(old)
     }
-    node.dirty = true
+  }
+
+  /**
+   * Gives back every leaf's bytes and page (the index is being replaced, e.g. by a bulk load's): the
+   * index must not be used afterwards.
+   */
+  dispose(): void {
+    this.retireSubtree(this.root)
   }
 
   /** Every leaf in key order, for the leaf store to take images of (and set `leafId`, clear `dirty`). */
   *leaves(): IterableIterator<StoredLeaf<number>> {
     for (let leaf: DataNode | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
+  }
+
+  /**
+   * Every leaf once, starting with the one `key` routes to and wrapping around after the last: a
+   * round robin that resumes where it stopped without reading the leaves before it.
+   */
+  *leavesFrom(key: number): IterableIterator<StoredLeaf<number>> {
+    const start = key === -Infinity ? this.firstLeaf() : this.leafFor(checkKey(key))
+    for (let leaf: DataNode | null = start; leaf !== null; leaf = leaf.next) yield leaf
+    for (let leaf: DataNode | null = this.firstLeaf(); leaf !== null && leaf !== start; leaf = leaf.next) yield leaf
   }
 
   /** Counts structure changes so far (expansions, retrains, splits, root expansions, contractions,
@@ -498,6 +519,14 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     this.sizeAtLastLeftExpansion = this.sizeAtLastRightExpansion = 0
     this.rebuiltDepth = 0
     this.version++
+  }
+
+  /** The largest stored key, or -Infinity when empty. */
+  maxKey(): number {
+    for (let leaf: DataNode | null = this.lastLeaf(); leaf !== null; leaf = leaf.prev) {
+      if (leaf.numKeys > 0) return leaf.maxKey()
+    }
+    return -Infinity
   }
 
   /** Smallest stored key >= key, or undefined. */
@@ -1183,7 +1212,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         s.maxDepth = Math.max(s.maxDepth, depth)
         s.depthKeySum += depth * node.numKeys
         s.indexBytes += DATA_NODE_HEADER_BYTES
-        s.dataBytes += node.capacity * 16 + node.bitmap.byteLength
+        // From the capacity, not the arrays: stats never reads an evicted leaf back.
+        s.dataBytes += node.capacity * 16 + 4 * ((node.capacity + 31) >>> 5)
         s.dataSlots += node.capacity
         s.searches += node.searches
         s.searchIterations += node.searchIterations

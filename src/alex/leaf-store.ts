@@ -13,6 +13,7 @@
  * The page side is `LeafStore`, implemented by src/pages/page-leaf-store.ts, and `LeafMemory` (below).
  */
 
+import type { DataNode } from './data-node.js'
 import { nodeBytes } from './node-layout.js'
 
 /** A data node as stored: model, slot count, occupancy bitmap, keys (gaps included) and values. */
@@ -90,22 +91,16 @@ export interface LeafMemory {
    * Zeroed bytes for `node` at `capacity` slots (node-layout.ts nodeBytes(capacity) or more),
    * replacing those it had: a new node, or one rebuilt in place (resize).
    */
-  allocate(node: LeafNode, capacity: number): Uint8Array
+  allocate(node: DataNode, capacity: number): Uint8Array
   /** The bytes of an evicted `node`, read back from its page. */
-  load(node: LeafNode): Uint8Array
+  load(node: DataNode): Uint8Array
   /** `node` has left the index (split, merged, rebuilt, cleared): its bytes and page are not needed. */
-  release(node: LeafNode): void
-}
-
-/** What a leaf memory sees of a data node. */
-export interface LeafNode extends StoredLeaf<number> {
-  /** Whether its bytes are in memory (false once evicted, until used again). */
-  readonly resident: boolean
+  release(node: DataNode): void
 }
 
 /** The default: bytes in the heap, never evicted. */
 export const HEAP_MEMORY: LeafMemory = {
-  allocate(_node: LeafNode, capacity: number): Uint8Array {
+  allocate(_node: DataNode, capacity: number): Uint8Array {
     return new Uint8Array(nodeBytes(capacity))
   },
   load(): Uint8Array {

@@ -37,16 +37,16 @@ export class Compactor {
   ) {}
 
   run(index: AlexIndex<number>): void {
-    const leaves = [...index.leaves()].filter((leaf) => leaf.numKeys > 0)
-    if (leaves.length === 0) return
-    let first = leaves.findIndex((leaf) => maxKeyOf(leaf.keys, leaf.capacity) > this.resumeAfter)
-    if (first < 0) first = 0
-    const count = Math.min(leaves.length, COMPACT_LEAVES_PER_RUN)
+    let examined = 0
     let moved = 0
-    for (let i = 0; i < count && moved < COMPACT_BYTES_PER_RUN; i++) {
-      const at = (first + i) % leaves.length
-      const leaf = leaves[at]!
-      this.resumeAfter = at === leaves.length - 1 ? -Infinity : maxKeyOf(leaf.keys, leaf.capacity)
+    const last = index.maxKey()
+    // Only the leaves it examines are read (a leaf may be evicted: its page is read back).
+    for (const leaf of index.leavesFrom(this.resumeAfter)) {
+      if (examined >= COMPACT_LEAVES_PER_RUN || moved >= COMPACT_BYTES_PER_RUN) break
+      if (leaf.numKeys === 0) continue
+      examined++
+      const max = maxKeyOf(leaf.keys, leaf.capacity)
+      this.resumeAfter = max >= last ? -Infinity : max
       this.stats.leavesExamined++
       if (!this.leafStore.shouldCompact(leaf)) continue
       index.replaceLeafValues(leaf, (handle) => {

@@ -28,6 +28,8 @@ export const KILL_POINTS = {
   STRUCTURE_CHANGE: 'structure-change',
   /** A dirty value page written because the buffer pool evicted it. */
   POOL_EVICT_WRITE: 'pool-evict-write',
+  /** A changed leaf written (in place over a fresh page, or to a new one) because the buffer pool evicted it. */
+  LEAF_EVICT_WRITE: 'leaf-evict-write',
   /** During recovery, after a log record was replayed. */
   RECOVERY_REPLAY: 'recovery-replay',
 } as const

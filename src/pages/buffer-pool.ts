@@ -18,6 +18,10 @@
  *   5. Resident frames <= `frames` = max(FRAMES_MIN, floor(budget / pageSizeBytes)).
  *   6. The pool only writes pages its owner created or marked dirty; it never writes a page the
  *      owner has not handed it, so copy-on-write rules stay the owner's (see store.ts).
+ *   7. An owned frame (a leaf page: `createOwned`, `fetchOwned`) is never written or marked dirty by
+ *      the pool: its `FrameOwner` says whether it needs a write and does it (to a page of its
+ *      choosing) when the frame is evicted. Leaf and value pages share the frames and one recency
+ *      list, so one budget bounds both.
  */
 
 import { StoreError, assert } from '../errors.js'
@@ -31,6 +35,21 @@ import type { PageFile, PageWrite } from './page-file.js'
 export const FRAMES_MIN = 8
 /** Frames are carved out of chunks of this many bytes (or one page, if larger). */
 const CHUNK_BYTES = 4 << 20
+
+/**
+ * Who decides how an owned frame is written (src/pages/leaf-frames.ts, for leaf pages): the pool
+ * asks before it reuses the frame.
+ */
+export interface FrameOwner {
+  /**
+   * The frame holding `pageId` is about to be reused: write its bytes if they must be (where the
+   * owner's copy-on-write rules say), and stop using them. Throws (IO, NO_SPACE) when the write
+   * fails; the frame then stays as it was.
+   */
+  evict(pageId: number, bytes: Uint8Array): void
+  /** Whether evicting `pageId` would write it. */
+  isDirty(pageId: number): boolean
+}
 
 export interface BufferPoolCounters {
   hits: number
@@ -47,6 +66,10 @@ export class BufferPool {
   private readonly framePage: Float64Array
   private readonly dirty: Uint8Array
   private readonly pins: Uint32Array
+  /** 1 where the frame is owned (invariant 7). */
+  private readonly owned: Uint8Array
+  private owner: FrameOwner | null = null
+  private ownedCount = 0
   private readonly frameOf = new FrameIndex()
   // Recency list of resident frames: head is the most recently used, tail the least.
   private readonly newer: Int32Array
@@ -71,6 +94,70 @@ export class BufferPool {
     this.older = new Int32Array(this.frames).fill(-1)
     this.dirty = new Uint8Array(this.frames)
     this.pins = new Uint32Array(this.frames)
+    this.owned = new Uint8Array(this.frames)
+  }
+
+  /** Sets the owner of the frames `createOwned` and `fetchOwned` make (one per pool). */
+  setOwner(owner: FrameOwner): void {
+    this.owner = owner
+  }
+
+  /** Resident owned pages (leaf pages). */
+  get ownedPages(): number {
+    return this.ownedCount
+  }
+
+  /** Bytes of the frames allocated so far (they are kept until the pool is cleared). */
+  get allocatedBytes(): number {
+    return this.pages.length * this.pageSizeBytes
+  }
+
+  /**
+   * A frame for a new owned page `pageId`, zeroed, not pinned and not dirty in the pool's sense
+   * (invariant 7). Its bytes are the owner's until the pool evicts it through the owner.
+   */
+  createOwned(pageId: number): Uint8Array {
+    assert(this.owner !== null, 'an owned frame without an owner')
+    assert(!this.frameOf.has(pageId), `page ${pageId} is already resident`)
+    const frame = this.takeFrame()
+    const page = this.pages[frame]!
+    page.fill(0)
+    this.install(frame, pageId)
+    this.owned[frame] = 1
+    this.ownedCount++
+    return page
+  }
+
+  /** The frame of owned page `pageId`, read and checked as `type` on a miss; not pinned. */
+  fetchOwned(pageId: number, type: PageType): Uint8Array {
+    assert(this.owner !== null, 'an owned frame without an owner')
+    let frame = this.frameOf.get(pageId)
+    if (frame >= 0) {
+      assert(this.owned[frame] === 1, `page ${pageId} is resident but not owned`)
+      this.counters.hits++
+      if (frame !== this.head) this.touch(frame)
+      return this.pages[frame]!
+    }
+    frame = this.load(pageId, type)
+    this.owned[frame] = 1
+    this.ownedCount++
+    return this.pages[frame]!
+  }
+
+  /** Marks owned page `pageId` most recently used (a node's bytes were just used), if resident. */
+  touchOwned(pageId: number): void {
+    const frame = this.frameOf.get(pageId)
+    if (frame >= 0 && frame !== this.head) this.touch(frame)
+  }
+
+  /** The resident owned page `from` is now page `to` (its owner gave it a new page: copy-on-write). */
+  rename(from: number, to: number): void {
+    const frame = this.frameOf.get(from)
+    assert(frame >= 0 && this.owned[frame] === 1, `rename of page ${from}, which is not a resident owned page`)
+    assert(!this.frameOf.has(to), `rename to page ${to}, which is resident`)
+    this.frameOf.delete(from)
+    this.frameOf.set(to, frame)
+    this.framePage[frame] = to
   }
 
   /** The page the next eviction would take (least recently used, unpinned), or -1. */
@@ -119,7 +206,7 @@ export class BufferPool {
     try {
       miss = this.takeFrame()
     } catch (error) {
-      if (!(error instanceof StoreError) || this.dirtyCount === 0) throw error
+      if (!(error instanceof StoreError)) throw error
       return this.readUncached(pageId, type)
     }
     return this.pages[this.loadInto(miss, pageId, type)]!
@@ -177,7 +264,7 @@ export class BufferPool {
           frame = this.takeFrame()
         } catch (error) {
           // No frame can be freed (the dirty pages cannot be written): read ahead no further.
-          if (!(error instanceof StoreError) || this.dirtyCount === 0) throw error
+          if (!(error instanceof StoreError)) throw error
           return read
         }
         this.pages[frame]!.set(run.subarray(i * size, (i + 1) * size))
@@ -236,6 +323,10 @@ export class BufferPool {
       this.dirty[frame] = 0
       this.dirtyCount--
     }
+    if (this.owned[frame] === 1) {
+      this.owned[frame] = 0
+      this.ownedCount--
+    }
     this.frameOf.delete(pageId)
     this.framePage[frame] = NO_PAGE
     this.unlink(frame)
@@ -267,6 +358,8 @@ export class BufferPool {
     this.frameOf.clear()
     this.framePage.fill(NO_PAGE)
     this.pins.fill(0)
+    this.owned.fill(0)
+    this.ownedCount = 0
     this.pages.length = 0
     this.emptyFrames.length = 0
     this.reassignments++
@@ -306,17 +399,25 @@ export class BufferPool {
     let f = this.tail
     while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
-    if (this.dirty[f] === 1) {
-      try {
+    try {
+      if (this.owned[f] === 1) {
+        this.owner!.evict(this.framePage[f]!, this.pages[f]!)
+      } else if (this.dirty[f] === 1) {
         this.flush()
         killPoint(KILL_POINTS.POOL_EVICT_WRITE)
-      } catch (error) {
-        // The dirty pages cannot be written (a full disk): take the least recently used clean frame
-        // instead, so that reads go on while the store refuses writes; the dirty ones stay.
-        f = this.tail
-        while (f >= 0 && (this.pins[f] !== 0 || this.dirty[f] === 1)) f = this.newer[f]!
-        if (f < 0) throw error
       }
+    } catch (error) {
+      // The page cannot be written (a full disk): take the least recently used frame that needs no
+      // write instead, so that reads go on while the store refuses writes; the dirty ones stay.
+      if (!(error instanceof StoreError)) throw error
+      f = this.tail
+      while (f >= 0 && (this.pins[f] !== 0 || this.dirty[f] === 1 || (this.owned[f] === 1 && this.owner!.isDirty(this.framePage[f]!)))) f = this.newer[f]!
+      if (f < 0) throw error
+      if (this.owned[f] === 1) this.owner!.evict(this.framePage[f]!, this.pages[f]!)
+    }
+    if (this.owned[f] === 1) {
+      this.owned[f] = 0
+      this.ownedCount--
     }
     this.counters.evictions++
     this.reassignments++

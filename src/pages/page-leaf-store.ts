@@ -8,7 +8,7 @@
  */
 
 import type { LeafImage, LeafStore, StoredLeaf } from '../alex/leaf-store.js'
-import { ErrorCode, StoreError } from '../errors.js'
+import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { BufferPool } from './buffer-pool.js'
 import type { FreeSpace } from './free-space.js'
 import { decodeLeafPage, encodeLeafPage } from './leaf-page.js'
@@ -54,18 +54,19 @@ export class PageLeafStore implements LeafStore<number> {
   }
 
   /**
-   * Writes a leaf straight to a newly allocated page through `writer` (a bulk load: no page per leaf
-   * held until a checkpoint; the caller finishes the writer, and the checkpoint that follows syncs
-   * the pages). The leaf gets its page id, which is returned, and is clean.
+   * Writes a leaf straight to its page (leaf-frames.ts gave it one when it was made; no checkpoint
+   * references it yet) through `writer` (a bulk load: no page per leaf held until a checkpoint; the
+   * caller finishes the writer, and the checkpoint that follows syncs the pages). The leaf is clean
+   * afterwards; its page id is returned.
    */
   writeLeaf(leaf: StoredLeaf<number>, writer: BulkWriter): number {
-    const pageId = this.free.allocate()
+    const pageId = leaf.leafId
+    assert(pageId >= FIRST_DATA_PAGE_ID, `bulk-loaded leaf without a page (${pageId})`)
     const page = writer.nextPage(pageId)
     page.fill(0, 0, PAGE_HEADER_BYTES)
     encodeLeafPage(page, leaf)
     // The writer computes the checksum and writes the page.
     writePageHeader(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
-    leaf.leafId = pageId
     leaf.dirty = false
     return pageId
   }

@@ -76,6 +76,32 @@ export interface BufferPoolStats {
    * carries its own check) unless the page was missed recently, which admits it. Count these as misses.
    */
   rangeReads: number
+  /** Leaf pages among the resident pages (leaves and values share the frames: one budget). */
+  leafPages: number
+  /** Leaves read back from their pages (evicted before, or first used since open). */
+  leafLoads: number
+  /** Changed leaves written because they were evicted, and of those, moved to a new page. */
+  leafEvictionWrites: number
+  leafEvictionMoves: number
+}
+
+/**
+ * What the store holds in memory. The buffer pool (leaf and value pages) and the record cache are
+ * bounded by `cacheBytes` and `recordCacheBytes`; the index's model nodes and the leaves'
+ * descriptors (model, sizes and counters of each leaf, about `leafDescriptorBytes` each) are not,
+ * and grow with the number of leaves, about one per 0.7 x capacity keys.
+ */
+export interface MemoryStats {
+  /** `cacheBytes`: the pool's budget. */
+  budgetBytes: number
+  /** Frames allocated so far (at most the budget, or 8 pages when the budget is smaller). */
+  poolBytes: number
+  /** The record cache's bytes. */
+  recordCacheBytes: number
+  /** Model nodes (routing) and leaf descriptors, estimated: resident outside the budget. */
+  modelBytes: number
+  leaves: number
+  leafDescriptorBytes: number
 }
 
 export interface RecordCacheStats {
@@ -111,6 +137,7 @@ export interface StoreStats {
   checkpoints: number
   generation: number
   bufferPool: BufferPoolStats
+  memory: MemoryStats
   recordCache: RecordCacheStats
   index: AlexStats
   wal: WalStats

@@ -11,6 +11,7 @@ import type { StoredLeaf } from '../alex/leaf-store.js'
 import { describeValue } from '../errors.js'
 import { BulkWriter } from '../pages/bulk-writer.js'
 import type { PageFile } from '../pages/page-file.js'
+import type { LeafFrames } from '../pages/leaf-frames.js'
 import type { PageLeafStore } from '../pages/page-leaf-store.js'
 import { VALUE_MAX_BYTES } from '../pages/value-page.js'
 import type { ValueStore } from '../pages/value-store.js'
@@ -22,8 +23,8 @@ export interface LoadTarget {
   readonly file: PageFile
   readonly values: ValueStore
   readonly leafStore: PageLeafStore
-  /** The leaf pages the next checkpoint holds: each leaf the load writes is added. */
-  readonly storedLeafIds: Set<number>
+  /** Where the load's data nodes keep their bytes (each gets its page when it is made). */
+  readonly frames: LeafFrames
   /** Takes the index the load built (before its pages are known to be written). */
   setIndex(index: AlexIndex<number>): void
   /** Fails the store (every later write refused) unless it has failed already. */
@@ -66,12 +67,12 @@ export function writeLoad(target: LoadTarget, entriesOrKeys: LoadEntries, values
     // Each leaf goes to its page as soon as ALEX has built it, through the writer's slots, rather
     // than each into a page of its own held until the checkpoint writes it (256 MiB at 10M keys);
     // the checkpoint syncs them.
-    const stored = target.storedLeafIds
     const writeLeaf = (leaf: StoredLeaf<number>): void => {
-      stored.add(target.leafStore.writeLeaf(leaf, writer))
+      target.leafStore.writeLeaf(leaf, writer)
     }
     try {
-      target.setIndex(AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), storeIndexOptions(target.file.pageSizeBytes), writeLeaf))
+      const options = storeIndexOptions(target.file.pageSizeBytes)
+      target.setIndex(AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), options, writeLeaf, target.frames))
       writer.finish()
     } catch (error) {
       // Values (and perhaps leaves) are on pages no checkpoint holds, and the index may hold the

@@ -10,6 +10,7 @@
  */
 
 import type { AlexIndex } from '../alex/alex-index.js'
+import type { StoredLeaf } from '../alex/leaf-store.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import type { BufferPool } from '../pages/buffer-pool.js'
 import type { FreeSpace } from '../pages/free-space.js'
@@ -44,7 +45,8 @@ export interface CheckTarget {
   free: FreeSpace
   values: ValueStore
   index: AlexIndex<number>
-  leafPages: Iterable<number>
+  /** The index's leaves: each holds its page; a changed one's page is not on disk yet (not read). */
+  leaves: Iterable<StoredLeaf<number>>
   treePages: readonly number[]
   freeListPages: readonly number[]
 }
@@ -67,7 +69,11 @@ export function checkStore(target: CheckTarget): CheckReport {
   }
   claim(0, Owner.META)
   claim(1, Owner.META)
-  for (const page of target.leafPages) claim(page, Owner.LEAF)
+  const unwritten = new Set<number>()
+  for (const leaf of target.leaves) {
+    claim(leaf.leafId, Owner.LEAF)
+    if (leaf.dirty) unwritten.add(leaf.leafId)
+  }
   for (const page of target.treePages) claim(page, Owner.MODEL)
   for (const page of target.freeListPages) claim(page, Owner.FREE_LIST)
   let valuesRead = 0
@@ -101,7 +107,7 @@ export function checkStore(target: CheckTarget): CheckReport {
   const buffer = new Uint8Array(file.pageSizeBytes)
   for (let page = 2; page < frontier; page++) {
     const type = TYPE_OF[owner[page]!]
-    if (type === undefined) continue
+    if (type === undefined || unwritten.has(page)) continue
     file.readPage(page, buffer, type)
     verified++
   }

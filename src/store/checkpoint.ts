@@ -9,8 +9,9 @@
  *
  * Order of writes (a crash at any step leaves the previous checkpoint whole; docs/RECOVERY.md):
  *   1. end the value page being filled; write every dirty value page (coalesced);
- *   2. write every changed leaf to a newly allocated page; the old page, and the pages of leaves the
- *      index retired, become reusable at step 7;
+ *   2. write every changed leaf: over its page if no checkpoint references it (fresh since the last
+ *      capture), else to a newly allocated page, whose old page becomes reusable at step 7 (the
+ *      pages of leaves the index retired are freed the same way; leaf-frames.ts owns all of this);
  *   3. write the tree image chain to new pages;
  *   4. write the free-list chain (on pages free in the durable state);
  *   5. extend the file to the page count; fdatasync (durability 'fsync'); wait until the log holds
@@ -30,7 +31,7 @@ import type { FreeSpace } from '../pages/free-space.js'
 import { MetaOffset, encodeMetaPage, type Meta } from '../pages/meta-page.js'
 import { PageType } from '../pages/page-format.js'
 import type { PageFile, PageWrite } from '../pages/page-file.js'
-import type { PageLeafStore } from '../pages/page-leaf-store.js'
+import type { LeafFrames } from '../pages/leaf-frames.js'
 import type { ValueStore } from '../pages/value-store.js'
 import type { Durability } from './api.js'
 import type { Pieces } from './load.js'
@@ -47,8 +48,6 @@ const META_TORN_BYTES = MetaOffset.TREE_HEAD
 export class Checkpointer {
   treePages: number[]
   freeListPages: number[]
-  /** Leaf pages written and not yet freed (the durable ones and those captured since). */
-  storedLeafIds = new Set<number>()
   generation: number
   checkpoints = 0
   private current: Promise<void> | null = null
@@ -58,7 +57,7 @@ export class Checkpointer {
     private readonly pool: BufferPool,
     private readonly values: ValueStore,
     private readonly free: FreeSpace,
-    private readonly leafStore: PageLeafStore,
+    private readonly frames: LeafFrames,
     pieces: Pieces,
     private readonly durability: Durability,
     /**
@@ -94,6 +93,7 @@ export class Checkpointer {
       captured = this.capture(index, redoLsn)
     } catch (error) {
       this.free.abortCheckpoint()
+      this.frames.captureFailed()
       return Promise.reject(error)
     }
     const done = this.write(captured.writes, captured.meta, sync).finally(() => {
@@ -107,34 +107,11 @@ export class Checkpointer {
     const size = this.file.pageSizeBytes
     this.values.settleReleases()
     this.free.beginCheckpoint()
-    this.leafStore.takeWrites()
     // 1.
     this.values.seal()
     this.pool.flush()
     // 2.
-    const live = new Set<number>()
-    for (const leaf of index.leaves()) {
-      if (!leaf.dirty && leaf.leafId >= 0) {
-        live.add(leaf.leafId)
-        continue
-      }
-      const pageId = this.leafStore.storeLeaf(leaf)
-      if (leaf.leafId >= 0) {
-        this.free.releaseAtCommit(leaf.leafId)
-        this.storedLeafIds.delete(leaf.leafId)
-      }
-      leaf.leafId = pageId
-      leaf.dirty = false
-      live.add(pageId)
-      this.storedLeafIds.add(pageId)
-    }
-    const writes: PageWrite[] = this.leafStore.takeWrites()
-    for (const id of this.storedLeafIds) {
-      if (!live.has(id)) {
-        this.free.releaseAtCommit(id)
-        this.storedLeafIds.delete(id)
-      }
-    }
+    const writes: PageWrite[] = this.frames.capture(index.leaves())
     // 3.
     const tree = index.encodeTree()
     const treePages = this.allocate(chainPagesFor(tree.byteLength, size))
@@ -179,6 +156,7 @@ export class Checkpointer {
         this.file.writePages(writes.slice(i, i + perBatch))
         if (i + perBatch < writes.length) await new Promise<void>((resolve) => setImmediate(resolve))
       }
+      this.frames.captureWritten()
       // 5.
       this.file.reserve(meta.pageCount)
       if (sync) await this.file.datasyncAsync()
@@ -198,6 +176,7 @@ export class Checkpointer {
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_META)
     } catch (error) {
       this.free.abortCheckpoint()
+      this.frames.captureFailed()
       throw error
     }
     // 7.

@@ -10,7 +10,9 @@ import { ErrorCode, StoreError } from '../errors.js'
 import { readChain } from '../pages/chain-page.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { leafCapacityMax } from '../pages/leaf-page.js'
-import { PageLeafStore } from '../pages/page-leaf-store.js'
+import { DataNode } from '../alex/data-node.js'
+import { BufferPool } from '../pages/buffer-pool.js'
+import { LeafFrames } from '../pages/leaf-frames.js'
 import { FIRST_DATA_PAGE_ID, decodeMetaPage, type Meta } from '../pages/meta-page.js'
 import { NO_PAGE, PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, PageType } from '../pages/page-format.js'
 import type { PageFile } from '../pages/page-file.js'
@@ -18,6 +20,9 @@ import type { PageFile } from '../pages/page-file.js'
 export interface Pieces {
   file: PageFile
   free: FreeSpace
+  /** The buffer pool (leaf and value pages, one budget) and the owner of its leaf frames. */
+  pool: BufferPool
+  frames: LeafFrames
   index: AlexIndex<number>
   treePages: number[]
   freeListPages: number[]
@@ -78,7 +83,29 @@ export function storeIndexOptions(pageSizeBytes: number): AlexOptions {
   return { maxDataNodeSlots: leafCapacityMax(pageSizeBytes), adaptToReads: false }
 }
 
-export function loadPieces(file: PageFile, meta: Meta): Pieces {
+/** Pieces of a new store: an empty index whose one leaf has a page and a frame. */
+export function newPieces(file: PageFile, cacheBytes: number): Pieces {
+  const free = new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier))
+  const pool = new BufferPool(file, cacheBytes)
+  const frames = new LeafFrames(file, pool, free)
+  return {
+    file,
+    free,
+    pool,
+    frames,
+    index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes), frames),
+    treePages: [],
+    freeListPages: [],
+    generation: 0,
+    redoLsn: 1,
+  }
+}
+
+/**
+ * The checkpoint `meta` describes: free list, tree, and each leaf adopted into a frame of a new
+ * buffer pool of `cacheBytes` (leaves beyond the budget are evicted as others are read).
+ */
+export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Pieces {
   const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
   let freePages: number[] = []
   let freeListPages: number[] = []
@@ -95,15 +122,19 @@ export function loadPieces(file: PageFile, meta: Meta): Pieces {
     }
     seen.add(page)
   }
-  const leafStore = new PageLeafStore(file, new FreeSpace(freePages, meta.pageCount), null, () => meta.pageCount)
-  const loadLeaf = (leafId: number) => leafStore.loadLeaf(leafId)
-  const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`)
+  const free = new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier))
+  const pool = new BufferPool(file, cacheBytes)
+  const frames = new LeafFrames(file, pool, free)
+  const loadLeaf = (leafId: number): DataNode => frames.adopt(leafId, meta.pageCount, (bytes) => DataNode.adopt(bytes, leafId, frames))
+  const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`, false, frames)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
   }
   return {
     file,
-    free: new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier)),
+    free,
+    pool,
+    frames,
     index,
     treePages: tree.pageIds,
     freeListPages,

@@ -23,7 +23,7 @@ import { readWal } from '../wal/wal-reader.js'
 import type { Durability, RecoveryStats } from './api.js'
 import { invalid } from './arguments.js'
 import type { Checkpointer } from './checkpoint.js'
-import { readNewestMeta, storeIndexOptions, type Pieces } from './load.js'
+import { newPieces, readNewestMeta, type Pieces } from './load.js'
 import { DEFAULT_PAGE_SIZE_BYTES, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
@@ -62,16 +62,7 @@ export async function createStore(dir: string, options: CheckedOptions, fs: File
   const raw = fs.openFile(newPath, { create: true })
   try {
     const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
-    const pieces: Pieces = {
-      file,
-      free: new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier)),
-      index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes)),
-      treePages: [],
-      freeListPages: [],
-      generation: 0,
-      redoLsn: 1,
-    }
-    await writeFirstCheckpoint(pieces)
+    await writeFirstCheckpoint(newPieces(file, options.cacheBytes))
     file.datasync()
   } finally {
     raw.close()
@@ -125,7 +116,7 @@ export interface LoadedStore {
   free: FreeSpace
   index: AlexIndex<number>
   values: ValueStore
-  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'storedLeafIds' | 'generation'>
+  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'generation'>
   recovery: RecoveryStats
 }
 
@@ -142,11 +133,10 @@ export function countStoredPages(loaded: LoadedStore): Uint8Array {
   for (const page of loaded.checkpointer.treePages) used[page] = 1
   for (const page of loaded.checkpointer.freeListPages) used[page] = 1
   for (const leaf of loaded.index.leaves()) {
-    loaded.checkpointer.storedLeafIds.add(leaf.leafId)
     used[leaf.leafId] = 1
-    const values = leaf.values
     for (let s = 0; s < leaf.capacity; s++) {
-      const handle = values[s]
+      // Read through the leaf each time: reading an overflow run may evict its frame.
+      const handle = leaf.values[s]
       // A gap holds 0 (a data node) or undefined (another image); no handle is 0.
       if (handle === undefined || handle === 0) continue
       loaded.values.countLive(handle)

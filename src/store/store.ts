@@ -27,7 +27,8 @@ import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import type { FileSystem } from '../io/file.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import type { DirectoryLock } from '../io/lock.js'
-import { BufferPool } from '../pages/buffer-pool.js'
+import type { BufferPool } from '../pages/buffer-pool.js'
+import type { LeafFrames } from '../pages/leaf-frames.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { PageFile } from '../pages/page-file.js'
 import { PageLeafStore } from '../pages/page-leaf-store.js'
@@ -74,6 +75,8 @@ export class Store {
   private index: AlexIndex<number>
   private readonly checkpointer: Checkpointer
   private readonly leafStore: PageLeafStore
+  /** The owner of leaf pages and their frames (leaf-frames.ts). */
+  private readonly frames: LeafFrames
   private readonly compactor: Compactor
   private wal: WalWriter | null = null
   private appliedLsn: number
@@ -103,12 +106,13 @@ export class Store {
     this.free = pieces.free
     this.index = pieces.index
     this.appliedLsn = pieces.redoLsn - 1
-    this.pool = new BufferPool(this.file, options.cacheBytes)
+    this.pool = pieces.pool
+    this.frames = pieces.frames
     this.values = new ValueStore(this.file, this.pool, this.free, options.recordCacheBytes)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
     this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
-    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.leafStore, pieces, options.durability, async (redoLsn) => {
+    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.frames, pieces, options.durability, async (redoLsn) => {
       if (this.wal !== null && this.wal.durableLsn < redoLsn - 1) await this.wal.waitDurable(redoLsn - 1)
     })
   }
@@ -140,7 +144,7 @@ export class Store {
     try {
       const { file, meta, damaged } = openPageFile(raw, dir, options)
       try {
-        store = new Store(dir, loadPieces(file, meta), options, lock, fs)
+        store = new Store(dir, loadPieces(file, meta, options.cacheBytes), options, lock, fs)
         const used = countStoredPages({ file, free: store.free, index: store.index, values: store.values, checkpointer: store.checkpointer, recovery: store.recovery })
         // With one meta page damaged, the other may be an older checkpoint whose pages were reused
         // after the newer one committed (page epochs, docs/RECOVERY.md): every page it references
@@ -667,8 +671,10 @@ export class Store {
       file: this.file,
       values: this.values,
       leafStore: this.leafStore,
-      storedLeafIds: this.checkpointer.storedLeafIds,
+      frames: this.frames,
       setIndex: (index) => {
+        // The empty index's leaf gives back its page and frame.
+        this.index.dispose()
         this.index = index
       },
       fail: (error) => {
@@ -749,7 +755,7 @@ export class Store {
       free: this.free,
       values: this.values,
       index: this.index,
-      leafPages: this.checkpointer.storedLeafIds,
+      leaves: this.index.leaves(),
       treePages: this.checkpointer.treePages,
       freeListPages: this.checkpointer.freeListPages,
     })
@@ -761,6 +767,8 @@ export class Store {
     return storeStats({
       file: this.file,
       pool: this.pool,
+      frames: this.frames,
+      budgetBytes: this.options.cacheBytes,
       free: this.free,
       values: this.values,
       index: this.index,

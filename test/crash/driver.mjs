@@ -342,6 +342,7 @@ export function killPointCount(point, rng, KILL_POINTS) {
     case KILL_POINTS.STRUCTURE_CHANGE:
       return rng.range(1, 40)
     case KILL_POINTS.POOL_EVICT_WRITE:
+    case KILL_POINTS.LEAF_EVICT_WRITE:
       return rng.range(1, 30)
     default:
       return rng.range(1, 3)
