@@ -262,6 +262,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
               onLeaf(leaf)
             },
           }
+    // The empty root the constructor made gives back its bytes (a page and frame, for a store).
+    this.retireSubtree(this.root)
     this.root = buildSubtree(keys, values, 0, n, this.limits, sink)
     this.root.dupLog2 = 0
     linkLeaves(leaves)
