@@ -37,6 +37,7 @@ describe.skipIf(!probe.usable)('memory cgroup cap', () => {
       expect(outcome.signal).toBe('SIGKILL')
       expect(outcome.stdout).not.toContain('done')
       expect(group.oomKills()).toBe(1)
+      expect(group.limitHits()).toBeGreaterThan(0)
       expect(group.peakBytes()).toBeLessThanOrEqual(96 * MiB)
     } finally {
       group.remove()

@@ -27,7 +27,7 @@
  * run says why.
  */
 import { execFileSync } from 'node:child_process'
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { ChildJob } from '../../compare-child.js'
 import { CAPPED_EXEC_ARGV, exitText, isV8HeapExhausted, runChildProcess, type ChildOutcome } from './children.js'
@@ -116,7 +116,7 @@ export class SmallMemoryRunner {
     try {
       if (group !== undefined && enforce) {
         cap.enforced = true
-        cap.mechanism = `${probe.usable ? probe.description : ''}: ${group.limitFiles.join(', ')} (page cache and kernel memory included; no swap)`
+        cap.mechanism = `${probe.usable ? probe.description : ''}: ${group.limitFiles.join(', ')} (page cache and kernel memory included${swapNote()})`
       } else if (group !== undefined) {
         cap.mechanism = `${cap.mechanism}; measured in an unlimited group`
       }
@@ -209,6 +209,16 @@ function merge(job: ChildJob, loaded: SystemRun, measured: ChildOutcome, cap: Me
     memoryCap: cap,
     ...(error === undefined ? {} : { error }),
   })
+}
+
+function swapNote(): string {
+  let swaps = ''
+  try {
+    swaps = readFileSync('/proc/swaps', 'utf8')
+  } catch {
+    return ''
+  }
+  return swaps.trim().split('\n').length > 1 ? '' : '; the machine has no swap'
 }
 
 /** Drops the store's pages from the page cache; says how, or why not. */

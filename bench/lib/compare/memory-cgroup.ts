@@ -14,8 +14,8 @@
  * touches is charged to the group; nothing to race with.
  *
  * What each version gives:
- *   v1: limit memory.limit_in_bytes (and memory.memsw.limit_in_bytes, when present, to the same value:
- *       no swap beyond the cap); peak memory.max_usage_in_bytes; OOM kills from memory.oom_control's
+ *   v1: limit memory.limit_in_bytes (and, where swap is on, memory.memsw.limit_in_bytes to the same
+ *       value: no swap beyond the cap); peak memory.max_usage_in_bytes; OOM kills from memory.oom_control's
  *       `oom_kill`; hits on the limit memory.failcnt; page cache dropped with memory.force_empty.
  *       Usage counts anonymous memory, page cache (file pages the group brought in or wrote) and
  *       kernel memory charged to the group.
@@ -203,8 +203,10 @@ export class MemoryGroup {
   private setLimit(bytes: number): void {
     if (this.controller.version === 1) {
       this.write('memory.limit_in_bytes', String(bytes))
-      // memsw is memory + swap; it must be >= the memory limit, so it is written second.
-      if (existsSync(path.join(this.dir, 'memory.memsw.limit_in_bytes'))) this.write('memory.memsw.limit_in_bytes', String(bytes))
+      // memsw is memory + swap; it must be >= the memory limit, so it is written second. Only with
+      // swap on: without it memsw adds nothing, and with it set this kernel (6.18) stops counting
+      // memory.failcnt (both counters stayed 0 for a child the OOM killer ended).
+      if (swapOn() && existsSync(path.join(this.dir, 'memory.memsw.limit_in_bytes'))) this.write('memory.memsw.limit_in_bytes', String(bytes))
     } else {
       this.write('memory.max', String(bytes))
       if (existsSync(path.join(this.dir, 'memory.swap.max'))) this.write('memory.swap.max', '0')
@@ -329,6 +331,11 @@ function installCleanup(): void {
       process.kill(process.pid, signal)
     })
   }
+}
+
+/** Whether any swap area is in use (/proc/swaps lists one below its header). */
+function swapOn(): boolean {
+  return (readText('/proc/swaps') ?? '').trim().split('\n').length > 1
 }
 
 function keyedNumber(text: string | undefined, key: string): number | undefined {
