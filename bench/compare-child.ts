@@ -11,8 +11,8 @@
  *   load:            the first half of `workloads`, for the small-memory condition (run uncapped):
  *                    warm-up load -> bulk load -> close -> reopen -> bytes on disk -> close.
  *   measure:         the second half (run under the memory cap, after the store's pages were dropped
- *                    from the page cache): open what `load` left -> bytes on disk -> every workload of
- *                    the job but the bulk load. Each finished workload is sent at once (`workload`),
+ *                    from the page cache): open what `load` left -> every workload of the job but
+ *                    the bulk load -> bytes on disk -> close. Each finished workload is sent at once (`workload`),
  *                    so a child the OOM killer ends still has the results it finished.
  *   idle:            the runtime allowance of the memory cap: everything a measure child holds
  *                    before its first workload (the key set, the Zipfian generator, the system's code
@@ -166,15 +166,16 @@ async function runMeasure(job: ChildJob): Promise<SystemRun> {
   const inputs = makeInputs(job)
   progress('open')
   let system = await openAt(job, 'os')
-  const diskBytes = system.diskBytes()
   const results: WorkloadResult[] = []
   system = await runAfterLoad(job, system, inputs, (result) => {
     results.push(result)
     send({ type: 'workload', result, peakRssBytes: peakRssBytes() })
   })
+  // The run's diskBytes is the store's size at the end (memory-cap.ts reports it as diskBytesAtEnd).
+  const finalDiskBytes = system.diskBytes()
   progress('close')
   await system.close()
-  return runFor(job, { settings: [...system.settings], results, diskBytes, peakRssBytes: peakRssBytes() })
+  return runFor(job, { settings: [...system.settings], results, diskBytes: finalDiskBytes, peakRssBytes: peakRssBytes() })
 }
 
 /**
