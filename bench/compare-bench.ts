@@ -12,17 +12,20 @@
  *
  * Memory conditions: 'large' gives every system 4x the raw data as its cache budget (capped at 4 GiB,
  * but at least 1.5x the data); 'small' gives 10% of the raw data, on the headline scenario (uniform
- * keys, 16-byte values) unless --all-small (the OS page cache is not dropped, which needs root: misses are preads the
- * kernel most likely serves from memory, for every system alike; LMDB's mmap cannot be bounded).
+ * keys, 16-byte values) unless --all-small. In the small condition every system also runs under one
+ * equal hard memory cap that includes the page cache (a memory cgroup, where the machine has one and
+ * the bench is root): the budget plus a runtime allowance measured from an idle child of each system;
+ * the load runs uncapped, the store's pages are dropped from the page cache, and the other workloads
+ * run under the cap (lib/compare/memory-cap.ts). `--memory-cap off` runs them uncapped; `--memory-cap
+ * 64m` sets the cap by hand (a tiny one shows what an OOM kill looks like: "killed: memory").
  */
-import { fork } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
-import type { ChildJob, ChildMessage } from './compare-child.js'
+import type { ChildJob } from './compare-child.js'
 import { KEY_SETS, type KeySetName } from './lib/datasets.js'
 import { renderChart } from './lib/compare/chart.js'
 import { renderMarkdownSummary, renderReport } from './lib/compare/report.js'
@@ -30,6 +33,8 @@ import { evaluateTargets } from './lib/compare/targets.js'
 import { SYSTEM_NAMES, type CompareResults, type MemoryCondition, type SystemName, type SystemRun, type WorkloadName } from './lib/compare/types.js'
 import type { WorkloadSizes } from './lib/compare/workloads.js'
 import { runFor } from './lib/compare/run.js'
+import { exitText, runChildProcess } from './lib/compare/children.js'
+import { SmallMemoryRunner, type CapMode } from './lib/compare/memory-cap.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const CHILD = path.join(HERE, 'compare-child.js')
@@ -66,6 +71,7 @@ interface Settings {
   sizes: WorkloadSizes
   insertCount: number
   recoveryRecords: number
+  memoryCap: CapMode
 }
 
 function parseScale(scale: string): number {
@@ -89,6 +95,7 @@ function parseSettings(argv: string[]): Settings {
       'no-recovery': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'all-small': { type: 'boolean', default: false },
+      'memory-cap': { type: 'string', default: 'auto' },
     },
   })
   const keyCount = parseScale(values.scale!)
@@ -119,7 +126,17 @@ function parseSettings(argv: string[]): Settings {
       : { gets: 200_000, mixedOps: 60_000, scans: 5_000, clients: 16, durableSeconds: 1 },
     insertCount: big ? 300_000 : 60_000,
     recoveryRecords: Math.min(keyCount, 1_000_000),
+    memoryCap: parseCap(values['memory-cap']!),
   }
+}
+
+/** --memory-cap: 'auto' (budget + measured allowance), 'off', or a size such as 64m, 512k, 1g. */
+function parseCap(text: string): CapMode {
+  if (text === 'auto' || text === 'off') return text
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(text)
+  if (match === null) throw new Error(`--memory-cap wants auto, off or a size like 64m, not ${text}`)
+  const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
+  return Math.round(Number(match[1]) * unit)
 }
 
 interface Planned {
@@ -189,39 +206,24 @@ function plan(settings: Settings, root: string): Planned[] {
   return planned
 }
 
-/** Runs one child; for recovery-write, kills it once it is ready and runs recovery-open. */
-async function runChild(job: ChildJob, onProgress: (label: string) => void): Promise<SystemRun> {
-  const first = await spawn(job, onProgress)
-  if (job.mode !== 'recovery-write') return first as SystemRun
-  onProgress('opening after the kill')
-  return (await spawn({ ...job, mode: 'recovery-open' }, onProgress)) as SystemRun
+/**
+ * Runs one job: the small memory condition through the capped runner; recovery-write is killed once
+ * it is ready and followed by recovery-open; anything else is one child.
+ */
+async function runChild(job: ChildJob, small: SmallMemoryRunner, onProgress: (label: string) => void): Promise<SystemRun> {
+  if (job.mode === 'workloads' && job.memory === 'small') return small.run(job, onProgress)
+  if (job.mode === 'recovery-write') {
+    const written = await runChildProcess(CHILD, job, { killOnReady: true, onProgress })
+    if (!(written.killedOnReady && written.signal === 'SIGKILL')) throw new Error(exitText(written))
+    onProgress('opening after the kill')
+    return resultOf(await runChildProcess(CHILD, { ...job, mode: 'recovery-open' }, { onProgress }))
+  }
+  return resultOf(await runChildProcess(CHILD, job, { onProgress }))
 }
 
-function spawn(job: ChildJob, onProgress: (label: string) => void): Promise<SystemRun | 'killed'> {
-  return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [JSON.stringify(job)], {
-      execArgv: ['--expose-gc', '--max-old-space-size=16384'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    })
-    let result: SystemRun | undefined
-    let failure: string | undefined
-    let killed = false
-    child.on('message', (message: ChildMessage) => {
-      if (message.type === 'progress') onProgress(message.label)
-      else if (message.type === 'result') result = message.run
-      else if (message.type === 'error') failure = message.message
-      else if (message.type === 'ready') {
-        killed = true
-        child.kill('SIGKILL')
-      }
-    })
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      if (killed && signal === 'SIGKILL') resolve('killed')
-      else if (result !== undefined) resolve(result)
-      else reject(new Error(failure ?? `child exited with ${code ?? signal} and no result`))
-    })
-  })
+function resultOf(outcome: Awaited<ReturnType<typeof runChildProcess>>): SystemRun {
+  if (outcome.run === undefined) throw new Error(exitText(outcome))
+  return outcome.run
 }
 
 function machine(): CompareResults['machine'] {
@@ -244,6 +246,11 @@ async function main(): Promise<void> {
     repetitions: settings.repetitions,
     runs: [],
   }
+  const small = new SmallMemoryRunner(CHILD, settings.memoryCap, settings.systems)
+  if (settings.memory.includes('small')) {
+    results.memoryCap = small.describe()
+    console.log(results.memoryCap)
+  }
   console.log(`comparison: ${settings.keyCount.toLocaleString('en-US')} keys, datasets ${settings.datasets.join(', ')}, values ${settings.values.join(', ')} B, memory ${settings.memory.join(', ')}, ${planned.length} runs; data under ${root}`)
   const bar = new cliProgress.SingleBar(
     { format: 'compare |{bar}| {value}/{total} runs | {duration_formatted} | {run}: {step}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 20_000 },
@@ -255,7 +262,7 @@ async function main(): Promise<void> {
     for (const { label, job } of planned) {
       bar.update({ run: label, step: 'starting' })
       try {
-        results.runs.push(await runChild(job, (step) => bar.update({ step })))
+        results.runs.push(await runChild(job, small, (step) => bar.update({ step })))
       } catch (error) {
         failed++
         const message = error instanceof Error ? error.message : String(error)

@@ -8,14 +8,24 @@
  *                    recovered memtable here, so reads hit its tables) -> bytes on disk -> gets (uniform,
  *                    Zipfian) -> scans -> read-heavy, write-heavy, random inserts at 'os' -> close ->
  *                    reopen at 'fsync' -> durable writes with 1, 16, 256 in flight -> close.
+ *   load:            the first half of `workloads`, for the small-memory condition (run uncapped):
+ *                    warm-up load -> bulk load -> close -> reopen -> bytes on disk -> close.
+ *   measure:         the second half (run under the memory cap, after the store's pages were dropped
+ *                    from the page cache): open what `load` left -> every workload of the job but
+ *                    the bulk load -> bytes on disk -> close. Each finished workload is sent at once (`workload`),
+ *                    so a child the OOM killer ends still has the results it finished.
+ *   idle:            the runtime allowance of the memory cap: everything a measure child holds
+ *                    before its first workload (the key set, the Zipfian generator, the system's code
+ *                    and an empty store opened with the job's budget), then `idle` with its memory.
  *   recovery-write:  open at 'os' with a long log, write `recoveryRecords` records, report `ready`,
  *                    and wait to be killed (SIGKILL from the parent).
  *   recovery-open:   time the open of what recovery-write left, then check a sample of its records.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { collectGarbage } from './lib/measure.js'
 import { Prng } from './lib/prng.js'
 import type { KeySetName } from './lib/datasets.js'
-import { makeCompareKeySet, Zipfian } from './lib/compare/plans.js'
+import { makeCompareKeySet, Zipfian, type CompareKeySet } from './lib/compare/plans.js'
 import { openSystem } from './lib/compare/systems/index.js'
 import type { Durability, KvSystem, MemoryCondition, SystemConfig, SystemName, SystemRun, WorkloadName, WorkloadResult } from './lib/compare/types.js'
 import { makeValue } from './lib/compare/values.js'
@@ -23,7 +33,7 @@ import { runFor } from './lib/compare/run.js'
 import { runBulkLoad, runConcurrently, runDurableWrites, runGets, runInserts, runMixed, runScans, type WorkloadContext, type WorkloadSizes } from './lib/compare/workloads.js'
 
 export interface ChildJob {
-  mode: 'workloads' | 'recovery-write' | 'recovery-open'
+  mode: 'workloads' | 'load' | 'measure' | 'idle' | 'recovery-write' | 'recovery-open'
   system: SystemName
   variant?: 'per-write'
   dataset: KeySetName
@@ -44,6 +54,8 @@ export interface ChildJob {
 export type ChildMessage =
   | { type: 'progress'; label: string }
   | { type: 'ready' }
+  | { type: 'workload'; result: WorkloadResult; peakRssBytes: number }
+  | { type: 'idle'; rssBytes: number; peakRssBytes: number }
   | { type: 'result'; run: SystemRun }
   | { type: 'error'; message: string }
 
@@ -52,7 +64,7 @@ function send(message: ChildMessage): void {
 }
 
 async function openAt(job: ChildJob, durability: Durability): Promise<KvSystem> {
-  const config: SystemConfig = { directory: job.directory, memoryBytes: job.memoryBytes, durability, valueBytes: job.valueBytes }
+  const config: SystemConfig = { directory: job.directory, memoryBytes: job.memoryBytes, durability, valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
   return openSystem(job.system, config, job.variant)
 }
 
@@ -60,48 +72,145 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024
 }
 
-async function runWorkloads(job: ChildJob): Promise<SystemRun> {
+function progress(label: string): void {
+  send({ type: 'progress', label })
+}
+
+function warmUpSetting(): string {
+  return `bulk load timed after an untimed warm-up load of every k-th key (at most ${WARM_UP_KEYS.toLocaleString('en-US')}, a quarter of the load) into a scratch directory`
+}
+
+/** What every phase of a workloads job starts from: the key set and, when a workload needs it, the Zipfian generator. */
+interface Inputs {
+  keys: CompareKeySet
+  zipf: Zipfian | undefined
+}
+
+function makeInputs(job: ChildJob): Inputs {
   const wants = (name: WorkloadName): boolean => job.workloads.includes(name)
-  const progress = (label: string): void => send({ type: 'progress', label })
   progress('keys')
   const keys = makeCompareKeySet(job.dataset, job.keyCount, job.insertCount, job.seed)
   const zipf = wants('get-zipf') || wants('read-heavy') || wants('write-heavy') ? new Zipfian(job.keyCount) : undefined
-  const results: WorkloadResult[] = []
+  return { keys, zipf }
+}
+
+function contextOf(job: ChildJob, system: KvSystem, inputs: Inputs): WorkloadContext {
+  return { system, keys: inputs.keys, seed: job.seed, repetitions: job.repetitions, valueBytes: job.valueBytes, sizes: job.sizes, progress }
+}
+
+/** Warm-up load, timed bulk load, close and reopen: the loaded store, open at 'os'. */
+async function loadStore(job: ChildJob, inputs: Inputs): Promise<{ system: KvSystem; settings: string[]; load: WorkloadResult; diskBytes: number }> {
   mkdirSync(job.directory, { recursive: true })
-
   progress('bulk load: warm-up')
-  await warmUpBulkLoad(job, keys.loaded)
+  await warmUpBulkLoad(job, inputs.keys.loaded)
   let system = await openAt(job, 'os')
-  const settings = [...system.settings, `bulk load timed after an untimed warm-up load of every k-th key (at most ${WARM_UP_KEYS.toLocaleString('en-US')}, a quarter of the load) into a scratch directory`]
-  const context = (): WorkloadContext => ({ system, keys, seed: job.seed, repetitions: job.repetitions, valueBytes: job.valueBytes, sizes: job.sizes, progress })
-
-  results.push(await runBulkLoad(context(), job.chunkSize))
+  const settings = [...system.settings, warmUpSetting()]
+  const load = await runBulkLoad(contextOf(job, system, inputs), job.chunkSize)
   progress('close and reopen')
   await system.close()
   const reopenStart = performance.now()
   system = await openAt(job, 'os')
   const reopenMs = performance.now() - reopenStart
   const diskBytes = system.diskBytes()
-  results[0]!.extra = { ...results[0]!.extra, reopenMs, diskBytesAfterReopen: diskBytes }
+  load.extra = { ...load.extra, reopenMs, diskBytesAfterReopen: diskBytes }
+  return { system, settings, load, diskBytes }
+}
 
-  if (wants('get-uniform')) results.push(runGets(context(), 'uniform', undefined))
-  if (wants('get-zipf')) results.push(runGets(context(), 'zipf', zipf))
-  if (wants('scan-100')) results.push(runScans(context()))
-  if (wants('read-heavy')) results.push(await runMixed(context(), 95, zipf!, 'os'))
-  if (wants('write-heavy')) results.push(await runMixed(context(), 50, zipf!, 'os'))
-  if (wants('insert-random')) results.push(await runInserts(context(), 'os'))
+/**
+ * Every workload of the job but the bulk load, on `system` (open at 'os'), in the fixed order; each
+ * result is handed to `done` as it finishes. Returns the system last opened (the durable writes reopen it).
+ */
+async function runAfterLoad(job: ChildJob, system: KvSystem, inputs: Inputs, done: (result: WorkloadResult) => void): Promise<KvSystem> {
+  const wants = (name: WorkloadName): boolean => job.workloads.includes(name)
+  const { zipf } = inputs
+  const context = (): WorkloadContext => contextOf(job, system, inputs)
+  if (wants('get-uniform')) done(runGets(context(), 'uniform', undefined))
+  if (wants('get-zipf')) done(runGets(context(), 'zipf', zipf))
+  if (wants('scan-100')) done(runScans(context()))
+  if (wants('read-heavy')) done(await runMixed(context(), 95, zipf!, 'os'))
+  if (wants('write-heavy')) done(await runMixed(context(), 50, zipf!, 'os'))
+  if (wants('insert-random')) done(await runInserts(context(), 'os'))
   const writers = ([1, 16, 256] as const).filter((count) => wants(`durable-${count}`))
   if (writers.length > 0) {
     progress('reopen at fsync')
     await system.close()
     system = await openAt(job, 'fsync')
-    for (const count of writers) results.push(await runDurableWrites(context(), count))
+    for (const count of writers) done(await runDurableWrites(context(), count))
   }
+  return system
+}
+
+async function runWorkloads(job: ChildJob): Promise<SystemRun> {
+  const inputs = makeInputs(job)
+  const loaded = await loadStore(job, inputs)
+  const results: WorkloadResult[] = [loaded.load]
+  const system = await runAfterLoad(job, loaded.system, inputs, (result) => results.push(result))
   const finalDiskBytes = system.diskBytes()
   progress('close')
   await system.close()
-  results[0]!.extra = { ...results[0]!.extra, diskBytesAtEnd: finalDiskBytes }
-  return runFor(job, { settings, results, diskBytes, peakRssBytes: peakRssBytes() })
+  loaded.load.extra = { ...loaded.load.extra, diskBytesAtEnd: finalDiskBytes }
+  return runFor(job, { settings: loaded.settings, results, diskBytes: loaded.diskBytes, peakRssBytes: peakRssBytes() })
+}
+
+/** The small-memory condition's first phase (uncapped): the load, ending with the store closed. */
+async function runLoad(job: ChildJob): Promise<SystemRun> {
+  const inputs = makeInputs(job)
+  const loaded = await loadStore(job, inputs)
+  progress('close')
+  await loaded.system.close()
+  return runFor(job, { settings: loaded.settings, results: [loaded.load], diskBytes: loaded.diskBytes, peakRssBytes: peakRssBytes() })
+}
+
+/** The small-memory condition's measured phase (capped): the workloads after the load, on what `load` left. */
+async function runMeasure(job: ChildJob): Promise<SystemRun> {
+  const inputs = makeInputs(job)
+  progress('open')
+  let system = await openAt(job, 'os')
+  const results: WorkloadResult[] = []
+  system = await runAfterLoad(job, system, inputs, (result) => {
+    results.push(result)
+    send({ type: 'workload', result, peakRssBytes: peakRssBytes() })
+  })
+  // The run's diskBytes is the store's size at the end (memory-cap.ts reports it as diskBytesAtEnd).
+  const finalDiskBytes = system.diskBytes()
+  progress('close')
+  await system.close()
+  return runFor(job, { settings: [...system.settings], results, diskBytes: finalDiskBytes, peakRssBytes: peakRssBytes() })
+}
+
+/**
+ * The runtime a measure child holds before its first workload: the same inputs, the system's code and
+ * an empty store opened with the job's budget in a scratch directory; then a full collection, a
+ * pause, and its resident and peak resident bytes. The parent reads the group's peak after it exits.
+ */
+async function runIdle(job: ChildJob): Promise<void> {
+  const inputs = makeInputs(job)
+  const directory = `${job.directory}-idle`
+  rmSync(directory, { recursive: true, force: true })
+  mkdirSync(directory, { recursive: true })
+  progress('idle: open an empty store')
+  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability: 'os', valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
+  const system = await openSystem(job.system, config, job.variant)
+  try {
+    system.get(inputs.keys.loaded[0] ?? 0)
+    collectGarbage()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    send({ type: 'idle', rssBytes: residentBytes(), peakRssBytes: peakRssBytes() })
+  } finally {
+    await system.close()
+    rmSync(directory, { recursive: true, force: true })
+  }
+}
+
+/** VmRSS from /proc/self/status (process.memoryUsage().rss elsewhere). */
+function residentBytes(): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'latin1'))
+    if (match !== null) return Number(match[1]) * 1024
+  } catch {
+    // not Linux
+  }
+  return process.memoryUsage().rss
 }
 
 /** Keys in the untimed warm-up load: at most a quarter of the load. */
@@ -124,7 +233,7 @@ async function warmUpBulkLoad(job: ChildJob, loaded: Float64Array): Promise<void
   const directory = `${job.directory}-warm-up`
   rmSync(directory, { recursive: true, force: true })
   mkdirSync(directory, { recursive: true })
-  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability: 'os', valueBytes: job.valueBytes }
+  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability: 'os', valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
   const system = await openSystem(job.system, config, job.variant)
   try {
     await system.bulkLoad(keys, (index) => makeValue(keys[index]!, 1, job.valueBytes), job.chunkSize)
@@ -195,7 +304,13 @@ async function recoveryOpen(job: ChildJob): Promise<SystemRun> {
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '') as ChildJob
   if (job.mode === 'recovery-write') return recoveryWrite(job)
-  const run = job.mode === 'workloads' ? await runWorkloads(job) : await recoveryOpen(job)
+  if (job.mode === 'idle') {
+    await runIdle(job)
+    process.disconnect?.()
+    return
+  }
+  const run =
+    job.mode === 'workloads' ? await runWorkloads(job) : job.mode === 'load' ? await runLoad(job) : job.mode === 'measure' ? await runMeasure(job) : await recoveryOpen(job)
   send({ type: 'result', run })
   process.disconnect?.()
 }

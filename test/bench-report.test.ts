@@ -237,6 +237,71 @@ describe('renderReport', () => {
   })
 })
 
+describe('the small-memory cap in the report', () => {
+  /** The sample with the small runs under a cap: ours finished, rocksdb+cache was OOM-killed during get-zipf. */
+  function capped(): CompareResults {
+    const data = sample()
+    data.memoryCap = 'small-memory cap: budget + the largest idle-child peak over the systems, enforced through the cgroup v1 memory controller'
+    const cap = {
+      enforced: true,
+      mechanism: 'cgroup v1: memory.limit_in_bytes = 62914560',
+      capBytes: 60 * MiB,
+      budgetBytes: 2.4e6,
+      allowanceBytes: 60 * MiB - 2.4e6,
+      allowanceSource: 'idle children',
+      coldStart: "the store's pages dropped after the load (memory.force_empty of the load's cgroup)",
+    }
+    for (const r of data.runs.filter((r) => r.memory === 'small')) {
+      r.memoryCap = { ...cap, peakUsageBytes: 58 * MiB, peakRssBytes: 90 * MiB, idlePeakBytes: 50 * MiB, cachedBytesAtStart: 0, storeBytesAtStart: 20 * MiB }
+    }
+    const ours = data.runs.find((r) => r.memory === 'small' && r.system === 'learned-storage')!
+    // 200,000 gets read 81,920,000 device bytes: 409.6 B = 0.10 pages per get; rchar 1,024,000 = 5.1 B per get.
+    ours.results[1]!.io = { ops: 200_000, readBytes: 81_920_000, rchar: 1_024_000, writeBytes: 0 }
+    ours.results[1]!.hitRate = 0.25
+    const cached = data.runs.find((r) => r.memory === 'small' && r.system === 'rocksdb+cache')!
+    cached.results = [result('get-uniform', 200_000)]
+    cached.memoryCap = { ...cached.memoryCap!, killed: 'memory', killedDuring: 'get zipf: repetition 2/3' }
+    return data
+  }
+
+  it('says the cap was enforced, its size and how it was made', () => {
+    const text = renderReport(capped(), evaluateTargets(capped()))
+    expect(text).toContain('memory cap: ENFORCED, 60.0 MiB = budget 2.3 MiB + allowance 57.7 MiB')
+    expect(text).toContain('memory.limit_in_bytes = 62914560')
+    expect(text).toContain('memory.force_empty')
+    expect(text).toContain('small-memory cap: budget + the largest idle-child peak')
+  })
+
+  it('reports an OOM kill as a result, not a failure, and marks the workloads it did not finish', () => {
+    const data = capped()
+    const text = renderReport(data, evaluateTargets(data))
+    expect(text).toContain('killed: memory (during get zipf: repetition 2/3)')
+    const zipfRow = text.split('\n').find((line) => line.startsWith('  get-zipf') && line.includes('killed: memory'))
+    expect(zipfRow).toBeDefined()
+    expect(text).not.toContain('FAILED')
+    expect(renderMarkdownSummary(data, evaluateTargets(data))).toContain('killed: memory')
+  })
+
+  it('prints device and syscall reads per operation, pages and the hit rate', () => {
+    const text = renderReport(capped(), evaluateTargets(capped()))
+    expect(text).toContain('device 410 B (0.10 pg), syscall 5.1 B, hit 25.0%')
+    expect(text).toContain('read_bytes')
+  })
+
+  it('says when the cap was not enforced', () => {
+    const data = capped()
+    for (const r of data.runs) if (r.memoryCap !== undefined) r.memoryCap = { ...r.memoryCap, enforced: false, mechanism: 'not enforced: not root' }
+    const text = renderReport(data, evaluateTargets(data))
+    expect(text).toContain('memory cap: NOT ENFORCED')
+    expect(text).toContain('not enforced: not root')
+    expect(renderMarkdownSummary(data, evaluateTargets(data))).toContain('cap NOT enforced')
+  })
+
+  it('leaves the report of a run without a cap as it was', () => {
+    expect(renderReport(sample(), evaluateTargets(sample()))).not.toContain('memory cap')
+  })
+})
+
 describe('renderChart', () => {
   it('draws one bar per measured ratio of the headline scenario', () => {
     const data = sample()

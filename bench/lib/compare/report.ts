@@ -36,10 +36,13 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[],
 
 const UNIT_SUFFIX: Record<WorkloadResult['unit'], string> = { ops: '', keys: ' (keys/s)', records: ' (records/s)' }
 
-function rate(result: WorkloadResult | undefined): string {
-  if (result === undefined) return '-'
+function rate(result: WorkloadResult | undefined, run?: SystemRun): string {
+  if (result === undefined) return run?.memoryCap?.killed === 'memory' ? KILLED : '-'
   return `${formatRate(result.perSecond)}/s${result.wrong > 0 ? ' WRONG' : ''}`
 }
+
+/** A workload a system did not finish because the OOM killer ended it under the memory cap. */
+const KILLED = 'killed: memory'
 
 function micros(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return '-'
@@ -97,9 +100,9 @@ function renderScenario(s: Scenario): string[] {
     const row = [`${workload}${UNIT_SUFFIX[anyResult?.unit ?? 'ops']}`, durability]
     if (ours !== undefined) {
       const mine = findResult(ours.run, workload, durability)
-      row.push(rate(mine), micros(mine?.latency?.p50), micros(mine?.latency?.p99), micros(mine?.latency?.p999))
+      row.push(rate(mine, ours.run), micros(mine?.latency?.p50), micros(mine?.latency?.p99), micros(mine?.latency?.p999))
     }
-    row.push(...others.map((c) => rate(findResult(c.run, workload, durability))))
+    row.push(...others.map((c) => rate(findResult(c.run, workload, durability), c.run)))
     row.push(...ratioColumns.map((c) => formatRatio(compare(s, workload, durability, c.run.system, c.perWrite)?.ratio)))
     return row
   })
@@ -117,12 +120,13 @@ function renderScenario(s: Scenario): string[] {
     c.label,
     formatBytes(c.run.diskBytes),
     c.run.rawBytes > 0 ? `${(c.run.diskBytes / c.run.rawBytes).toFixed(2)}x` : '-',
-    formatBytes(c.run.peakRssBytes),
+    c.run.peakRssBytes > 0 ? formatBytes(c.run.peakRssBytes) : '-',
     ...getWorkloads.map((w) => percent(findResult(c.run, w)?.hitRate)),
     String(wrongTotal(c.run)),
   ])
   lines.push('')
   lines.push(...table(systemHeaders, systemRows, systemHeaders.map((_, i) => (i === 0 ? 'l' : 'r'))))
+  lines.push(...renderMemoryCap(s, columns))
 
   for (const c of columns) {
     if (c.run.error !== undefined) lines.push(`  !!! ${c.label} FAILED: ${c.run.error}`)
@@ -142,6 +146,74 @@ function renderScenario(s: Scenario): string[] {
     }
   }
   return lines
+}
+
+/**
+ * The small-memory condition's cap (enforced or not, its size and how it was found), each system's
+ * memory under it, and what each workload read per operation.
+ */
+function renderMemoryCap(s: Scenario, columns: readonly Column[]): string[] {
+  const capped = columns.filter((c) => c.run.memoryCap !== undefined)
+  const first = capped[0]?.run.memoryCap
+  if (first === undefined) return []
+  const lines = ['']
+  const caps = [...new Set(capped.map((c) => c.run.memoryCap!.capBytes))]
+  const enforced = capped.every((c) => c.run.memoryCap!.enforced)
+  const someEnforced = capped.some((c) => c.run.memoryCap!.enforced)
+  const capText = caps.map((b) => (b === undefined ? 'none' : formatBytes(b))).join(' / ')
+  const sum = first.allowanceBytes === undefined ? '' : ` = budget ${formatBytes(first.budgetBytes)} + allowance ${formatBytes(first.allowanceBytes)}`
+  lines.push(
+    `  memory cap: ${enforced ? 'ENFORCED' : someEnforced ? 'PARTLY ENFORCED' : 'NOT ENFORCED'}, ${capText}${sum}, the same for every system, page cache included`,
+    `    how: ${first.mechanism}`,
+    `    allowance: ${first.allowanceSource}`,
+    `    cold start: ${first.coldStart}`,
+  )
+  const headers = ['system', 'outcome', 'cgroup peak', 'peak RSS', 'idle peak', 'idle RSS', 'load peak RSS', 'limit hits', 'store cached at start']
+  const rows = capped.map((c) => {
+    const m = c.run.memoryCap!
+    const outcome = m.killed === 'memory' ? `${KILLED} (during ${m.killedDuring ?? '?'})` : c.run.error !== undefined ? 'FAILED' : 'ok'
+    const cached = m.cachedBytesAtStart === undefined ? '-' : `${formatBytes(m.cachedBytesAtStart)} of ${formatBytes(m.storeBytesAtStart ?? 0)}`
+    return [c.label, outcome, bytesOr(m.peakUsageBytes), bytesOr(m.peakRssBytes), bytesOr(m.idlePeakBytes), bytesOr(m.idlePeakRssBytes), bytesOr(m.loadPeakRssBytes), m.limitHits === undefined ? '-' : String(m.limitHits), cached]
+  })
+  lines.push(...table(headers, rows, headers.map((_, i) => (i < 2 ? 'l' : 'r'))))
+  lines.push(
+    '    cgroup peak: the measured phase\'s group (anonymous memory, page cache, kernel memory); peak RSS: that child\'s VmHWM;',
+    '    idle: an idle child of the system (its cgroup peak is what the allowance is the largest of); load: the uncapped load child',
+  )
+
+  // The bulk load ran uncapped, in the load child: not a figure of the capped phase.
+  const workloads = workloadRows(s).filter(({ workload }) => workload !== 'bulk-load' && capped.some((c) => findResult(c.run, workload)?.io !== undefined))
+  if (workloads.length === 0) return lines
+  lines.push('', '  reads per operation under the cap (device: /proc/<pid>/io read_bytes, block-device reads only, page-cache hits not counted,')
+  lines.push('  4 KiB pages = read_bytes / 4096; syscall: rchar, bytes through read calls incl. page-cache hits, mmap reads not; scans: per 100-key scan)')
+  const ioHeaders = ['workload', ...capped.map((c) => c.label)]
+  const ioRows = workloads.map(({ workload, durability }) => [
+    workload,
+    ...capped.map((c) => {
+      const r = findResult(c.run, workload, durability)
+      if (r === undefined) return c.run.memoryCap?.killed === 'memory' ? KILLED : '-'
+      return ioCell(r, c.run)
+    }),
+  ])
+  lines.push(...table(ioHeaders, ioRows, ioHeaders.map((_, i) => (i === 0 ? 'l' : 'r'))))
+  return lines
+}
+
+/** "device 1.2 KiB (0.30 pg), syscall 4.0 KiB, hit 9.0%" for one workload of one system. */
+function ioCell(r: WorkloadResult, run: SystemRun): string {
+  const hit = r.hitRate !== undefined ? percent(r.hitRate) : run.system === 'learned-storage' || run.system === 'rocksdb+cache' ? '-' : 'n/a'
+  if (r.io === undefined || r.io.ops === 0) return `hit ${hit}`
+  const perOp = (bytes: number): number => bytes / r.io!.ops
+  const device = perOp(r.io.readBytes)
+  return `device ${formatPerOp(device)} (${(device / 4096).toFixed(2)} pg), syscall ${formatPerOp(perOp(r.io.rchar))}, hit ${hit}`
+}
+
+function formatPerOp(bytes: number): string {
+  return bytes >= 1024 ? formatBytes(Math.round(bytes)) : `${bytes.toFixed(bytes < 10 ? 1 : 0)} B`
+}
+
+function bytesOr(bytes: number | undefined): string {
+  return bytes === undefined ? '-' : formatBytes(bytes)
 }
 
 function wrongTotal(run: SystemRun): number {
@@ -178,6 +250,7 @@ export function renderReport(results: CompareResults, verdicts: TargetVerdict[])
     `machine: ${m.cpuModel} × ${m.cpus}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}`,
     `throughput per second of ops (scans: keys, recovery: records); ratios > 1x mean ours is faster`,
   ]
+  if (results.memoryCap !== undefined) lines.push(results.memoryCap)
   for (const s of scenarios(results)) lines.push(...renderScenario(s))
 
   const wrong = results.runs.reduce((sum, run) => sum + wrongTotal(run), 0)
@@ -237,11 +310,18 @@ export function renderMarkdownSummary(results: CompareResults, verdicts: TargetV
     for (const { workload, durability } of workloadRows(s)) {
       const cells = SYSTEM_NAMES.map((name) => {
         const run = s.runs.find((r) => r.system === name && !isPerWriteVariant(r))
-        return rate(findResult(run, workload, durability))
+        return rate(findResult(run, workload, durability), run)
       })
       const ratios = BASELINES.map((b) => formatRatio(compare(s, workload, durability, b)?.ratio))
       lines.push(`| ${s.memory} | ${workload} (${durability}) | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
     }
+  }
+  const cap = headline.flatMap((s) => s.runs).find((r) => r.memoryCap !== undefined)?.memoryCap
+  if (cap !== undefined) {
+    lines.push(
+      '',
+      `Small memory: ${cap.enforced ? `every system under one hard cap of ${formatBytes(cap.capBytes ?? 0)} (budget ${formatBytes(cap.budgetBytes)} + allowance ${formatBytes(cap.allowanceBytes ?? 0)}), page cache included` : `cap NOT enforced (${md(cap.mechanism)})`}; ${md(cap.coldStart)}.`,
+    )
   }
   lines.push('', 'Targets:', '')
   for (const v of verdicts) {

@@ -21,6 +21,11 @@ export interface SystemConfig {
   durability: Durability
   /** The size of most values, for sizing entry-count caches. */
   valueBytes: number
+  /**
+   * The budget is smaller than the data (the small-memory condition): a system with a setting meant
+   * for that case uses it (LMDB: noReadAhead, as its documentation advises for a map larger than memory).
+   */
+  smallMemory?: boolean
 }
 
 /** What a visitor is handed for each entry a scan or multi-get returns; the bytes may be reused after it returns. */
@@ -94,6 +99,60 @@ export interface WorkloadResult {
   /** Extra figures, e.g. recovery seconds. */
   extra?: Record<string, number>
   note?: string
+  /** The process's I/O during the timed repetitions (io-meter.ts), where /proc/self/io exists. */
+  io?: IoFigures
+}
+
+/** Deltas of /proc/self/io over a workload's timed regions (io-meter.ts says what each counts). */
+export interface IoFigures {
+  /** Operations done in those regions (scans: scans, not keys). */
+  ops: number
+  /** Bytes read from the block device (page-cache hits not counted); 4 KiB pages = readBytes / 4096. */
+  readBytes: number
+  /** Bytes through read system calls, page-cache hits included (mmap reads not). */
+  rchar: number
+  writeBytes: number
+}
+
+/**
+ * The small-memory condition's hard memory cap, for one system's run (BENCH.md rule 8). The run is
+ * split in two children: the load (warm-up, bulk load, reopen) runs uncapped, the store's pages are
+ * then dropped from the page cache, and the measured phase (every other workload) runs in a fresh
+ * child under the cap.
+ */
+export interface MemoryCapRun {
+  /** A hard limit was in force for the measured phase. */
+  enforced: boolean
+  /** How the cap was set (cgroup files and values), or why there was none. */
+  mechanism: string
+  /** The limit, page cache included: budgetBytes + allowanceBytes (or as given by --memory-cap). */
+  capBytes?: number
+  budgetBytes: number
+  /** The runtime allowance added to the budget: the largest idle-child peak over the systems. */
+  allowanceBytes?: number
+  /** How the allowance was found. */
+  allowanceSource: string
+  /** This system's own idle child: its cgroup peak (where measured) and peak RSS. */
+  idlePeakBytes?: number
+  idlePeakRssBytes?: number
+  /** The measured child's cgroup peak usage (anonymous memory + page cache + kernel memory). */
+  peakUsageBytes?: number
+  /** The measured child's peak RSS (VmHWM), as of its last completed workload if it was killed. */
+  peakRssBytes?: number
+  /** The load child's peak RSS (uncapped). */
+  loadPeakRssBytes?: number
+  /** OOM kills in the measured child's group, and times its usage hit the limit. */
+  oomKills?: number
+  limitHits?: number
+  /** The measured child was killed by the OOM killer: its later workloads have no results. */
+  killed?: 'memory'
+  /** What it was doing when killed (its last progress label). */
+  killedDuring?: string
+  /** How the measured phase was made to start cold, or why it was not. */
+  coldStart: string
+  /** The store's bytes in the page cache as the measured child starts, and the store's size (fincore). */
+  cachedBytesAtStart?: number
+  storeBytesAtStart?: number
 }
 
 export interface SystemRun {
@@ -111,6 +170,8 @@ export interface SystemRun {
   peakRssBytes: number
   /** Raw bytes of the loaded data: keyCount * (8 + valueBytes). */
   rawBytes: number
+  /** The small-memory condition's cap and what the run did under it. */
+  memoryCap?: MemoryCapRun
   error?: string
 }
 
@@ -131,5 +192,7 @@ export interface CompareResults {
   keyCount: number
   seed: number
   repetitions: number
+  /** What the small-memory condition's cap was to be: enforced and how, or why not. */
+  memoryCap?: string
   runs: SystemRun[]
 }

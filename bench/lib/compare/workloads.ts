@@ -6,6 +6,9 @@
  * histogram of per-operation clock reads, and every answer is checked (a value carries its key), so
  * a system that returned wrong data would be counted, not timed.
  *
+ * The process's device and syscall reads (/proc/self/io, io-meter.ts) are summed over the timed
+ * repetitions only, with the operations done in them, so a result's `io` is per timed operation.
+ *
  * Point gets are timed twice: throughput through each system's fastest batched read (`getMany`;
  * RocksDB's multi-get), latency in a separate pass of single `get` calls, so the clock reads do not
  * slow the throughput pass.
@@ -13,6 +16,7 @@
 import * as hdr from 'hdr-histogram-js'
 import { collectGarbage, median } from '../measure.js'
 import { Prng } from '../prng.js'
+import { IoMeter } from './io-meter.js'
 import { drawIndexes, Zipfian, type CompareKeySet, type QueryShape } from './plans.js'
 import type { Durability, KvSystem, LatencySummary, WorkloadName, WorkloadResult } from './types.js'
 import { makeValue } from './values.js'
@@ -112,10 +116,14 @@ export async function runBulkLoad(ctx: WorkloadContext, chunkSize: number): Prom
   const { system, keys, valueBytes } = ctx
   const loaded = keys.loaded
   ctx.progress('bulk load')
+  const io = new IoMeter()
+  io.start()
   const start = process.hrtime.bigint()
   await system.bulkLoad(loaded, (index) => makeValue(loaded[index]!, 1, valueBytes), chunkSize)
   const elapsed = seconds(start)
-  return { workload: 'bulk-load', durability: 'fsync', perSecond: loaded.length / elapsed, unit: 'ops', samples: [loaded.length / elapsed], wrong: 0, extra: { seconds: elapsed } }
+  io.stop(loaded.length)
+  const result: WorkloadResult = { workload: 'bulk-load', durability: 'fsync', perSecond: loaded.length / elapsed, unit: 'ops', samples: [loaded.length / elapsed], wrong: 0, extra: { seconds: elapsed } }
+  return io.into(result)
 }
 
 /** Point gets, uniform or Zipfian over the loaded keys. */
@@ -144,15 +152,18 @@ export function runGets(ctx: WorkloadContext, shape: QueryShape, zipf: Zipfian |
 
   const samples: number[] = []
   const hitRates = new HitRates()
+  const io = new IoMeter()
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`get ${shape}: repetition ${rep + 1}/${ctx.repetitions}`)
     fill(sizes.gets)
     collectGarbage()
     system.resetCounters()
     expected = 0
+    io.start()
     const start = process.hrtime.bigint()
     const found = system.getMany(queryKeys, 0, sizes.gets, visit)
     const elapsed = seconds(start)
+    io.stop(sizes.gets)
     hitRates.take(system)
     if (found !== sizes.gets || expected !== sizes.gets) wrong += sizes.gets - Math.min(found, expected)
     samples.push(sizes.gets / elapsed)
@@ -178,7 +189,7 @@ export function runGets(ctx: WorkloadContext, shape: QueryShape, zipf: Zipfian |
     latency: summarize(histogram),
     wrong,
   }
-  return hitRates.into(result)
+  return io.into(hitRates.into(result))
 }
 
 /** 100-key range scans from uniformly drawn loaded keys; every entry is compared with the key set. */
@@ -208,15 +219,18 @@ export function runScans(ctx: WorkloadContext): WorkloadResult {
   const samples: number[] = []
   const hitRates = new HitRates()
   const starts = new Uint32Array(sizes.scans)
+  const io = new IoMeter()
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`scan: repetition ${rep + 1}/${ctx.repetitions}`)
     for (let s = 0; s < sizes.scans; s++) starts[s] = rng.nextBelow(startSpan)
     collectGarbage()
     system.resetCounters()
     let entries = 0
+    io.start()
     const start = process.hrtime.bigint()
     for (let s = 0; s < sizes.scans; s++) entries += scanOnce(starts[s]!)
     const elapsed = seconds(start)
+    io.stop(sizes.scans)
     hitRates.take(system)
     samples.push(entries / elapsed)
   }
@@ -231,7 +245,7 @@ export function runScans(ctx: WorkloadContext): WorkloadResult {
     recordSince(histogram, started)
   }
   const result: WorkloadResult = { workload: 'scan-100', durability: 'none', perSecond: median(samples), unit: 'keys', samples, latency: summarize(histogram), wrong }
-  return hitRates.into(result)
+  return io.into(hitRates.into(result))
 }
 
 /**
@@ -249,6 +263,7 @@ export async function runMixed(ctx: WorkloadContext, readPercent: number, zipf: 
   const samples: number[] = []
   let wrong = 0
   const hitRates = new HitRates()
+  const io = new IoMeter()
   const opCount = sizes.mixedOps
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`${name}: repetition ${rep + 1}/${ctx.repetitions}`)
@@ -277,14 +292,16 @@ export async function runMixed(ctx: WorkloadContext, readPercent: number, zipf: 
         }
       }
     }
+    io.start()
     const start = process.hrtime.bigint()
     await runConcurrently(sizes.clients, client)
     const elapsed = seconds(start)
+    io.stop(opCount)
     hitRates.take(system)
     samples.push(opCount / elapsed)
   }
   const result: WorkloadResult = { workload: name, durability, perSecond: median(samples), unit: 'ops', samples, latency: summarize(histogram), wrong }
-  return hitRates.into(result)
+  return io.into(hitRates.into(result))
 }
 
 /** Inserts of the held-out keys in random order, `clients` in flight; one slice per repetition. */
@@ -294,6 +311,7 @@ export async function runInserts(ctx: WorkloadContext, durability: Durability): 
   const perRep = Math.floor(held.length / ctx.repetitions)
   const histogram = newHistogram()
   const samples: number[] = []
+  const io = new IoMeter()
   for (let rep = 0; rep < ctx.repetitions; rep++) {
     ctx.progress(`insert: repetition ${rep + 1}/${ctx.repetitions}`)
     const base = rep * perRep
@@ -310,9 +328,11 @@ export async function runInserts(ctx: WorkloadContext, durability: Durability): 
         recordSince(histogram, started)
       }
     }
+    io.start()
     const start = process.hrtime.bigint()
     await runConcurrently(sizes.clients, client)
     samples.push(perRep / seconds(start))
+    io.stop(perRep)
   }
   // Read every inserted key back (untimed).
   const check = new KeyCheck()
@@ -322,7 +342,8 @@ export async function runInserts(ctx: WorkloadContext, durability: Durability): 
     const value = system.get(key)
     if (value === undefined || !check.matches(key, value)) wrong++
   }
-  return { workload: 'insert-random', durability, perSecond: median(samples), unit: 'ops', samples, latency: summarize(histogram), wrong }
+  const result: WorkloadResult = { workload: 'insert-random', durability, perSecond: median(samples), unit: 'ops', samples, latency: summarize(histogram), wrong }
+  return io.into(result)
 }
 
 /**
@@ -356,10 +377,13 @@ export async function runDurableWrites(ctx: WorkloadContext, writers: 1 | 16 | 2
       acknowledged++
     }
   }
+  const io = new IoMeter()
+  io.start()
   const start = process.hrtime.bigint()
   await runConcurrently(writers, writer)
   const elapsed = seconds(start)
-  return {
+  io.stop(acknowledged)
+  return io.into<WorkloadResult>({
     workload: name,
     durability: 'fsync',
     perSecond: acknowledged / elapsed,
@@ -368,5 +392,5 @@ export async function runDurableWrites(ctx: WorkloadContext, writers: 1 | 16 | 2
     latency: summarize(histogram),
     wrong: 0,
     extra: { acknowledged, seconds: elapsed },
-  }
+  })
 }
