@@ -140,9 +140,17 @@ export class DataNode implements LinearModel {
     return this.slotBytes!
   }
 
+  /**
+   * Set whenever the keys are read (every search and scan step), cleared by the memory when it
+   * considers evicting the node: a used node gets a second chance (the pool's recency list sees no
+   * access that goes straight to a node's bytes).
+   */
+  referenced = false
+
   /** `capacity` keys; a gap holds the next key to its right (see the header). */
   get keys(): Float64Array {
     if (this.slotBytes === null) this.fault()
+    this.referenced = true
     return this.keyView
   }
 

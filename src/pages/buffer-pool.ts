@@ -49,6 +49,11 @@ export interface FrameOwner {
   evict(pageId: number, bytes: Uint8Array): void
   /** Whether evicting `pageId` would write it. */
   isDirty(pageId: number): boolean
+  /**
+   * Whether `pageId` was used since it was last asked (and forgets that it was): a used page is
+   * moved to the most recent end instead of being evicted (a second chance, as CLOCK gives).
+   */
+  wasUsed(pageId: number): boolean
 }
 
 export interface BufferPoolCounters {
@@ -397,6 +402,20 @@ export class BufferPool {
     if (empty !== undefined) return empty
     if (this.pages.length < this.frames) return this.allocateFrame()
     let f = this.tail
+    // Owned frames are used without the pool seeing it: one used since last asked goes to the
+    // front instead (each is asked once per pass, so this ends within a pass over the frames).
+    for (let asked = 0; f >= 0 && asked < this.frames; asked++) {
+      if (this.pins[f] !== 0) {
+        f = this.newer[f]!
+        continue
+      }
+      if (this.owned[f] !== 1 || !this.owner!.wasUsed(this.framePage[f]!)) break
+      const next = this.newer[f]!
+      this.touch(f)
+      f = next
+    }
+    // Past the front (every frame used, the last one moved): the least recent again, asked already.
+    if (f < 0) f = this.tail
     while (f >= 0 && this.pins[f] !== 0) f = this.newer[f]!
     if (f < 0) throw new Error(`assertion failed: all ${this.frames} buffer pool frames are pinned`)
     try {

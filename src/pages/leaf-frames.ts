@@ -141,9 +141,23 @@ export class LeafFrames implements LeafMemory, FrameOwner {
     return node
   }
 
-  /** Reads page `pageId` into its frame and checks it as a leaf (checksum, type, then the layout). */
+  /**
+   * Reads page `pageId` into its frame and checks it as a leaf (checksum, type, then the layout).
+   * When no frame can be had because the changed pages cannot be written (a full disk), the page is
+   * read into bytes of its own outside the pool, so that reads go on while the store refuses writes
+   * (such a node stays in memory, beyond the budget, until the store is closed).
+   */
   private readChecked(pageId: number, pageCount = this.free.frontier): Uint8Array {
-    const bytes = this.pool.fetchOwned(pageId, PageType.DATA)
+    let bytes: Uint8Array
+    try {
+      bytes = this.pool.fetchOwned(pageId, PageType.DATA)
+    } catch (error) {
+      if (!(error instanceof StoreError) || this.pool.isResident(pageId)) throw error
+      bytes = new Uint8Array(this.file.pageSizeBytes)
+      this.file.readPage(pageId, bytes, PageType.DATA)
+      decodeLeafPage(bytes, this.where(pageId), pageCount)
+      return bytes
+    }
     try {
       decodeLeafPage(bytes, this.where(pageId), pageCount)
     } catch (error) {
@@ -155,6 +169,13 @@ export class LeafFrames implements LeafMemory, FrameOwner {
 
   // ---- FrameOwner: what the pool asks ---------------------------------------------------------
 
+  wasUsed(pageId: number): boolean {
+    const node = this.nodes.get(pageId)
+    if (node === undefined || !node.referenced) return false
+    node.referenced = false
+    return true
+  }
+
   isDirty(pageId: number): boolean {
     const node = this.nodes.get(pageId)
     return node !== undefined && (node.dirty || this.captured.has(node))
@@ -164,29 +185,55 @@ export class LeafFrames implements LeafMemory, FrameOwner {
     const node = this.nodes.get(pageId)
     if (node === undefined) return
     if (node.dirty || this.captured.has(node)) {
-      // Copy-on-write: in place only over a fresh page.
-      const target = this.fresh.has(pageId) ? pageId : this.free.allocate()
-      try {
-        node.writeHeader()
-        sealPage(bytes, { type: PageType.DATA, pageId: target, epoch: this.file.writeEpoch })
-        this.file.writePages([{ pageId: target, page: bytes }])
-      } catch (error) {
-        if (target !== pageId) this.free.release(target)
-        throw error
-      }
-      this.counters.evictionWrites++
-      if (target !== pageId) {
-        this.counters.evictionMoves++
-        this.fresh.add(target)
-        this.freePage(pageId)
-        node.leafId = target
-      }
-      node.dirty = false
-      this.captured.delete(node)
+      this.writeOut(node, bytes)
       killPoint(KILL_POINTS.LEAF_EVICT_WRITE)
     }
     this.nodes.delete(pageId)
     node.evict()
+  }
+
+  /**
+   * Writes every changed resident leaf now (it stays resident, clean): so that nothing a caller
+   * walks moves to another page while it walks (check() claims pages, then reads values, which may
+   * evict leaves).
+   */
+  writeChanged(): void {
+    for (const [pageId, node] of [...this.nodes]) {
+      if (!node.dirty && !this.captured.has(node)) continue
+      const target = this.writeOut(node, node.bytes)
+      if (target !== pageId) {
+        this.pool.rename(pageId, target)
+        this.nodes.delete(pageId)
+        this.nodes.set(target, node)
+      }
+    }
+  }
+
+  /**
+   * Writes a changed node's bytes (its frame, sealed in place): over its page if fresh, else to a new
+   * page (copy-on-write), the old one freed. The node is clean afterwards, under the returned page id.
+   */
+  private writeOut(node: DataNode, bytes: Uint8Array): number {
+    const pageId = node.leafId
+    const target = this.fresh.has(pageId) ? pageId : this.free.allocate()
+    try {
+      node.writeHeader()
+      sealPage(bytes, { type: PageType.DATA, pageId: target, epoch: this.file.writeEpoch })
+      this.file.writePages([{ pageId: target, page: bytes }])
+    } catch (error) {
+      if (target !== pageId) this.free.release(target)
+      throw error
+    }
+    this.counters.evictionWrites++
+    if (target !== pageId) {
+      this.counters.evictionMoves++
+      this.fresh.add(target)
+      this.freePage(pageId)
+      node.leafId = target
+    }
+    node.dirty = false
+    this.captured.delete(node)
+    return target
   }
 
   // ---- checkpoints ----------------------------------------------------------------------------

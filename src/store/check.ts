@@ -13,6 +13,7 @@ import type { AlexIndex } from '../alex/alex-index.js'
 import type { StoredLeaf } from '../alex/leaf-store.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import type { BufferPool } from '../pages/buffer-pool.js'
+import type { LeafFrames } from '../pages/leaf-frames.js'
 import type { FreeSpace } from '../pages/free-space.js'
 import { PageType } from '../pages/page-format.js'
 import type { PageFile } from '../pages/page-file.js'
@@ -42,6 +43,7 @@ const TYPE_OF: Record<number, PageType> = {
 export interface CheckTarget {
   file: PageFile
   pool: BufferPool
+  frames: LeafFrames
   free: FreeSpace
   values: ValueStore
   index: AlexIndex<number>
@@ -54,6 +56,9 @@ export interface CheckTarget {
 export function checkStore(target: CheckTarget): CheckReport {
   const { file, pool, free, values, index } = target
   values.settleReleases()
+  // Changed leaves written first: reading values below evicts leaves, and an evicted changed leaf
+  // would move to another page after its page was claimed.
+  target.frames.writeChanged()
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: check: ${what}`)
   }

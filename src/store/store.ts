@@ -202,9 +202,10 @@ export class Store {
           try {
             this.applyDurable(lsn)
           } catch (error) {
-            // Applying never does I/O by design; if it fails anyway, the index may hold part of a
-            // batch: refuse every later write (reopening replays the log into a clean index).
-            this.failure ??= new StoreError(ErrorCode.IO, `applying logged writes failed: ${String(error)}`, { cause: error })
+            // Applying reads leaves back and writes the ones it evicts (leaf-frames.ts); if that
+            // fails (a full disk, an I/O error), the index may hold part of a batch: refuse every
+            // later write (reopening replays the log into a clean index).
+            this.failure ??= applyFailure(error)
             throw this.failure
           }
           this.maybeCheckpoint()
@@ -572,7 +573,7 @@ export class Store {
       } catch (error) {
         // As in the log's onDurable (startLog): the index may hold part of a batch, so every later
         // write is refused (a reopen replays the log into a clean index); this one is rejected.
-        this.dropPending(new StoreError(ErrorCode.IO, `applying logged writes failed: ${String(error)}`, { cause: error }))
+        this.dropPending(applyFailure(error))
         throw this.failure
       }
       this.maybeCheckpoint()
@@ -752,6 +753,7 @@ export class Store {
     return checkStore({
       file: this.file,
       pool: this.pool,
+      frames: this.frames,
       free: this.free,
       values: this.values,
       index: this.index,
@@ -857,6 +859,12 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
+
+/** The store's failure when applying logged writes failed: NO_SPACE for a full disk, else IO. */
+function applyFailure(error: unknown): StoreError {
+  const code = error instanceof StoreError && error.code === ErrorCode.NO_SPACE ? ErrorCode.NO_SPACE : ErrorCode.IO
+  return new StoreError(code, `applying logged writes failed: ${String(error)}`, { cause: error })
+}
 
 function closedError(): StoreError {
   return new StoreError(ErrorCode.CLOSED, 'the store is closed')
