@@ -474,10 +474,11 @@ export class BufferPool {
     const size = this.pageSizeBytes
     const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / size))
     const frame = this.pages.length
-    if (frame % perChunk === 0) this.chunk = new ArrayBuffer(Math.min(perChunk, this.frames - frame) * size)
+    // Shared memory, so that a later worker thread can read frames the main thread fills.
+    if (frame % perChunk === 0) this.chunk = new SharedArrayBuffer(Math.min(perChunk, this.frames - frame) * size)
     this.pages.push(new Uint8Array(this.chunk!, (frame % perChunk) * size, size))
     return frame
   }
 
-  private chunk: ArrayBuffer | null = null
+  private chunk: SharedArrayBuffer | null = null
 }
