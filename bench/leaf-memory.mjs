@@ -4,6 +4,7 @@
 //   npm run build
 //   node bench/leaf-memory.mjs ./dist /tmp/leaf-memory 1000000 32 load   # PAGE=4096 for 4 KiB pages
 //   node bench/leaf-memory.mjs ./dist /tmp/leaf-memory 1000000 32        # cacheBytes 32 MiB
+//   node bench/leaf-memory.mjs ./dist /tmp/leaf-memory 1000000 8 puts    # random batched puts, 8 MiB
 import fs from 'node:fs'
 const [dist, dir, nArg, cacheArg, mode] = process.argv.slice(2)
 const { pathToFileURL } = await import('node:url')
@@ -17,6 +18,26 @@ if (mode === 'load') {
   const t = performance.now()
   await db.bulkLoad(Float64Array.from({ length: N }, (_, i) => keyOf(i)), (i) => { value.fill(i & 255); return value })
   console.log(JSON.stringify({ load_s: ((performance.now() - t) / 1000).toFixed(2) }))
+  await db.close()
+  process.exit(0)
+}
+if (mode === 'puts') {
+  // N random keys (a formula, no array) in db.batch()es of 10,000 at 'none', then a checkpoint.
+  fs.rmSync(dir, { recursive: true, force: true })
+  const db = await open(dir, { cacheBytes, durability: 'none' })
+  let y = 99
+  const t = performance.now()
+  for (let s = 0; s < N; s += 10_000) {
+    const batch = []
+    for (let i = 0; i < 10_000; i++) {
+      y = (Math.imul(y, 1103515245) + 12345) >>> 0
+      batch.push({ type: 'put', key: y, value })
+    }
+    await db.batch(batch)
+  }
+  await db.checkpoint()
+  const st = db.stats()
+  console.log(JSON.stringify({ puts_per_s: Math.round(N / (performance.now() - t) * 1000), leafLoads: st.bufferPool.leafLoads, leafWrites: st.bufferPool.leafEvictionWrites, leaves: st.index.dataNodes }))
   await db.close()
   process.exit(0)
 }

@@ -351,7 +351,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     this.retireSubtree(this.root)
   }
 
-  /** Every leaf in key order, for the leaf store to take images of (and set `leafId`, clear `dirty`). */
+  /** Every leaf in key order (a checkpoint captures the changed ones: leaf-frames.ts). */
   *leaves(): IterableIterator<StoredLeaf<number>> {
     for (let leaf: DataNode | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) yield leaf
   }

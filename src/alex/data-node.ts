@@ -42,7 +42,7 @@ import {
 } from './cost.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
 import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
-import { NODE_COUNTERS, NodeOffset, bitmapWords, keysOffset, valuesOffset } from './node-layout.js'
+import { NodeOffset, bitmapWords, keysOffset, valuesOffset, writeNodeHeader } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -652,17 +652,7 @@ export class DataNode implements LinearModel {
    * is the whole node: what a leaf page stores.
    */
   writeHeader(): void {
-    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset, NodeOffset.BITMAP)
-    view.setFloat64(NodeOffset.M1, this.m1, true)
-    view.setFloat64(NodeOffset.C, this.c, true)
-    view.setFloat64(NodeOffset.M2, this.m2, true)
-    view.setFloat64(NodeOffset.B, this.b, true)
-    view.setUint32(NodeOffset.CAPACITY, this.capacity, true)
-    view.setUint32(NodeOffset.NUM_KEYS, this.numKeys, true)
-    view.setFloat64(NodeOffset.EXPECTED_ITERATIONS, this.expectedIterations, true)
-    view.setFloat64(NodeOffset.EXPECTED_SHIFTS, this.expectedShifts, true)
-    const counters = [this.adaptSearches, this.adaptSearchIterations, this.adaptInserts, this.adaptShifts, this.adaptRightAppends, this.adaptLeftAppends]
-    for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(NodeOffset.COUNTERS + 8 * i, counters[i]!, true)
+    writeNodeHeader(this.bytes, this)
   }
 
   /**

@@ -39,6 +39,39 @@ export const NodeOffset = {
 /** Cost counters stored at NodeOffset.COUNTERS, one f64 each. */
 export const NODE_COUNTERS = 6
 
+/** The fields at @32..@136: a node's model, sizes and cost counters (a LeafImage has them). */
+export interface NodeHeader {
+  m1: number
+  c: number
+  m2: number
+  b: number
+  capacity: number
+  numKeys: number
+  expectedIterations: number
+  expectedShifts: number
+  adaptSearches: number
+  adaptSearchIterations: number
+  adaptInserts: number
+  adaptShifts: number
+  adaptRightAppends: number
+  adaptLeftAppends: number
+}
+
+/** Writes `header` into bytes @32..@136 of `bytes` (a node's bytes, or its page). */
+export function writeNodeHeader(bytes: Uint8Array, header: NodeHeader): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP)
+  view.setFloat64(NodeOffset.M1, header.m1, true)
+  view.setFloat64(NodeOffset.C, header.c, true)
+  view.setFloat64(NodeOffset.M2, header.m2, true)
+  view.setFloat64(NodeOffset.B, header.b, true)
+  view.setUint32(NodeOffset.CAPACITY, header.capacity, true)
+  view.setUint32(NodeOffset.NUM_KEYS, header.numKeys, true)
+  view.setFloat64(NodeOffset.EXPECTED_ITERATIONS, header.expectedIterations, true)
+  view.setFloat64(NodeOffset.EXPECTED_SHIFTS, header.expectedShifts, true)
+  const counters = [header.adaptSearches, header.adaptSearchIterations, header.adaptInserts, header.adaptShifts, header.adaptRightAppends, header.adaptLeftAppends]
+  for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(NodeOffset.COUNTERS + 8 * i, counters[i]!, true)
+}
+
 export function bitmapWords(capacity: number): number {
   return (capacity + 31) >>> 5
 }

@@ -31,7 +31,7 @@ import { ErrorCode, StoreError, assert } from '../errors.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import type { BufferPool, FrameOwner } from './buffer-pool.js'
 import type { FreeSpace } from './free-space.js'
-import { decodeLeafPage } from './leaf-page.js'
+import { decodeLeafPage, encodeLeafPage } from './leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from './meta-page.js'
 import { PAGE_HEADER_BYTES, PageType } from './page-format.js'
 import type { PageFile, PageWrite } from './page-file.js'
@@ -255,8 +255,7 @@ export class LeafFrames implements LeafMemory, FrameOwner {
         const old = node.leafId
         const target = this.fresh.has(old) ? old : this.free.allocate()
         const page = new Uint8Array(this.file.pageSizeBytes)
-        node.writeHeader()
-        page.set(node.bytes.subarray(PAGE_HEADER_BYTES, nodeBytes(node.capacity)), PAGE_HEADER_BYTES)
+        encodeLeafPage(page, node)
         sealPage(page, { type: PageType.DATA, pageId: target, epoch: this.file.writeEpoch })
         writes.push({ pageId: target, page })
         if (target !== old) {

@@ -9,7 +9,7 @@
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { LeafImage } from '../alex/leaf-store.js'
 import { DataNode } from '../alex/data-node.js'
-import { NODE_COUNTERS, NodeOffset, bitmapWords, keysOffset, nodeBytes, nodeCapacityMax, valuesOffset } from '../alex/node-layout.js'
+import { NodeOffset, bitmapWords, keysOffset, nodeBytes, nodeCapacityMax, valuesOffset, writeNodeHeader } from '../alex/node-layout.js'
 import { HANDLE_PAGE_FACTOR, VALUE_RECORDS_OFFSET, VALUE_RECORD_SHORT_HEADER_BYTES } from './value-page.js'
 import { NO_PAGE } from './page-format.js'
 
@@ -40,17 +40,7 @@ export function encodeLeafPage(page: Uint8Array, leaf: LeafImage<number>): void 
     page.fill(0, end)
     return
   }
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
-  view.setFloat64(LeafOffset.M1, leaf.m1, true)
-  view.setFloat64(LeafOffset.C, leaf.c, true)
-  view.setFloat64(LeafOffset.M2, leaf.m2, true)
-  view.setFloat64(LeafOffset.B, leaf.b, true)
-  view.setUint32(LeafOffset.CAPACITY, capacity, true)
-  view.setUint32(LeafOffset.NUM_KEYS, leaf.numKeys, true)
-  view.setFloat64(LeafOffset.EXPECTED_ITERATIONS, leaf.expectedIterations, true)
-  view.setFloat64(LeafOffset.EXPECTED_SHIFTS, leaf.expectedShifts, true)
-  const counters = [leaf.adaptSearches, leaf.adaptSearchIterations, leaf.adaptInserts, leaf.adaptShifts, leaf.adaptRightAppends, leaf.adaptLeftAppends]
-  for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(LeafOffset.COUNTERS + 8 * i, counters[i]!, true)
+  writeNodeHeader(page, leaf)
   const words = bitmapWords(capacity)
   const bitmap = leaf.bitmap
   new Uint32Array(page.buffer, page.byteOffset + LeafOffset.BITMAP, words).set(bitmap.subarray(0, words))

@@ -47,7 +47,7 @@ export interface CheckTarget {
   free: FreeSpace
   values: ValueStore
   index: AlexIndex<number>
-  /** The index's leaves: each holds its page; a changed one's page is not on disk yet (not read). */
+  /** The index's leaves, each holding its page, written (checkStore calls frames.writeChanged first). */
   leaves: Iterable<StoredLeaf<number>>
   treePages: readonly number[]
   freeListPages: readonly number[]
@@ -74,11 +74,7 @@ export function checkStore(target: CheckTarget): CheckReport {
   }
   claim(0, Owner.META)
   claim(1, Owner.META)
-  const unwritten = new Set<number>()
-  for (const leaf of target.leaves) {
-    claim(leaf.leafId, Owner.LEAF)
-    if (leaf.dirty) unwritten.add(leaf.leafId)
-  }
+  for (const leaf of target.leaves) claim(leaf.leafId, Owner.LEAF)
   for (const page of target.treePages) claim(page, Owner.MODEL)
   for (const page of target.freeListPages) claim(page, Owner.FREE_LIST)
   let valuesRead = 0
@@ -112,7 +108,7 @@ export function checkStore(target: CheckTarget): CheckReport {
   const buffer = new Uint8Array(file.pageSizeBytes)
   for (let page = 2; page < frontier; page++) {
     const type = TYPE_OF[owner[page]!]
-    if (type === undefined || unwritten.has(page)) continue
+    if (type === undefined) continue
     file.readPage(page, buffer, type)
     verified++
   }
