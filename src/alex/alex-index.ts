@@ -39,6 +39,7 @@ import {
 import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost } from './data-node.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory, type StoredLeaf } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
+import type { NodeHeader } from './node-layout.js'
 import { decodeTree, encodeTree } from './tree-image.js'
 
 const DEFAULT_MAX_DATA_NODE_SLOTS = 1 << 16
@@ -278,7 +279,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    */
   static restore(
     tree: Uint8Array,
-    loadLeaf: (leafId: number) => LeafImage<number> | DataNode,
+    loadLeaf: (leafId: number, header: NodeHeader) => LeafImage<number> | DataNode,
     options?: AlexOptions,
     where = 'tree',
     fullCheck = false,
@@ -287,7 +288,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     // The empty root made here is replaced at once: heap bytes, not a page of `memory`.
     const index = new AlexIndex<number>(options)
     index.limits.memory = memory
-    const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where)
+    const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where, index.limits.maxDataNodeSlots)
     index.root = decoded.root
     index.count = decoded.keyCount
     index.keysBelowDomain = decoded.state.keysBelowDomain
@@ -301,9 +302,11 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       return index
     }
     // Linear checks only (a full check routes every key from the root): each leaf's own invariants,
-    // and keys increasing from leaf to leaf.
+    // and keys increasing from leaf to leaf. A leaf not in memory (described by its header) is not
+    // read here: it checks itself when first read.
     let previous = -Infinity
     for (const leaf of decoded.leaves) {
+      if (!leaf.resident) continue
       leaf.check(index.limits.maxDataNodeSlots, `${where}: leaf ${leaf.leafId}`)
       if (leaf.numKeys === 0) continue
       if (!(leaf.minKey() > previous)) {

@@ -42,7 +42,7 @@ import {
 } from './cost.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
 import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
-import { NodeOffset, bitmapWords, keysOffset, valuesOffset, writeNodeHeader } from './node-layout.js'
+import { NodeOffset, bitmapWords, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -180,9 +180,25 @@ export class DataNode implements LinearModel {
     this.bitmapView = NO_U32
   }
 
+  /**
+   * Set on a node described by a stored header whose page has not been read since (an open reads no
+   * leaves): the first read of its bytes checks them against the node's invariants (`check`).
+   */
+  private unverified = false
+
   private fault(): void {
     const bytes = this.memory.load(this)
     this.setBytes(bytes, this.capacity)
+    if (!this.unverified) return
+    try {
+      this.check(this.capacity, `leaf ${this.leafId} (first read since open)`)
+    } catch (error) {
+      // Out of memory again, so that every later read checks (and refuses) it too.
+      this.memory.unload(this)
+      this.evict()
+      throw error
+    }
+    this.unverified = false
   }
 
   // The counters since the last rebuild, as a stored leaf image carries them (leaf-store.ts).
@@ -213,6 +229,7 @@ export class DataNode implements LinearModel {
     this.memory = memory
     this.capacity = capacity
     this.expansionThreshold = this.contractionThreshold = 0
+    if (bytes === NO_BYTES) return // evicted from the start (`described`)
     if (bytes !== null) {
       this.setBytes(bytes, capacity)
       return
@@ -228,24 +245,38 @@ export class DataNode implements LinearModel {
    */
   static adopt(bytes: Uint8Array, leafId: number, memory: LeafMemory): DataNode {
     const view = new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP)
-    const node = new DataNode(view.getUint32(NodeOffset.CAPACITY, true), true, memory, bytes)
-    node.m1 = view.getFloat64(NodeOffset.M1, true)
-    node.c = view.getFloat64(NodeOffset.C, true)
-    node.m2 = view.getFloat64(NodeOffset.M2, true)
-    node.b = view.getFloat64(NodeOffset.B, true)
-    node.numKeys = view.getUint32(NodeOffset.NUM_KEYS, true)
-    node.expectedIterations = view.getFloat64(NodeOffset.EXPECTED_ITERATIONS, true)
-    node.expectedShifts = view.getFloat64(NodeOffset.EXPECTED_SHIFTS, true)
-    const counter = (i: number): number => view.getFloat64(NodeOffset.COUNTERS + 8 * i, true)
-    node.searches = counter(0)
-    node.searchIterations = counter(1)
-    node.inserts = counter(2)
-    node.shifts = counter(3)
-    node.rightAppends = counter(4)
-    node.leftAppends = counter(5)
-    node.leafId = leafId
-    node.dirty = false
+    const header = readNodeHeaderAt(view, NodeOffset.M1)
+    const node = new DataNode(header.capacity, true, memory, bytes)
+    node.applyHeader(header, leafId)
     return node
+  }
+
+  /**
+   * A node known by its stored header only (a leaf record of the tree image): evicted from the start,
+   * its page `leafId` is read, and checked, when its slots are first used. The caller has bounded the
+   * header (tree-image.ts).
+   */
+  static described(header: NodeHeader, leafId: number, memory: LeafMemory): DataNode {
+    const node = new DataNode(header.capacity, true, memory, NO_BYTES)
+    node.applyHeader(header, leafId)
+    node.unverified = true
+    return node
+  }
+
+  private applyHeader(header: NodeHeader, leafId: number): void {
+    copyModel(header, this)
+    this.numKeys = header.numKeys
+    this.expectedIterations = header.expectedIterations
+    this.expectedShifts = header.expectedShifts
+    // Lifetime counters start at what was counted since training; the epoch starts at zero.
+    this.searches = header.adaptSearches
+    this.searchIterations = header.adaptSearchIterations
+    this.inserts = header.adaptInserts
+    this.shifts = header.adaptShifts
+    this.rightAppends = header.adaptRightAppends
+    this.leftAppends = header.adaptLeftAppends
+    this.leafId = leafId
+    this.dirty = false
   }
 
   /**
@@ -756,6 +787,7 @@ export class DataNode implements LinearModel {
 }
 
 const NO_F64 = new Float64Array(0)
+const NO_BYTES = new Uint8Array(0)
 const NO_U32 = new Uint32Array(0)
 
 /** Scratch space for `resize`; it is empty between calls. */

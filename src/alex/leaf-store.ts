@@ -96,6 +96,11 @@ export interface LeafMemory {
   load(node: DataNode): Uint8Array
   /** `node` has left the index (split, merged, rebuilt, cleared): its bytes and page are not needed. */
   release(node: DataNode): void
+  /**
+   * The bytes `load` just gave `node` failed its checks: forget them (not written back), so that the
+   * next read of the node loads, and checks, its page again.
+   */
+  unload(node: DataNode): void
 }
 
 /** The default: bytes in the heap, never evicted. */
@@ -107,4 +112,7 @@ export const HEAP_MEMORY: LeafMemory = {
     throw new Error('assertion failed: a node in heap memory is never evicted')
   },
   release(): void {},
+  unload(): void {
+    throw new Error('assertion failed: a node in heap memory is never loaded')
+  },
 }

@@ -57,19 +57,49 @@ export interface NodeHeader {
   adaptLeftAppends: number
 }
 
+/** Bytes of the node header (@32..@136): the same bytes lead a leaf's record in the tree image. */
+export const NODE_HEADER_BYTES = NodeOffset.BITMAP - NodeOffset.M1
+
 /** Writes `header` into bytes @32..@136 of `bytes` (a node's bytes, or its page). */
 export function writeNodeHeader(bytes: Uint8Array, header: NodeHeader): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP)
-  view.setFloat64(NodeOffset.M1, header.m1, true)
-  view.setFloat64(NodeOffset.C, header.c, true)
-  view.setFloat64(NodeOffset.M2, header.m2, true)
-  view.setFloat64(NodeOffset.B, header.b, true)
-  view.setUint32(NodeOffset.CAPACITY, header.capacity, true)
-  view.setUint32(NodeOffset.NUM_KEYS, header.numKeys, true)
-  view.setFloat64(NodeOffset.EXPECTED_ITERATIONS, header.expectedIterations, true)
-  view.setFloat64(NodeOffset.EXPECTED_SHIFTS, header.expectedShifts, true)
+  writeNodeHeaderAt(new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP), NodeOffset.M1, header)
+}
+
+/** Writes `header` at byte `at` of `view`, laid out as @32..@136 of a node (at = 32 in a node). */
+export function writeNodeHeaderAt(view: DataView, at: number, header: NodeHeader): void {
+  const base = at - NodeOffset.M1
+  view.setFloat64(base + NodeOffset.M1, header.m1, true)
+  view.setFloat64(base + NodeOffset.C, header.c, true)
+  view.setFloat64(base + NodeOffset.M2, header.m2, true)
+  view.setFloat64(base + NodeOffset.B, header.b, true)
+  view.setUint32(base + NodeOffset.CAPACITY, header.capacity, true)
+  view.setUint32(base + NodeOffset.NUM_KEYS, header.numKeys, true)
+  view.setFloat64(base + NodeOffset.EXPECTED_ITERATIONS, header.expectedIterations, true)
+  view.setFloat64(base + NodeOffset.EXPECTED_SHIFTS, header.expectedShifts, true)
   const counters = [header.adaptSearches, header.adaptSearchIterations, header.adaptInserts, header.adaptShifts, header.adaptRightAppends, header.adaptLeftAppends]
-  for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(NodeOffset.COUNTERS + 8 * i, counters[i]!, true)
+  for (let i = 0; i < NODE_COUNTERS; i++) view.setFloat64(base + NodeOffset.COUNTERS + 8 * i, counters[i]!, true)
+}
+
+/** Reads the header written by `writeNodeHeaderAt(view, at, ...)`. Unchecked: the caller bounds it. */
+export function readNodeHeaderAt(view: DataView, at: number): NodeHeader {
+  const base = at - NodeOffset.M1
+  const counter = (i: number): number => view.getFloat64(base + NodeOffset.COUNTERS + 8 * i, true)
+  return {
+    m1: view.getFloat64(base + NodeOffset.M1, true),
+    c: view.getFloat64(base + NodeOffset.C, true),
+    m2: view.getFloat64(base + NodeOffset.M2, true),
+    b: view.getFloat64(base + NodeOffset.B, true),
+    capacity: view.getUint32(base + NodeOffset.CAPACITY, true),
+    numKeys: view.getUint32(base + NodeOffset.NUM_KEYS, true),
+    expectedIterations: view.getFloat64(base + NodeOffset.EXPECTED_ITERATIONS, true),
+    expectedShifts: view.getFloat64(base + NodeOffset.EXPECTED_SHIFTS, true),
+    adaptSearches: counter(0),
+    adaptSearchIterations: counter(1),
+    adaptInserts: counter(2),
+    adaptShifts: counter(3),
+    adaptRightAppends: counter(4),
+    adaptLeftAppends: counter(5),
+  }
 }
 
 export function bitmapWords(capacity: number): number {

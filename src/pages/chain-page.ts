@@ -1,7 +1,7 @@
 /**
  * Chains: a byte stream spread over a list of pages, each naming the next. The tree image (MODEL
- * pages) and the free list (FREE_LIST pages) are chains. Little-endian:
- *   @0   32  common page header (type MODEL or FREE_LIST)
+ * pages), the free list (FREE_LIST pages) and the page map (PAGE_MAP pages) are chains. Little-endian:
+ *   @0   32  common page header (type MODEL, FREE_LIST or PAGE_MAP)
  *   @32   4  next page id in the chain (NO_PAGE on the last page)
  *   @36   4  payload bytes in this page
  *   @40      payload
@@ -51,7 +51,7 @@ export function readChain(
   pageCount: number,
 ): { stream: Uint8Array; pageIds: number[] } {
   const fail = (what: string): never => {
-    throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: chain of ${type === 5 ? 'model' : 'free-list'} pages from page ${firstPageId}: ${what}`)
+    throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: chain of ${type === 5 ? 'model' : type === 7 ? 'page map' : 'free-list'} pages from page ${firstPageId}: ${what}`)
   }
   // Bounded before it sizes anything: the pages in use, less the meta pages, hold at most this.
   const streamMax = Math.max(0, pageCount - 2) * (file.pageSizeBytes - CHAIN_PAYLOAD_OFFSET)

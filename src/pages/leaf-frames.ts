@@ -111,6 +111,23 @@ export class LeafFrames implements LeafMemory, FrameOwner {
     return bytes
   }
 
+  unload(node: DataNode): void {
+    if (this.nodes.get(node.leafId) !== node) return
+    this.nodes.delete(node.leafId)
+    this.pool.discard(node.leafId)
+  }
+
+  /**
+   * A leaf the tree image names (at open), known by its header until first read: its page id must be
+   * a used page that is not free. Nothing is read here.
+   */
+  describe(leafId: number, pageCount: number, makeNode: () => DataNode): DataNode {
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= pageCount || this.free.isFree(leafId)) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(leafId)}: the tree names it as a leaf, but it is free or outside the used pages`)
+    }
+    return makeNode()
+  }
+
   release(node: DataNode): void {
     const pageId = node.leafId
     if (pageId < 0) return

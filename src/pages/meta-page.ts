@@ -14,6 +14,9 @@
  *   @72   8  tree image bytes (f64)
  *   @80   8  free-list entries (f64)
  *   @88   8  redo LSN (f64): the first log record the checkpoint does not hold; replay starts there
+ *   @96   4  first page of the page map chain (PAGE_MAP), NO_PAGE when there is none
+ *   @100  4  zero
+ *   @104  8  page map entries (f64): one u32 per page id from 0 (value-store.ts `pageMap`)
  *   then zeros to the end of the page.
  */
 
@@ -23,7 +26,7 @@ import { FORMAT_VERSION, HeaderOffset, NO_PAGE, PAGE_MAGIC, PageType, isValidPag
 import { checkPage, pageChecksum, sealPage } from './page-header.js'
 
 export const META_MAGIC = 0x4154454d
-export const STORE_FORMAT_VERSION = 5
+export const STORE_FORMAT_VERSION = 6
 export const META_PAGE_IDS = [0, 1] as const
 /** The first page id that is not a meta page. */
 export const FIRST_DATA_PAGE_ID = 2
@@ -40,6 +43,8 @@ export const MetaOffset = {
   TREE_BYTES: 72,
   FREE_LIST_ENTRIES: 80,
   REDO_LSN: 88,
+  PAGE_MAP_HEAD: 96,
+  PAGE_MAP_ENTRIES: 104,
 } as const
 
 export interface Meta {
@@ -52,6 +57,8 @@ export interface Meta {
   treeBytes: number
   freeListEntries: number
   redoLsn: number
+  pageMapHead: number
+  pageMapEntries: number
 }
 
 export function encodeMetaPage(meta: Meta): Uint8Array {
@@ -68,6 +75,8 @@ export function encodeMetaPage(meta: Meta): Uint8Array {
   view.setFloat64(MetaOffset.TREE_BYTES, meta.treeBytes, true)
   view.setFloat64(MetaOffset.FREE_LIST_ENTRIES, meta.freeListEntries, true)
   view.setFloat64(MetaOffset.REDO_LSN, meta.redoLsn, true)
+  view.setUint32(MetaOffset.PAGE_MAP_HEAD, meta.pageMapHead, true)
+  view.setFloat64(MetaOffset.PAGE_MAP_ENTRIES, meta.pageMapEntries, true)
   sealPage(page, { type: PageType.META, pageId: meta.generation % 2, epoch: 0 })
   return page
 }
@@ -122,6 +131,8 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
     treeBytes: view.getFloat64(MetaOffset.TREE_BYTES, true),
     freeListEntries: view.getFloat64(MetaOffset.FREE_LIST_ENTRIES, true),
     redoLsn: view.getFloat64(MetaOffset.REDO_LSN, true),
+    pageMapHead: view.getUint32(MetaOffset.PAGE_MAP_HEAD, true),
+    pageMapEntries: view.getFloat64(MetaOffset.PAGE_MAP_ENTRIES, true),
   }
   if (meta.pageSizeBytes !== page.byteLength || !isValidPageSize(meta.pageSizeBytes)) fail(`page size ${meta.pageSizeBytes} in a ${page.byteLength}-byte page`)
   if (!Number.isSafeInteger(meta.generation) || meta.generation < 1 || meta.generation % 2 !== pageId) fail(`generation ${meta.generation} in meta page ${pageId}`)
@@ -138,5 +149,11 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
   }
   if (meta.freeListHead === NO_PAGE && meta.freeListEntries !== 0) fail(`free-list entries field: ${meta.freeListEntries} without a free list`)
   if (!Number.isSafeInteger(meta.redoLsn) || meta.redoLsn < 0 || meta.redoLsn > REDO_LSN_MAX) fail(`redo LSN field: ${meta.redoLsn}`)
+  if (meta.pageMapHead !== NO_PAGE && meta.pageMapHead >= meta.pageCount) fail(`page map at page ${meta.pageMapHead}, outside ${meta.pageCount} pages`)
+  if (!Number.isSafeInteger(meta.pageMapEntries) || meta.pageMapEntries < 0 || meta.pageMapEntries > meta.pageCount || 4 * meta.pageMapEntries > streamMax) {
+    fail(`page map entries field: ${meta.pageMapEntries}, more than ${meta.pageCount} pages`)
+  }
+  if ((meta.pageMapHead === NO_PAGE) !== (meta.pageMapEntries === 0)) fail(`page map entries field: ${meta.pageMapEntries} with page map head ${meta.pageMapHead}`)
+  if (view.getUint32(MetaOffset.PAGE_MAP_HEAD + 4, true) !== 0) fail('reserved field at byte 100 is not zero')
   return meta
 }

@@ -38,6 +38,7 @@ export const PageType = {
   FREE_LIST: 4,
   MODEL: 5,
   VALUE: 6,
+  PAGE_MAP: 7,
 } as const
 export type PageType = (typeof PageType)[keyof typeof PageType]
 

@@ -50,6 +50,8 @@ import {
 } from './value-page.js'
 
 const EMPTY_PAGE = new Uint8Array(0)
+/** A page map entry (`pageMap`): the page belongs to a live overflow run. */
+export const PAGE_MAP_OVERFLOW = 0xffffffff
 /** Bytes read for a record read alone: the record header and a small value in one read. */
 const RANGE_READ_BYTES = 512
 export class ValueStore {
@@ -58,6 +60,8 @@ export class ValueStore {
   private live: Uint32Array = new Uint32Array(64)
   /** Records ever appended per value page (0: not known yet; read from the page when asked). */
   private total: Uint32Array = new Uint32Array(64)
+  /** 1 at a page id that is part of a live overflow run (the page map, `pageMap`, records them). */
+  private overflowUsed: Uint8Array = new Uint8Array(64)
   private appendPage = NO_PAGE
   private appendFrame = -1
   valuePages = 0
@@ -116,6 +120,59 @@ export class ValueStore {
     const pageId = handlePage(handle)
     this.ensureLive(pageId)
     if (this.live[pageId]!++ === 0) this.valuePages++
+  }
+
+  /**
+   * The page map a checkpoint stores (docs/FORMAT.md, "Page map"): for each page id below `frontier`,
+   * the live records of a value page, PAGE_MAP_OVERFLOW for a page of a live overflow run, else 0;
+   * counting only the records the checkpoint's index references. `held` visits the handles that are
+   * live but not in that index (writes logged but not yet applied, records kept for open iterators):
+   * they are taken out (their overflow runs read from their stubs). Open restores the counts from it
+   * (`loadPageMap`) instead of reading every leaf.
+   */
+  pageMap(frontier: number, held: (visit: (handle: number) => void) => void): Uint32Array {
+    const map = new Uint32Array(frontier)
+    const known = Math.min(frontier, this.live.length)
+    map.set(this.live.subarray(0, known))
+    for (let page = 0; page < known; page++) if (this.overflowUsed[page] === 1) map[page] = PAGE_MAP_OVERFLOW
+    held((handle) => {
+      const pageId = handlePage(handle)
+      assert(pageId < frontier && map[pageId]! > 0 && map[pageId] !== PAGE_MAP_OVERFLOW, `held handle ${handle} names page ${pageId}, which has no live record`)
+      map[pageId]!--
+      if (!handleIsOverflow(handle)) return
+      const run = this.stub(handle)
+      for (let i = 0; i < run.pageCount; i++) if (run.firstPageId + i < frontier) map[run.firstPageId + i] = 0
+    })
+    return map
+  }
+
+  /**
+   * At open: the live record counts and overflow runs of the checkpoint's page map (`pageMap`).
+   * The caller has checked that no entry names a page with another use.
+   */
+  loadPageMap(map: Uint32Array): void {
+    if (map.length > 0) this.ensureLive(map.length - 1)
+    for (let page = 0; page < map.length; page++) {
+      const entry = map[page]!
+      if (entry === 0) continue
+      if (entry === PAGE_MAP_OVERFLOW) {
+        this.overflowUsed[page] = 1
+        this.overflowPages++
+      } else {
+        this.live[page] = entry
+        this.valuePages++
+      }
+    }
+  }
+
+  /** Throws CORRUPTION unless `handle` names a page with live records (a release would be refused). */
+  checkLive(handle: number): void {
+    const pageId = handlePage(handle)
+    if (!(pageId < this.live.length && this.live[pageId]! > 0)) this.noLiveRecords(pageId)
+  }
+
+  private noLiveRecords(pageId: number): never {
+    throw new StoreError(ErrorCode.CORRUPTION, `${this.where(pageId)}: a value handle names a record there, but the page holds no live records`)
   }
 
   /** The run of overflow pages behind an overflow handle (its stub is read). */
@@ -309,6 +366,8 @@ export class ValueStore {
       throw error
     }
     this.overflowPages += count
+    this.ensureLive(first + count - 1)
+    this.overflowUsed.fill(1, first, first + count)
     const stub = encodeStub({ firstPageId: first, pageCount: count, valueBytes: value.byteLength })
     return this.appendRecord((OVERFLOW_FLAG | stub.byteLength) >>> 0, stub)
   }
@@ -517,13 +576,15 @@ export class ValueStore {
       const stub = this.stub(handle)
       deferred.pop()
       for (let i = 0; i < stub.pageCount; i++) this.free.release(stub.firstPageId + i)
+      this.overflowUsed.fill(0, stub.firstPageId, stub.firstPageId + stub.pageCount)
       this.overflowPages -= stub.pageCount
       this.releaseRecord(handlePage(handle))
     }
   }
 
   private releaseRecord(pageId: number): void {
-    assert(this.live[pageId]! > 0, `release of a dead record on page ${pageId}`)
+    // Only a handle from damaged bytes (a leaf slot, a page map entry) names a page without live records.
+    if (!(pageId < this.live.length && this.live[pageId]! > 0)) this.noLiveRecords(pageId)
     if (--this.live[pageId]! === 0 && pageId !== this.appendPage) this.freeValuePage(pageId)
   }
 
@@ -544,6 +605,9 @@ export class ValueStore {
     const grownTotal = new Uint32Array(length)
     grownTotal.set(this.total)
     this.total = grownTotal
+    const grownOverflow = new Uint8Array(length)
+    grownOverflow.set(this.overflowUsed)
+    this.overflowUsed = grownOverflow
   }
 
   /**

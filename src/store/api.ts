@@ -122,6 +122,8 @@ export interface PageCounts {
   overflow: number
   model: number
   freeList: number
+  /** The page map chain (live records per value page; read at open instead of the leaves). */
+  pageMap: number
   /** Reusable now, and freed since the last checkpoint (reusable after the next one). */
   free: number
   pendingFree: number

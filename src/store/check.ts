@@ -3,7 +3,9 @@
  * its tests. It verifies
  *   1. the index's invariants (AlexIndex.check: every node, every key routed to its leaf);
  *   2. free-space accounting: every page below the page count is exactly one of meta, leaf, tree
- *      image, free list, value, overflow, free or waiting to be freed;
+ *      image, free list, page map, value, overflow, free or waiting to be freed; no value page holds
+ *      fewer live records (the value store's count, restored at open from the page map) than the
+ *      index references there;
  *   3. every page in use passes its checksum and type check when read from disk;
  *   4. every value handle in the index names an intact record (the value is read).
  * Damage is a CORRUPTION error naming what and where; a clean store returns a report.
@@ -23,21 +25,22 @@ import type { ValueStore } from '../pages/value-store.js'
 export interface CheckReport {
   records: number
   /** Pages in use by kind, and free (or waiting for a checkpoint to become free). */
-  pages: { total: number; leaf: number; model: number; freeList: number; value: number; overflow: number; free: number; waiting: number }
+  pages: { total: number; leaf: number; model: number; freeList: number; pageMap: number; value: number; overflow: number; free: number; waiting: number }
   /** Pages read from disk and verified. */
   pagesVerified: number
   /** Values read back through their handles. */
   valuesRead: number
 }
 
-const OWNER_NAMES = ['unaccounted', 'meta', 'leaf', 'tree image', 'free list', 'value', 'overflow', 'free', 'waiting to be freed']
-const Owner = { META: 1, LEAF: 2, MODEL: 3, FREE_LIST: 4, VALUE: 5, OVERFLOW: 6, FREE: 7, WAITING: 8 } as const
+const OWNER_NAMES = ['unaccounted', 'meta', 'leaf', 'tree image', 'free list', 'value', 'overflow', 'free', 'waiting to be freed', 'page map']
+const Owner = { META: 1, LEAF: 2, MODEL: 3, FREE_LIST: 4, VALUE: 5, OVERFLOW: 6, FREE: 7, WAITING: 8, PAGE_MAP: 9 } as const
 const TYPE_OF: Record<number, PageType> = {
   [Owner.LEAF]: PageType.DATA,
   [Owner.MODEL]: PageType.MODEL,
   [Owner.FREE_LIST]: PageType.FREE_LIST,
   [Owner.VALUE]: PageType.VALUE,
   [Owner.OVERFLOW]: PageType.OVERFLOW,
+  [Owner.PAGE_MAP]: PageType.PAGE_MAP,
 }
 
 export interface CheckTarget {
@@ -51,6 +54,7 @@ export interface CheckTarget {
   leaves: Iterable<StoredLeaf<number>>
   treePages: readonly number[]
   freeListPages: readonly number[]
+  pageMapPages: readonly number[]
 }
 
 export function checkStore(target: CheckTarget): CheckReport {
@@ -77,9 +81,12 @@ export function checkStore(target: CheckTarget): CheckReport {
   for (const leaf of target.leaves) claim(leaf.leafId, Owner.LEAF)
   for (const page of target.treePages) claim(page, Owner.MODEL)
   for (const page of target.freeListPages) claim(page, Owner.FREE_LIST)
+  for (const page of target.pageMapPages) claim(page, Owner.PAGE_MAP)
   let valuesRead = 0
+  const references = new Uint32Array(frontier)
   for (const [, handle] of index.entries()) {
     const page = handlePage(handle)
+    if (page < frontier) references[page]!++
     if (owner[page] === 0) claim(page, Owner.VALUE)
     else if (owner[page] !== Owner.VALUE) fail(`a value handle points into ${OWNER_NAMES[owner[page]!]} page ${page}`)
     if (handleIsOverflow(handle)) {
@@ -88,6 +95,9 @@ export function checkStore(target: CheckTarget): CheckReport {
     }
     values.read(handle)
     valuesRead++
+  }
+  for (let page = 2; page < frontier; page++) {
+    if (references[page]! > values.liveRecords(page)) fail(`the index references ${references[page]} records on value page ${page}, which counts ${values.liveRecords(page)} live`)
   }
   // Value pages whose records are not (yet) in the index: writes waiting for the log, the page
   // being filled.
@@ -119,6 +129,7 @@ export function checkStore(target: CheckTarget): CheckReport {
       leaf: counts[Owner.LEAF]!,
       model: counts[Owner.MODEL]!,
       freeList: counts[Owner.FREE_LIST]!,
+      pageMap: counts[Owner.PAGE_MAP]!,
       value: counts[Owner.VALUE]!,
       overflow: counts[Owner.OVERFLOW]!,
       free: counts[Owner.FREE]!,

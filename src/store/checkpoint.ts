@@ -13,7 +13,8 @@
  *      capture), else to a newly allocated page, whose old page becomes reusable at step 7 (the
  *      pages of leaves the index retired are freed the same way; leaf-frames.ts owns all of this);
  *   3. write the tree image chain to new pages;
- *   4. write the free-list chain (on pages free in the durable state);
+ *   4. write the page map chain (live records per value page, overflow runs: what open needs instead
+ *      of reading every leaf) and the free-list chain;
  *   5. extend the file to the page count; fdatasync (durability 'fsync'); wait until the log holds
  *      every record below the redo LSN (it can lag only at 'none');
  *   6. write the meta page, generation + 1, into slot (generation + 1) % 2; fdatasync;
@@ -48,6 +49,7 @@ const META_TORN_BYTES = MetaOffset.TREE_HEAD
 export class Checkpointer {
   treePages: number[]
   freeListPages: number[]
+  pageMapPages: number[]
   generation: number
   checkpoints = 0
   private current: Promise<void> | null = null
@@ -67,9 +69,15 @@ export class Checkpointer {
      * written lazily and could lag a checkpoint).
      */
     private readonly logCovers: (redoLsn: number) => Promise<void> = async () => {},
+    /**
+     * Visits the value handles that are live but not in the index being captured (writes logged but
+     * not applied, records kept for open iterators): the page map leaves them out.
+     */
+    private readonly heldValues: (visit: (handle: number) => void) => void = () => {},
   ) {
     this.treePages = pieces.treePages
     this.freeListPages = pieces.freeListPages
+    this.pageMapPages = pieces.pageMapPages
     this.generation = pieces.generation
   }
 
@@ -110,6 +118,8 @@ export class Checkpointer {
     // 1.
     this.values.seal()
     this.pool.flush()
+    // Before any page is allocated below: the map covers every value and overflow page there is.
+    const pageMap = this.values.pageMap(this.free.frontier, this.heldValues)
     // 2.
     const writes: PageWrite[] = this.frames.capture(index.leaves())
     // 3.
@@ -119,6 +129,12 @@ export class Checkpointer {
     for (const page of this.treePages) this.free.releaseAtCommit(page)
     this.treePages = treePages
     // 4.
+    // The u32 words as they lie in memory: little-endian, as everywhere (a node's bytes are its page).
+    const mapBytes = new Uint8Array(pageMap.buffer, pageMap.byteOffset, pageMap.byteLength)
+    const mapPages = this.allocate(chainPagesFor(mapBytes.byteLength, size))
+    writes.push(...encodeChain(mapBytes, mapPages, PageType.PAGE_MAP, size, this.file.writeEpoch))
+    for (const page of this.pageMapPages) this.free.releaseAtCommit(page)
+    this.pageMapPages = mapPages
     for (const page of this.freeListPages) this.free.releaseAtCommit(page)
     const listPages = this.allocate(chainPagesFor(4 * (this.free.freeCount + this.free.pendingCount), size))
     const entries = this.free.freeAfterCommit()
@@ -137,6 +153,8 @@ export class Checkpointer {
       treeBytes: tree.byteLength,
       freeListEntries: entries.length,
       redoLsn,
+      pageMapHead: mapPages[0]!,
+      pageMapEntries: pageMap.length,
     }
     return { writes, meta }
   }

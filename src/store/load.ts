@@ -1,7 +1,8 @@
 /**
- * Opening a checkpoint: the newest valid meta page, the tree image and leaves, the free list. The
- * pages a crash between checkpoints left allocated but unreferenced are freed once the store is
- * built over them (recovery.ts `countStoredPages`).
+ * Opening a checkpoint: the newest valid meta page, the tree image, the page map and the free list.
+ * No leaf is read: the tree image carries each leaf's header, and a leaf's page is read (and checked)
+ * when the index first uses it. The pages a crash between checkpoints left allocated but unreferenced
+ * are freed once the store is built over them (recovery.ts `countStoredPages`).
  */
 
 import { AlexIndex } from '../alex/alex-index.js'
@@ -11,6 +12,7 @@ import { readChain } from '../pages/chain-page.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { leafCapacityMax } from '../pages/leaf-page.js'
 import { DataNode } from '../alex/data-node.js'
+import type { NodeHeader } from '../alex/node-layout.js'
 import { BufferPool } from '../pages/buffer-pool.js'
 import { LeafFrames } from '../pages/leaf-frames.js'
 import { FIRST_DATA_PAGE_ID, decodeMetaPage, type Meta } from '../pages/meta-page.js'
@@ -26,6 +28,9 @@ export interface Pieces {
   index: AlexIndex<number>
   treePages: number[]
   freeListPages: number[]
+  pageMapPages: number[]
+  /** The checkpoint's page map (value-store.ts `pageMap`); empty for a new store. */
+  pageMap: Uint32Array
   generation: number
   /** The next LSN the checkpoint does not hold: WAL replay starts there. */
   redoLsn: number
@@ -96,14 +101,16 @@ export function newPieces(file: PageFile, cacheBytes: number): Pieces {
     index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes), frames),
     treePages: [],
     freeListPages: [],
+    pageMapPages: [],
+    pageMap: new Uint32Array(0),
     generation: 0,
     redoLsn: 1,
   }
 }
 
 /**
- * The checkpoint `meta` describes: free list, tree, and each leaf adopted into a frame of a new
- * buffer pool of `cacheBytes` (leaves beyond the budget are evicted as others are read).
+ * The checkpoint `meta` describes: free list, page map, tree, and each leaf as a node described by
+ * its header (read from its page into a frame of a new buffer pool of `cacheBytes` when first used).
  */
 export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Pieces {
   const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
@@ -115,6 +122,13 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
     for (let i = 0; i < meta.freeListEntries; i++) freePages.push(view.getUint32(4 * i, true))
     freeListPages = list.pageIds
   }
+  let pageMap: Uint32Array = new Uint32Array(0)
+  let pageMapPages: number[] = []
+  if (meta.pageMapHead !== NO_PAGE) {
+    const chain = readChain(file, meta.pageMapHead, 4 * meta.pageMapEntries, PageType.PAGE_MAP, meta.pageCount)
+    pageMap = new Uint32Array(chain.stream.buffer, chain.stream.byteOffset, meta.pageMapEntries)
+    pageMapPages = chain.pageIds
+  }
   const seen = new Set<number>()
   for (const page of freePages) {
     if (page < FIRST_DATA_PAGE_ID || page >= meta.pageCount || seen.has(page)) {
@@ -125,7 +139,7 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
   const free = new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier))
   const pool = new BufferPool(file, cacheBytes)
   const frames = new LeafFrames(file, pool, free)
-  const loadLeaf = (leafId: number): DataNode => frames.adopt(leafId, meta.pageCount, (bytes) => DataNode.adopt(bytes, leafId, frames))
+  const loadLeaf = (leafId: number, header: NodeHeader): DataNode => frames.describe(leafId, meta.pageCount, () => DataNode.described(header, leafId, frames))
   const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`, false, frames)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
@@ -138,6 +152,8 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
     index,
     treePages: tree.pageIds,
     freeListPages,
+    pageMapPages,
+    pageMap,
     generation: meta.generation,
     redoLsn: Math.max(1, meta.redoLsn),
   }

@@ -75,6 +75,11 @@ export class PendingOps {
     if (++this.head === this.tail) this.head = this.tail = 0
   }
 
+  /** Calls `visit(handle)` for the value of every queued put. */
+  forEachPut(visit: (handle: number) => void): void {
+    for (let i = this.head; i < this.tail; i++) if (this.puts[i] === 1) visit(this.handles[i]!)
+  }
+
   /** Calls `visit(handle)` for the value of every queued put, then empties the queue. */
   drain(visit: (handle: number) => void): void {
     for (let i = this.head; i < this.tail; i++) if (this.puts[i] === 1) visit(this.handles[i]!)

@@ -15,8 +15,8 @@ import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { FIRST_DATA_PAGE_ID, type Meta } from '../pages/meta-page.js'
 import { PageFile } from '../pages/page-file.js'
-import { handleIsOverflow } from '../pages/value-page.js'
-import type { ValueStore } from '../pages/value-store.js'
+import { VALUE_RECORD_SHORT_HEADER_BYTES } from '../pages/value-page.js'
+import { PAGE_MAP_OVERFLOW, type ValueStore } from '../pages/value-store.js'
 import { decodeBatchRecord } from '../wal/batch-record.js'
 import { RecordType, WAL_DIR_NAME } from '../wal/wal-format.js'
 import { readWal } from '../wal/wal-reader.js'
@@ -116,50 +116,52 @@ export interface LoadedStore {
   free: FreeSpace
   index: AlexIndex<number>
   values: ValueStore
-  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'generation'>
+  /** The checkpoint's page map (value-store.ts `pageMap`). */
+  pageMap: Uint32Array
+  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'pageMapPages' | 'generation'>
   recovery: RecoveryStats
 }
 
 /**
- * After loading: live records per value page, overflow pages, stored leaf pages; then every page
+ * After loading: the pages in use, from the tree (model pages, each leaf's page), the chains and the
+ * page map (value pages and overflow runs, whose counts the value store takes over); then every page
  * below the page count that nothing references and the free list does not hold is freed (a crash
- * after pages were allocated, before the checkpoint that would have referenced them).
+ * after pages were allocated, before the checkpoint that would have referenced them). Reads no page.
  * Returns the pages in use (1 at a page id).
  */
 export function countStoredPages(loaded: LoadedStore): Uint8Array {
-  const used = new Uint8Array(loaded.free.frontier)
+  const { file, free, pageMap } = loaded
+  const used = new Uint8Array(free.frontier)
+  const where = `${file.path} (checkpoint ${loaded.checkpointer.generation})`
+  const claim = (page: number, what: string): void => {
+    if (used[page] !== 0) throw new StoreError(ErrorCode.CORRUPTION, `${where}: page ${page} is named twice (again as ${what})`)
+    used[page] = 1
+  }
   used[0] = 1
   used[1] = 1
-  for (const page of loaded.checkpointer.treePages) used[page] = 1
-  for (const page of loaded.checkpointer.freeListPages) used[page] = 1
-  for (const leaf of loaded.index.leaves()) {
-    used[leaf.leafId] = 1
-    for (let s = 0; s < leaf.capacity; s++) {
-      // Read through the leaf each time: reading an overflow run may evict its frame.
-      const handle = leaf.values[s]
-      // A gap holds 0 (a data node) or undefined (another image); no handle is 0.
-      if (handle === undefined || handle === 0) continue
-      loaded.values.countLive(handle)
-      if (handleIsOverflow(handle)) {
-        const run = loaded.values.overflowRun(handle)
-        loaded.values.overflowPages += run.pageCount
-        for (let p = run.firstPageId; p < run.firstPageId + run.pageCount; p++) used[p] = 1
-      }
-    }
+  for (const page of loaded.checkpointer.treePages) claim(page, 'a tree image page')
+  for (const page of loaded.checkpointer.freeListPages) claim(page, 'a free-list page')
+  for (const page of loaded.checkpointer.pageMapPages) claim(page, 'a page map page')
+  for (const leaf of loaded.index.leaves()) claim(leaf.leafId, 'a leaf')
+  for (let page = 0; page < pageMap.length; page++) {
+    const entry = pageMap[page]!
+    if (entry === 0) continue
+    if (page < FIRST_DATA_PAGE_ID) throw new StoreError(ErrorCode.CORRUPTION, `${where}: the page map names meta page ${page} as a value or overflow page`)
+    // A value page holds at most a record per 5 bytes (the smallest record: header and no value).
+    if (entry !== PAGE_MAP_OVERFLOW && entry > file.pageSizeBytes / VALUE_RECORD_SHORT_HEADER_BYTES) throw new StoreError(ErrorCode.CORRUPTION, `${where}: the page map counts ${entry} live records on page ${page}, more than a page holds`)
+    claim(page, entry === PAGE_MAP_OVERFLOW ? 'an overflow page in the page map' : 'a value page in the page map')
   }
-  for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-    if (loaded.values.liveRecords(page) > 0) used[page] = 1
-  }
+  loaded.values.loadPageMap(pageMap)
   const leaked: number[] = []
   for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-    const free = loaded.free.isFree(page)
-    if (used[page] === 0 && !free) leaked.push(page)
+    const isFree = free.isFree(page)
+    if (used[page] === 0 && !isFree) leaked.push(page)
     // A page both in use and on the free list would be handed out again while it holds data.
-    if (used[page] !== 0 && free) {
-      throw new StoreError(ErrorCode.CORRUPTION, `${loaded.file.path}: the free list (chain from the meta page of generation ${loaded.checkpointer.generation}) names page ${page}, which the checkpoint uses`)
+    if (used[page] !== 0 && isFree) {
+      throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the free list (chain from the meta page of generation ${loaded.checkpointer.generation}) names page ${page}, which the checkpoint uses`)
     }
   }
-  loaded.free.addFreePages(leaked)
+  free.addFreePages(leaked)
   loaded.recovery.leakedPages = leaked.length
   return used
 }
@@ -180,6 +182,12 @@ export interface LogReplay {
   recovery: RecoveryStats
   put: (key: number, value: Uint8Array) => void
   del: (key: number) => void
+  /**
+   * The checking pass's look at each key the log writes (read-write opens): the store reads the leaf
+   * that holds it (checked on its first read since open) and the value record it would release, so
+   * that damage there is found before replay changes a page.
+   */
+  inspect: (key: number) => void
 }
 
 /**
@@ -204,8 +212,8 @@ export function recover(log: LogReplay, damagedMeta: string | null): { appliedLs
   const where = (): string => `${walDir}: record ${current}`
   const put = log.put
   const del = log.del
-  const ignorePut = (_key: number, _value: Uint8Array): void => {}
-  const ignoreDel = (_key: number): void => {}
+  const inspectPut = (key: number, _value: Uint8Array): void => log.inspect(key)
+  const inspectDel = (key: number): void => log.inspect(key)
   const pass = (apply: boolean) =>
     readWal(fs, walDir, salvage, (lsn, type, payload) => {
       if (firstSeen === 0) firstSeen = lsn
@@ -213,7 +221,7 @@ export function recover(log: LogReplay, damagedMeta: string | null): { appliedLs
       if (type !== RecordType.BATCH) return
       current = lsn
       if (!apply) {
-        decodeBatchRecord(payload, where, ignorePut, ignoreDel)
+        decodeBatchRecord(payload, where, inspectPut, inspectDel)
         return
       }
       decodeBatchRecord(payload, where, put, del)

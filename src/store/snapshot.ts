@@ -123,6 +123,11 @@ export class Snapshots {
     else this.free(handle)
   }
 
+  /** Calls `visit(handle)` for every record whose release waits for the frozen iterators. */
+  forEachDeferred(visit: (handle: number) => void): void {
+    for (const handle of this.deferred) visit(handle)
+  }
+
   get deferredCount(): number {
     return this.deferred.length
   }

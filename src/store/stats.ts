@@ -23,7 +23,7 @@ export interface StatsSources {
   free: FreeSpace
   values: ValueStore
   index: AlexIndex<number>
-  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'checkpoints' | 'generation'>
+  checkpointer: Pick<Checkpointer, 'treePages' | 'freeListPages' | 'pageMapPages' | 'checkpoints' | 'generation'>
   /** null: read-only (no log). */
   wal: WalWriter | null
   appliedLsn: number
@@ -54,6 +54,7 @@ export function storeStats(s: StatsSources): StoreStats {
       overflow: s.values.overflowPages,
       model: s.checkpointer.treePages.length,
       freeList: s.checkpointer.freeListPages.length,
+      pageMap: s.checkpointer.pageMapPages.length,
       free: s.free.freeCount,
       pendingFree: s.free.pendingCount,
     },

@@ -112,9 +112,22 @@ export class Store {
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
     this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
-    this.checkpointer = new Checkpointer(this.file, this.pool, this.values, this.free, this.frames, pieces, options.durability, async (redoLsn) => {
-      if (this.wal !== null && this.wal.durableLsn < redoLsn - 1) await this.wal.waitDurable(redoLsn - 1)
-    })
+    this.checkpointer = new Checkpointer(
+      this.file,
+      this.pool,
+      this.values,
+      this.free,
+      this.frames,
+      pieces,
+      options.durability,
+      async (redoLsn) => {
+        if (this.wal !== null && this.wal.durableLsn < redoLsn - 1) await this.wal.waitDurable(redoLsn - 1)
+      },
+      (visit) => {
+        this.pending.forEachPut(visit)
+        this.snapshots.forEachDeferred(visit)
+      },
+    )
   }
 
   get readOnly(): boolean {
@@ -144,8 +157,9 @@ export class Store {
     try {
       const { file, meta, damaged } = openPageFile(raw, dir, options)
       try {
-        store = new Store(dir, loadPieces(file, meta, options.cacheBytes), options, lock, fs)
-        const used = countStoredPages({ file, free: store.free, index: store.index, values: store.values, checkpointer: store.checkpointer, recovery: store.recovery })
+        const pieces = loadPieces(file, meta, options.cacheBytes)
+        store = new Store(dir, pieces, options, lock, fs)
+        const used = countStoredPages({ file, free: store.free, index: store.index, values: store.values, pageMap: pieces.pageMap, checkpointer: store.checkpointer, recovery: store.recovery })
         // With one meta page damaged, the other may be an older checkpoint whose pages were reused
         // after the newer one committed (page epochs, docs/RECOVERY.md): every page it references
         // must predate it, or the fallback would read pages that now hold something else.
@@ -181,6 +195,10 @@ export class Store {
         recovery: this.recovery,
         put: (key, value) => this.install(key, this.values.append(value)),
         del: (key) => this.remove(key),
+        inspect: (key) => {
+          const handle = this.index.get(key)
+          if (handle !== undefined) this.values.checkLive(handle)
+        },
       },
       damagedMeta,
     )
@@ -760,6 +778,7 @@ export class Store {
       leaves: this.index.leaves(),
       treePages: this.checkpointer.treePages,
       freeListPages: this.checkpointer.freeListPages,
+      pageMapPages: this.checkpointer.pageMapPages,
     })
   }
 

@@ -35,9 +35,9 @@ export const MEMORY_LIMIT_BYTES = 64 << 20
 // ---- docs/FORMAT.md and docs/WAL.md -------------------------------------------------------------
 
 const PAGE = { MAGIC: 0x4750534c, TYPE: 4, VERSION: 5, ID: 8, CHECKSUM: 12 }
-const TYPE = { META: 1, DATA: 2, OVERFLOW: 3, FREE_LIST: 4, MODEL: 5, VALUE: 6 }
-const META = { VERSION: 36, PAGE_SIZE: 40, PAGE_COUNT: 44, GENERATION: 48, RECORDS: 56, TREE_HEAD: 64, FREE_HEAD: 68, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88 }
-const STORE_FORMAT_VERSION = 5
+const TYPE = { META: 1, DATA: 2, OVERFLOW: 3, FREE_LIST: 4, MODEL: 5, VALUE: 6, PAGE_MAP: 7 }
+const META = { VERSION: 36, PAGE_SIZE: 40, PAGE_COUNT: 44, GENERATION: 48, RECORDS: 56, TREE_HEAD: 64, FREE_HEAD: 68, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88, MAP_HEAD: 96, MAP_ENTRIES: 104 }
+const STORE_FORMAT_VERSION = 6
 const CHAIN = { NEXT: 32, PAYLOAD_BYTES: 36, PAYLOAD: 40 }
 const LEAF = { CAPACITY: 64, NUM_KEYS: 68, BITMAP: 136 }
 const VALUE = { END: 32, RECORDS: 36, FIRST: 40 }
@@ -165,15 +165,26 @@ export function catalogFields(model) {
     if (type === TYPE.META) {
       const which = p === newest.p ? 'newest' : 'older'
       for (const [field, offset] of Object.entries(META)) {
-        const width = ['GENERATION', 'RECORDS', 'TREE_BYTES', 'FREE_ENTRIES', 'REDO_LSN'].includes(field) ? 'f64' : 'u32'
+        const width = ['GENERATION', 'RECORDS', 'TREE_BYTES', 'FREE_ENTRIES', 'REDO_LSN', 'MAP_ENTRIES'].includes(field) ? 'f64' : 'u32'
         add(`meta.${which}.${field}`, at + offset, width, page, { meta: which })
       }
-    } else if (type === TYPE.MODEL || type === TYPE.FREE_LIST) {
-      const kind = type === TYPE.MODEL ? 'tree' : 'freelist'
+    } else if (type === TYPE.MODEL || type === TYPE.FREE_LIST || type === TYPE.PAGE_MAP) {
+      const kind = type === TYPE.MODEL ? 'tree' : type === TYPE.FREE_LIST ? 'freelist' : 'pagemap'
       add(`${kind}.NEXT`, at + CHAIN.NEXT, 'u32', page)
       add(`${kind}.PAYLOAD_BYTES`, at + CHAIN.PAYLOAD_BYTES, 'u32', page)
       const payload = data.readUInt32LE(at + CHAIN.PAYLOAD_BYTES)
       if (kind === 'freelist' && payload >= 4) add('freelist.entry', at + CHAIN.PAYLOAD + 4 * ((payload >> 2) - 1), 'u32', page)
+      if (kind === 'pagemap') {
+        // A few entries that count live records (value pages) and one that is zero.
+        let picked = 0
+        for (let e = 0; 4 * e + 4 <= payload && picked < 4; e++) {
+          const entry = data.readUInt32LE(at + CHAIN.PAYLOAD + 4 * e)
+          if (entry !== 0 || picked === 0) {
+            add('pagemap.entry', at + CHAIN.PAYLOAD + 4 * e, 'u32', page)
+            picked++
+          }
+        }
+      }
       if (kind === 'tree') {
         // The stream's header, if this is the first page (key count, model nodes, leaves), and its
         // records: FORMAT.md, tree image.
@@ -192,11 +203,15 @@ export function catalogFields(model) {
               add('tree.model.fanoutLog2', base + r + 2, 'u8', page)
               add('tree.model.tag', base + r, 'u8', page)
               r += 48
-            } else if (tag === 2) {
+            } else if (tag === 2 && r + 112 <= payload) {
+              // A leaf record: tag, dupLog2, id, then the leaf's header as its page holds it at @32.
               add('tree.leaf.dupLog2', base + r + 1, 'u8', page)
               add('tree.leaf.id', base + r + 4, 'u32', page)
               add('tree.leaf.tag', base + r, 'u8', page)
-              r += 8
+              add('tree.leaf.m1', base + r + 8, 'f64', page)
+              add('tree.leaf.capacity', base + r + 8 + (LEAF.CAPACITY - 32), 'u32', page)
+              add('tree.leaf.numKeys', base + r + 8 + (LEAF.NUM_KEYS - 32), 'u32', page)
+              r += 112
             } else break
           }
         }

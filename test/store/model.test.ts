@@ -290,12 +290,12 @@ async function runOps(config: Config, durability: Durability, backgroundCount: n
 
 /**
  * Every page below the used size is exactly one of meta, leaf, value, overflow, model, free list,
- * free or pending-free (api.ts PageCounts), and the file is at least that long.
+ * page map, free or pending-free (api.ts PageCounts), and the file is at least that long.
  */
 function pageAccountingDiff(db: Store, justOpened = false): string {
   const stats = db.stats()
   const p = stats.pages
-  const sum = p.meta + p.leaf + p.value + p.overflow + p.model + p.freeList + p.free + p.pendingFree
+  const sum = p.meta + p.leaf + p.value + p.overflow + p.model + p.freeList + p.pageMap + p.free + p.pendingFree
   if (sum !== p.total) return `stats().pages parts sum to ${sum}, total is ${p.total}: ${JSON.stringify(p)}`
   // Between checkpoints pages may be allocated that are not written yet; right after open, not.
   if (justOpened && stats.bytesOnDisk < p.total * stats.pageSizeBytes) return `bytesOnDisk ${stats.bytesOnDisk} < ${p.total} pages`
