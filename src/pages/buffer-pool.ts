@@ -172,6 +172,12 @@ export class BufferPool {
     return f < 0 ? -1 : this.framePage[f]!
   }
 
+  /** Whether resident page `pageId` is an owned one (a leaf page). */
+  isOwnedPage(pageId: number): boolean {
+    const frame = this.frameOf.get(pageId)
+    return frame !== undefined && this.owned[frame] === 1
+  }
+
   /** True while a page can be loaded without evicting one (an empty or never-used frame). */
   get hasFreeFrame(): boolean {
     return this.emptyFrames.length > 0 || this.pages.length < this.frames

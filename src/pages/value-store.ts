@@ -75,7 +75,8 @@ export class ValueStore {
    * Admission of value pages into a full pool (TinyLFU's rule): a small sketch counts recent reads
    * per value page (hashed; halved every `8 * slots` reads, so it forgets). A page missed while the
    * pool is full is read whole and admitted only if it was read more often than the page it would
-   * evict; otherwise just the record is read (`readAlone`). Uniform reads over data larger than the
+   * evict, and never in place of a leaf on a point read (`admit`); otherwise just the record is read
+   * (`readAlone`). Uniform reads over data larger than the
    * pool then cost one small read each instead of a page read and an eviction apiece, while hot
    * pages (Zipfian reads) still win their frames.
    */
@@ -446,7 +447,7 @@ export class ValueStore {
           records.offer(handle, bytes, this.locatedStart, this.locatedLength)
           return bytes
         }
-      } else if (!this.admit(pageId)) {
+      } else if (!this.admit(pageId, scan)) {
         return this.readAlone(pageId, offset)
       }
       page = this.pool.peek(pageId, PageType.VALUE)
@@ -478,7 +479,7 @@ export class ValueStore {
   }
 
   /** Counts a read of `pageId`; returns whether the page should be (or is) in the pool (`frequency`). */
-  private admit(pageId: number): boolean {
+  private admit(pageId: number, scan: boolean): boolean {
     // Until the pool is full nothing is evicted, and there is nothing to decide.
     if (this.pool.hasFreeFrame) return true
     const slot = this.frequencySlot(pageId)
@@ -491,7 +492,12 @@ export class ValueStore {
     }
     if (this.pool.isResident(pageId)) return true
     const victim = this.pool.victimPage()
-    return victim < 0 || count + 1 > this.frequency[this.frequencySlot(victim)]!
+    if (victim < 0) return true
+    // A point read never evicts a leaf for a value page: the leaf serves every get in its key range
+    // and costs a whole page to read back, the record one small read (a cold get then reads its
+    // leaf page and the record alone). The sketch counts value pages only, so it cannot judge here.
+    if (!scan && this.pool.isOwnedPage(victim)) return false
+    return count + 1 > this.frequency[this.frequencySlot(victim)]!
   }
 
   /**

@@ -96,4 +96,34 @@ describe('leaves in the buffer pool', () => {
       await closeQuietly(reopened)
     }
   })
+
+  it('point gets never evict a leaf to admit a value page: with room for the leaves, a second pass of random gets reads no leaf again', async () => {
+    const dir = tempDir()
+    const model = new Model()
+    let db = await open(dir, { pageSizeBytes: PAGE, checkpointIntervalMs: 3_600_000 })
+    const keys = Float64Array.from({ length: 30_000 }, (_, i) => 2 * i + 1)
+    for (let i = 0; i < keys.length; i++) model.put(keys[i]!, bytesFromSeed(16, i))
+    await db.bulkLoad(keys, (i) => model.get(keys[i]!)!)
+    const leaves = db.stats().index.dataNodes
+    await db.close()
+    // Frames for every leaf and a few more; the value pages (about as many again) do not fit.
+    db = await open(dir, { pageSizeBytes: PAGE, cacheBytes: (leaves + 16) * PAGE })
+    try {
+      const rng = new Rng(5)
+      const pass = (): void => {
+        for (let i = 0; i < 20_000; i++) {
+          const key = keys[rng.int(keys.length)]!
+          expect(Buffer.from(db.get(key)!).equals(Buffer.from(model.get(key)!))).toBe(true)
+        }
+      }
+      pass()
+      const loaded = db.stats().bufferPool.leafLoads
+      expect(loaded).toBeGreaterThanOrEqual(leaves - 1)
+      pass()
+      expect(db.stats().bufferPool.leafLoads).toBe(loaded)
+      expect(db.stats().bufferPool.rangeReads).toBeGreaterThan(0)
+    } finally {
+      await closeQuietly(db)
+    }
+  })
 })
