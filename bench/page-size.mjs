@@ -15,6 +15,7 @@
 //   npm run build          # or any dist/ built from src/ (the script loads <dist>/index.js)
 //   node bench/page-size.mjs ./dist /tmp/ps-data 1000000 4                 # N = 1M keys, cacheBytes 4 MiB
 //   node bench/page-size.mjs ./dist /tmp/ps-data 10000000 32 --rounds 2    # 10M keys, 32 MiB
+//   node bench/page-size.mjs --table saved-output.txt                   # the table again, from saved JSON lines
 // Options: --rounds R (2), --pages 4,64,8,32,16 (KiB), --phases load,open,uniform,zipf,scan,
 //          --seconds S (measured time per get/scan phase, 3), --cold C (cold-sample gets, 200).
 // The store directory is <dir>/<page KiB>k; it is deleted and loaded again in every round.
@@ -62,6 +63,13 @@ async function driver(args) {
     if (args[i].startsWith('--')) opts[args[i].slice(2)] = args[++i]
     else positional.push(args[i])
   }
+  if (opts.table !== undefined) {
+    // Re-renders the table from the JSON lines a run printed (saved to a file).
+    const results = fs.readFileSync(opts.table, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const pages = [...new Set(results.map((r) => r.page))].sort((a, b) => a - b)
+    console.log(table(results, pages, results[0].n))
+    return
+  }
   const [dist, dir, nArg, cacheArg] = positional
   if (cacheArg === undefined) {
     console.error('usage: node bench/page-size.mjs DIST DIR N CACHE_MIB [--rounds R] [--pages 4,64,8,32,16] [--phases ...] [--seconds S] [--cold C]')
@@ -100,7 +108,7 @@ function table(results, pages, n) {
     const xs = results.filter((r) => r.page === page && r.phase === phase).map(get).filter((x) => x !== undefined && Number.isFinite(x))
     if (xs.length === 0) return '-'
     const lo = Math.min(...xs), hi = Math.max(...xs)
-    const f = (x) => (Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3).replace(/\.?0+$/, '') || '0')
+    const f = (x) => (Number.isInteger(x) ? x.toLocaleString('en-US') : Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3).replace(/\.?0+$/, '') || '0')
     return lo === hi ? f(lo) : `${f(lo)}-${f(hi)}`
   }
   const rows = [
@@ -115,11 +123,11 @@ function table(results, pages, n) {
     ['  pages read / get', 'uniform', (r) => r.pagesRead_per_get],
     ['  range reads / get', 'uniform', (r) => r.rangeReads_per_get],
     ['  engine bytes read / get', 'uniform', (r) => r.bytesRead_per_get],
-    ['cold get (OS cache dropped) ms', 'uniform', (r) => r.cold.ms_per_get],
-    ['  pages read / cold get', 'uniform', (r) => r.cold.pagesRead_per_get],
-    ['  range reads / cold get', 'uniform', (r) => r.cold.rangeReads_per_get],
-    ['  engine bytes / cold get', 'uniform', (r) => r.cold.bytesRead_per_get],
-    ['  device read_bytes / cold get', 'uniform', (r) => r.cold.device_read_bytes_per_get],
+    ['cold get (OS cache dropped) ms', 'uniform', (r) => r.cold?.ms_per_get],
+    ['  pages read / cold get', 'uniform', (r) => r.cold?.pagesRead_per_get],
+    ['  range reads / cold get', 'uniform', (r) => r.cold?.rangeReads_per_get],
+    ['  engine bytes / cold get', 'uniform', (r) => r.cold?.bytesRead_per_get],
+    ['  device read_bytes / cold get', 'uniform', (r) => r.cold?.device_read_bytes_per_get],
     ['zipf 0.99 gets/s', 'zipf', (r) => r.gets_per_s],
     ['  pool hit rate', 'zipf', (r) => r.hit_rate],
     ['  engine bytes read / get', 'zipf', (r) => r.bytesRead_per_get],
@@ -200,12 +208,13 @@ async function child([phase, dist, dir, nArg, cacheArg, pageArg, secondsArg, col
   }
 
   if (phase === 'uniform') {
-    // Warm-up: until the pool is full and then as long again (at least 1 s).
+    // Warm-up: until the pool is full (or 2N gets, when the pool holds the whole store) and then as
+    // long again (1-5 s).
     const get = () => { const i = uniform(); check(i, db.get(keyOf(i))) }
     let warm = 0
     const w0 = performance.now()
-    while (pool().residentPages < pool().frames && performance.now() - w0 < 30_000) { for (let j = 0; j < 256; j++) get(); warm += 256 }
-    const [warm2] = timed(get, Math.max(1000, performance.now() - w0))
+    while (pool().residentPages < pool().frames && warm < 2 * N && performance.now() - w0 < 30_000) { for (let j = 0; j < 256; j++) get(); warm += 256 }
+    const [warm2] = timed(get, Math.min(5000, Math.max(1000, performance.now() - w0)))
     warm += warm2
     const p0 = pool()
     const [ops, ms] = timed(get, seconds * 1000)
