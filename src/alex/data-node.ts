@@ -285,8 +285,6 @@ export class DataNode implements LinearModel {
    */
   static fromImage(image: LeafImage<number>, leafId: number): DataNode {
     const node = new DataNode(image.capacity)
-    copyModel(image, node)
-    node.numKeys = image.numKeys
     node.keys.set(image.keys.subarray(0, image.capacity))
     node.bitmap.set(image.bitmap.subarray(0, node.bitmap.length))
     const values = node.values
@@ -298,17 +296,7 @@ export class DataNode implements LinearModel {
         values[slot] = image.values[slot]!
       }
     }
-    node.expectedIterations = image.expectedIterations
-    node.expectedShifts = image.expectedShifts
-    // Lifetime counters start at what was counted since training; the epoch starts at zero.
-    node.searches = image.adaptSearches
-    node.searchIterations = image.adaptSearchIterations
-    node.inserts = image.adaptInserts
-    node.shifts = image.adaptShifts
-    node.rightAppends = image.adaptRightAppends
-    node.leftAppends = image.adaptLeftAppends
-    node.leafId = leafId
-    node.dirty = false
+    node.applyHeader(image, leafId)
     return node
   }
 
