@@ -17,7 +17,7 @@
  *      that fails is never resident.
  *   5. Resident frames <= `frames` = max(FRAMES_MIN, floor(budget / pageSizeBytes)).
  *   6. The pool only writes pages its owner created or marked dirty; it never writes a page the
- *      owner has not handed it, so copy-on-write rules stay the owner's (see store.ts).
+ *      owner has not handed it, so copy-on-write rules stay the owner's (leaf-frames.ts, checkpoint.ts).
  *   7. An owned frame (a leaf page: `createOwned`, `fetchOwned`) is never written or marked dirty by
  *      the pool: its `FrameOwner` says whether it needs a write and does it (to a page of its
  *      choosing) when the frame is evicted. Leaf and value pages share the frames and one recency

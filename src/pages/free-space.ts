@@ -1,17 +1,23 @@
 /**
  * Free-space accounting: which pages may be written now.
  *
- * Rules (the copy-on-write half of crash safety; store.ts does the checkpoint):
+ * Rules (the copy-on-write half of crash safety; checkpoint.ts writes the checkpoint):
  *   1. A page the last durable checkpoint references is never written before a checkpoint that no
  *      longer references it commits. Such a page, once freed, waits in `pending`. A checkpoint starts
  *      with `beginCheckpoint()`, which moves `pending` to `committing` (pages the checkpoint being
  *      written does not reference); pages freed while it is written go to `pending` again (the new
- *      checkpoint may reference them). `commit()`, after the new meta page is durable, makes
- *      `committing` reusable; `abortCheckpoint()` puts it back into `pending`.
- *   2. `free` holds pages the durable checkpoint does not reference; they may be written at once.
- *   3. Pages at or past `frontier` have never been used; allocation takes them after `free` runs out.
- *   4. Every page id below `frontier`, other than the two meta pages, is exactly one of: in use, in
- *      `free`, or in `pending`.
+ *      checkpoint may reference them). `abortCheckpoint()` puts `committing` back into `pending`.
+ *   2. Nor is a page the *previous* durable checkpoint references written while that checkpoint's
+ *      meta page is still on disk (it is the older of the two until the next checkpoint overwrites
+ *      its slot), so that open can always fall back to it when the newer meta page is damaged.
+ *      `commit()`, after the new meta page is durable, moves `committing` to `cooling` and the
+ *      pages cooling since the checkpoint before to `free`.
+ *   3. `free` holds pages neither durable meta page references; they may be written at once.
+ *   4. Pages at or past `frontier` have never been used; allocation takes them after `free` runs out.
+ *   5. Every page id below `frontier`, other than the two meta pages, is exactly one of: in use, in
+ *      `free`, `cooling`, `committing` or `pending`.
+ * At open the free list cannot say which of its pages the older meta page references, so every page
+ * on it starts in `cooling`: the first checkpoint after open makes them reusable.
  */
 
 import { assert } from '../errors.js'
@@ -24,7 +30,11 @@ export class FreeSpace {
   private free: number[]
   private pending: number[] = []
   private committing: number[] = []
+  /** Pages the older durable meta page may reference: reusable after the next checkpoint commits. */
+  private cooling: number[]
   private freeSet: Set<number>
+  /** Every page on the free list of the durable checkpoint: `free` and `cooling`. */
+  private listedSet: Set<number>
 
   constructor(
     free: readonly number[],
@@ -32,18 +42,24 @@ export class FreeSpace {
     public frontier: number,
     /** Called with the new frontier whenever it moves (the page file grows to cover it). */
     private readonly onGrow: (frontier: number) => void = () => {},
+    /** Pages on the free list that the older meta page may reference (at open: the whole list). */
+    cooling: readonly number[] = [],
   ) {
     assert(frontier >= FIRST_DATA_PAGE_ID, `frontier ${frontier}`)
     this.free = [...free].sort((a, b) => b - a)
     this.freeSet = new Set(this.free)
+    this.cooling = [...cooling]
+    this.listedSet = new Set([...this.free, ...this.cooling])
+    assert(this.listedSet.size === this.free.length + this.cooling.length, 'a page both free and cooling')
   }
 
   get freeCount(): number {
     return this.free.length
   }
 
+  /** Pages freed but not yet reusable: pending, committing and cooling. */
   get pendingCount(): number {
-    return this.pending.length + this.committing.length
+    return this.pending.length + this.committing.length + this.cooling.length
   }
 
   /** A page that may be written now (rule 2 or 3). */
@@ -51,6 +67,7 @@ export class FreeSpace {
     const page = this.free.pop()
     if (page !== undefined) {
       this.freeSet.delete(page)
+      this.listedSet.delete(page)
       return page
     }
     return this.grow(1)
@@ -64,7 +81,10 @@ export class FreeSpace {
     for (let i = free.length - 1; i >= count - 1; i--) {
       const first = free[i]!
       if (free[i - count + 1] === first + count - 1) {
-        for (let j = i - count + 1; j <= i; j++) this.freeSet.delete(free[j]!)
+        for (let j = i - count + 1; j <= i; j++) {
+          this.freeSet.delete(free[j]!)
+          this.listedSet.delete(free[j]!)
+        }
         free.splice(i - count + 1, count)
         return first
       }
@@ -80,7 +100,7 @@ export class FreeSpace {
     return first
   }
 
-  /** Frees a page a durable checkpoint may reference: reusable after a later checkpoint commits (rule 1). */
+  /** Frees a page a durable checkpoint may reference: reusable after two later checkpoints commit (rules 1, 2). */
   release(pageId: number): void {
     assert(pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `release of page ${pageId}`)
     this.pending.push(pageId)
@@ -98,18 +118,30 @@ export class FreeSpace {
     this.pending = []
   }
 
-  /** Every page free once the checkpoint being written commits: free and committing, ascending. */
+  /**
+   * The free list of the checkpoint being written: every page it does not reference (free, cooling
+   * and committing), ascending.
+   */
   freeAfterCommit(): number[] {
-    return this.free.concat(this.committing).sort((a, b) => a - b)
+    return this.free.concat(this.cooling, this.committing).sort((a, b) => a - b)
   }
 
-  /** The checkpoint is durable: the pages it no longer references become reusable. */
+  /**
+   * The checkpoint is durable: the pages the previous one referenced and this one does not become
+   * reusable (its meta page is now the older one, and no later one will reference them); the pages
+   * this one stopped referencing cool until the next commit (rule 2).
+   */
   commit(): void {
-    for (const page of this.committing) {
+    for (const page of this.cooling) {
       assert(!this.freeSet.has(page), `page ${page} freed twice`)
       this.freeSet.add(page)
       this.free.push(page)
     }
+    for (const page of this.committing) {
+      assert(!this.listedSet.has(page), `page ${page} freed twice`)
+      this.listedSet.add(page)
+    }
+    this.cooling = this.committing
     this.committing = []
     this.free.sort((a, b) => b - a)
   }
@@ -123,19 +155,26 @@ export class FreeSpace {
   /** At open: pages nothing references (leaked by a crash between checkpoints) are free at once. */
   addFreePages(pageIds: readonly number[]): void {
     for (const pageId of pageIds) {
-      assert(!this.freeSet.has(pageId) && pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `adding page ${pageId} to the free list`)
+      assert(!this.listedSet.has(pageId) && pageId >= FIRST_DATA_PAGE_ID && pageId < this.frontier, `adding page ${pageId} to the free list`)
       this.freeSet.add(pageId)
+      this.listedSet.add(pageId)
       this.free.push(pageId)
     }
     this.free.sort((a, b) => b - a)
   }
 
+  /** Whether `pageId` may be written now. */
   isFree(pageId: number): boolean {
     return this.freeSet.has(pageId)
   }
 
-  /** Pages waiting for a checkpoint (pending and committing), for checks. */
+  /** Whether `pageId` is on the durable checkpoint's free list (free or cooling): it holds nothing that checkpoint needs. */
+  isListed(pageId: number): boolean {
+    return this.listedSet.has(pageId)
+  }
+
+  /** Pages waiting for a checkpoint (pending, committing and cooling), for checks. */
   waiting(): number[] {
-    return this.pending.concat(this.committing)
+    return this.pending.concat(this.committing, this.cooling)
   }
 }

@@ -122,7 +122,7 @@ export class LeafFrames implements LeafMemory, FrameOwner {
    * a used page that is not free. Nothing is read here.
    */
   describe(leafId: number, pageCount: number, makeNode: () => DataNode): DataNode {
-    if (leafId < FIRST_DATA_PAGE_ID || leafId >= pageCount || this.free.isFree(leafId)) {
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= pageCount || this.free.isListed(leafId)) {
       throw new StoreError(ErrorCode.CORRUPTION, `${this.where(leafId)}: the tree names it as a leaf, but it is free or outside the used pages`)
     }
     return makeNode()
@@ -148,7 +148,7 @@ export class LeafFrames implements LeafMemory, FrameOwner {
    */
   adopt(leafId: number, pageCount: number, makeNode: (bytes: Uint8Array) => DataNode): DataNode {
     const where = this.where(leafId)
-    if (leafId < FIRST_DATA_PAGE_ID || leafId >= pageCount || this.free.isFree(leafId)) {
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= pageCount || this.free.isListed(leafId)) {
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
     }
     assert(!this.nodes.has(leafId), `leaf ${leafId} adopted twice`)

@@ -9,7 +9,7 @@
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { LeafImage } from '../alex/leaf-store.js'
 import { DataNode } from '../alex/data-node.js'
-import { NodeOffset, bitmapWords, keysOffset, nodeBytes, nodeCapacityMax, valuesOffset, writeNodeHeader } from '../alex/node-layout.js'
+import { NodeOffset, bitmapWords, keysOffset, nodeBytes, nodeCapacityMax, readNodeHeaderAt, valuesOffset, writeNodeHeader } from '../alex/node-layout.js'
 import { HANDLE_PAGE_FACTOR, VALUE_RECORDS_OFFSET, VALUE_RECORD_SHORT_HEADER_BYTES } from './value-page.js'
 import { NO_PAGE } from './page-format.js'
 
@@ -92,28 +92,11 @@ export function decodeLeafPage(page: Uint8Array, where: string, pageCount: numbe
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: value slot ${s} holds ${handle} (page ${pageId}, ref ${ref}): not a handle to a page among the ${pageCount} in use and a record in its record area`)
     }
   }
-  const counter = (i: number): number => {
-    const value = view.getFloat64(LeafOffset.COUNTERS + 8 * i, true)
+  const header = readNodeHeaderAt(view, LeafOffset.M1)
+  const counters = [header.adaptSearches, header.adaptSearchIterations, header.adaptInserts, header.adaptShifts, header.adaptRightAppends, header.adaptLeftAppends]
+  for (let i = 0; i < counters.length; i++) {
+    const value = counters[i]!
     if (!Number.isSafeInteger(value) || value < 0) throw new StoreError(ErrorCode.CORRUPTION, `${where}: cost counter ${i} is ${value}`)
-    return value
   }
-  return {
-    m1: view.getFloat64(LeafOffset.M1, true),
-    c: view.getFloat64(LeafOffset.C, true),
-    m2: view.getFloat64(LeafOffset.M2, true),
-    b: view.getFloat64(LeafOffset.B, true),
-    capacity,
-    numKeys,
-    keys,
-    bitmap,
-    values,
-    expectedIterations: view.getFloat64(LeafOffset.EXPECTED_ITERATIONS, true),
-    expectedShifts: view.getFloat64(LeafOffset.EXPECTED_SHIFTS, true),
-    adaptSearches: counter(0),
-    adaptSearchIterations: counter(1),
-    adaptInserts: counter(2),
-    adaptShifts: counter(3),
-    adaptRightAppends: counter(4),
-    adaptLeftAppends: counter(5),
-  }
+  return { ...header, keys, bitmap, values }
 }

@@ -87,7 +87,7 @@ export class PageLeafStore implements LeafStore<number> {
   /** Reads and checks a leaf page; the image's arrays are views over a scratch page (copy them). */
   loadLeaf(leafId: number): LeafImage<number> {
     const where = `${this.file.path}: page ${leafId} at offset ${this.file.offsetOf(leafId)}`
-    if (leafId < FIRST_DATA_PAGE_ID || leafId >= this.pageCount() || this.free.isFree(leafId)) {
+    if (leafId < FIRST_DATA_PAGE_ID || leafId >= this.pageCount() || this.free.isListed(leafId)) {
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
     }
     this.file.readPage(leafId, this.scratch, PageType.DATA)

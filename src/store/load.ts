@@ -136,7 +136,8 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
     }
     seen.add(page)
   }
-  const free = new FreeSpace(freePages, meta.pageCount, (frontier) => file.reserve(frontier))
+  // Every page on the list cools until the first checkpoint commits: the older meta page may use it.
+  const free = new FreeSpace([], meta.pageCount, (frontier) => file.reserve(frontier), freePages)
   const pool = new BufferPool(file, cacheBytes)
   const frames = new LeafFrames(file, pool, free)
   const loadLeaf = (leafId: number, header: NodeHeader): DataNode => frames.describe(leafId, meta.pageCount, () => DataNode.described(header, leafId, frames))

@@ -154,7 +154,7 @@ export function countStoredPages(loaded: LoadedStore): Uint8Array {
   loaded.values.loadPageMap(pageMap)
   const leaked: number[] = []
   for (let page = FIRST_DATA_PAGE_ID; page < used.length; page++) {
-    const isFree = free.isFree(page)
+    const isFree = free.isListed(page)
     if (used[page] === 0 && !isFree) leaked.push(page)
     // A page both in use and on the free list would be handed out again while it holds data.
     if (used[page] !== 0 && isFree) {

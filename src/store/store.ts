@@ -80,6 +80,12 @@ export class Store {
   private readonly compactor: Compactor
   private wal: WalWriter | null = null
   private appliedLsn: number
+  /**
+   * The redo LSN of the older durable meta page (at open, the newer one's: the older one's segments
+   * may be gone already). A checkpoint releases only the log below it, so that a fallback to that
+   * meta page, if the newer one is damaged, still finds every record it needs.
+   */
+  private olderRedoLsn: number
   private readonly pending = new PendingOps()
   private payloadScratch = new Uint8Array(4096)
   private readonly snapshots: Snapshots
@@ -106,6 +112,7 @@ export class Store {
     this.free = pieces.free
     this.index = pieces.index
     this.appliedLsn = pieces.redoLsn - 1
+    this.olderRedoLsn = pieces.redoLsn
     this.pool = pieces.pool
     this.frames = pieces.frames
     this.values = new ValueStore(this.file, this.pool, this.free, options.recordCacheBytes)
@@ -706,6 +713,10 @@ export class Store {
     this.heldWrites = []
     try {
       await this.runCheckpoint(true)
+      // The load is in no log record: until a second checkpoint holds it too, the older meta page
+      // is the empty store, and a fallback to it (the newer one damaged) would open empty. This one
+      // writes only the tree image, the page map and the free list again.
+      await this.runCheckpoint(true)
     } finally {
       this.releaseHeldWrites()
     }
@@ -748,7 +759,10 @@ export class Store {
       // Before the capture, so that moved values and their leaves go into this checkpoint.
       this.compactor.run(this.index)
       await this.checkpointer.run(this.index, redoLsn, sync)
-      this.wal?.release(redoLsn, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
+      // The previous checkpoint is now the older meta page: keep the log it replays from.
+      const release = this.olderRedoLsn
+      this.olderRedoLsn = redoLsn
+      this.wal?.release(release, this.options.walArchive ? path.join(this.walDir, WAL_ARCHIVE_DIR_NAME) : null)
       killPoint(KILL_POINTS.CHECKPOINT_AFTER_RELEASE)
     } catch (error) {
       if (this.failure === null) this.failure = error instanceof StoreError ? error : new StoreError(ErrorCode.IO, String(error), { cause: error })
