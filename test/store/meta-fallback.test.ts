@@ -35,7 +35,7 @@ function damageNewestMeta(dir: string): number {
   const file = path.join(dir, 'data.lsp')
   const bytes = fs.readFileSync(file)
   const slot = newestMeta(dir)
-  bytes[slot * PAGE + 70] ^= 0x10
+  bytes[slot * PAGE + 70]! ^= 0x10
   fs.writeFileSync(file, bytes)
   return slot
 }
