@@ -215,3 +215,22 @@ export function decodeTree(
   }
   return { root, leaves, keyCount, state }
 }
+
+/**
+ * The leaf ids a tree image names, read off its records in order without building anything; null
+ * when the bytes are not a sequence of whole records (the caller decides what damage means).
+ */
+export function treeLeafIds(bytes: Uint8Array): number[] | null {
+  if (bytes.length < TREE_HEADER_BYTES) return null
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const ids: number[] = []
+  let at = TREE_HEADER_BYTES
+  while (at < bytes.length) {
+    const tag = view.getUint8(at)
+    const size = tag === TREE_TAG_LEAF ? TREE_LEAF_RECORD_BYTES : tag === TREE_TAG_MODEL ? TREE_MODEL_RECORD_BYTES : 0
+    if (size === 0 || at + size > bytes.length) return null
+    if (tag === TREE_TAG_LEAF) ids.push(view.getUint32(at + 4, true))
+    at += size
+  }
+  return ids
+}

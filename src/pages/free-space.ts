@@ -16,8 +16,8 @@
  *   4. Pages at or past `frontier` have never been used; allocation takes them after `free` runs out.
  *   5. Every page id below `frontier`, other than the two meta pages, is exactly one of: in use, in
  *      `free`, `cooling`, `committing` or `pending`.
- * At open the free list cannot say which of its pages the older meta page references, so every page
- * on it starts in `cooling`: the first checkpoint after open makes them reusable.
+ * At open, the pages on the free list that the older meta page references (load.ts `pagesOf`: its
+ * chains, the leaves its tree image names, its page map) start in `cooling`, the rest in `free`.
  */
 
 import { assert } from '../errors.js'

@@ -9,6 +9,7 @@ import { AlexIndex } from '../alex/alex-index.js'
 import type { AlexOptions } from '../alex/api.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import { readChain } from '../pages/chain-page.js'
+import { treeLeafIds } from '../alex/tree-image.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { leafCapacityMax } from '../pages/leaf-page.js'
 import { DataNode } from '../alex/data-node.js'
@@ -38,9 +39,10 @@ export interface Pieces {
 
 /**
  * Reads both meta pages (finding the page size) and returns the valid one with the higher generation,
- * and what was wrong with the other one if it failed (null when both are valid).
+ * the other one when it is valid too (`older`), and what was wrong with the other one if it failed
+ * (null when both are valid).
  */
-export function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): { meta: Meta; damaged: string | null } {
+export function readNewestMeta(file: string, read: (buffer: Uint8Array, position: number) => number): { meta: Meta; older: Meta | null; damaged: string | null } {
   const found: Meta[] = []
   const errors: string[] = []
   // Page 0 names its own size; if it is damaged, try page 1 at every possible size.
@@ -77,7 +79,7 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
     throw new StoreError(ErrorCode.CORRUPTION, `${file}: meta pages 0 and 1: generation fields ${found[0]!.generation} and ${found[1]!.generation} are not consecutive`)
   }
   const meta = found.reduce((a, b) => (b.generation > a.generation ? b : a))
-  return { meta, damaged: errors.length > 0 ? errors.join('; ') : null }
+  return { meta, older: found.find((other) => other !== meta) ?? null, damaged: errors.length > 0 ? errors.join('; ') : null }
 }
 
 /**
@@ -112,7 +114,7 @@ export function newPieces(file: PageFile, cacheBytes: number): Pieces {
  * The checkpoint `meta` describes: free list, page map, tree, and each leaf as a node described by
  * its header (read from its page into a frame of a new buffer pool of `cacheBytes` when first used).
  */
-export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Pieces {
+export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number, older: Meta | null = null): Pieces {
   const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
   let freePages: number[] = []
   let freeListPages: number[] = []
@@ -136,8 +138,12 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
     }
     seen.add(page)
   }
-  // Every page on the list cools until the first checkpoint commits: the older meta page may use it.
-  const free = new FreeSpace([], meta.pageCount, (frontier) => file.reserve(frontier), freePages)
+  // The pages on the list that the older meta page references cool until the first checkpoint
+  // commits (free-space.ts rule 2); if its pages cannot be told, every page on the list does.
+  const olderPages = pagesOf(file, older)
+  const cooling = olderPages === null ? freePages : freePages.filter((page) => olderPages.has(page))
+  const reusable = olderPages === null ? [] : freePages.filter((page) => !olderPages.has(page))
+  const free = new FreeSpace(reusable, meta.pageCount, (frontier) => file.reserve(frontier), cooling)
   const pool = new BufferPool(file, cacheBytes)
   const frames = new LeafFrames(file, pool, free)
   const loadLeaf = (leafId: number, header: NodeHeader): DataNode => frames.describe(leafId, meta.pageCount, () => DataNode.described(header, leafId, frames))
@@ -160,3 +166,34 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number): Piec
   }
 }
 
+
+/**
+ * The pages checkpoint `meta` references besides the meta pages: its chains, its leaves (from the tree
+ * image's records, no leaf read) and the value and overflow pages of its page map. Null when there
+ * is no such checkpoint or its pages cannot be read back as it wrote them (damage, or pages an
+ * engine before the rule that keeps them wrote over): the caller then assumes the worst.
+ */
+export function pagesOf(file: PageFile, meta: Meta | null): Set<number> | null {
+  if (meta === null) return null
+  try {
+    const pages = new Set<number>()
+    const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
+    for (const page of tree.pageIds) pages.add(page)
+    const leaves = treeLeafIds(tree.stream)
+    if (leaves === null) return null
+    for (const leaf of leaves) pages.add(leaf)
+    if (meta.freeListHead !== NO_PAGE) {
+      for (const page of readChain(file, meta.freeListHead, 4 * meta.freeListEntries, PageType.FREE_LIST, meta.pageCount).pageIds) pages.add(page)
+    }
+    if (meta.pageMapHead !== NO_PAGE) {
+      const chain = readChain(file, meta.pageMapHead, 4 * meta.pageMapEntries, PageType.PAGE_MAP, meta.pageCount)
+      for (const page of chain.pageIds) pages.add(page)
+      const map = new DataView(chain.stream.buffer, chain.stream.byteOffset, chain.stream.byteLength)
+      for (let page = 0; page < meta.pageMapEntries; page++) if (map.getUint32(4 * page, true) !== 0) pages.add(page)
+    }
+    return pages
+  } catch (error) {
+    if (error instanceof StoreError && error.code === ErrorCode.CORRUPTION) return null
+    throw error
+  }
+}

@@ -76,12 +76,12 @@ export async function createStore(dir: string, options: CheckedOptions, fs: File
  * newest usable meta page; `damaged` says what was wrong with the other one (null: both valid).
  * Its writes go to memory when the store is read-only.
  */
-export function openPageFile(raw: StorageFile, dir: string, options: CheckedOptions): { file: PageFile; meta: Meta; damaged: string | null } {
+export function openPageFile(raw: StorageFile, dir: string, options: CheckedOptions): { file: PageFile; meta: Meta; older: Meta | null; damaged: string | null } {
   const filePath = path.join(dir, DATA_FILE_NAME)
   const readOnly = options.readOnly
   const size = raw.size()
   if (size === 0) throw new StoreError(ErrorCode.IO, `no store in ${dir} to open read-only (${DATA_FILE_NAME} is empty)`)
-  const { meta, damaged } = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
+  const { meta, older, damaged } = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
   if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
     throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
   }
@@ -91,7 +91,7 @@ export function openPageFile(raw: StorageFile, dir: string, options: CheckedOpti
   const file = new PageFile(raw, meta.pageSizeBytes)
   file.writeEpoch = meta.generation + 1
   if (readOnly) file.writeToMemory()
-  return { file, meta, damaged }
+  return { file, meta, older, damaged }
 }
 
 /**

@@ -162,9 +162,9 @@ export class Store {
     const raw = fs.openFile(filePath, { readOnly })
     let store: Store | null = null
     try {
-      const { file, meta, damaged } = openPageFile(raw, dir, options)
+      const { file, meta, older, damaged } = openPageFile(raw, dir, options)
       try {
-        const pieces = loadPieces(file, meta, options.cacheBytes)
+        const pieces = loadPieces(file, meta, options.cacheBytes, older)
         store = new Store(dir, pieces, options, lock, fs)
         const used = countStoredPages({ file, free: store.free, index: store.index, values: store.values, pageMap: pieces.pageMap, checkpointer: store.checkpointer, recovery: store.recovery })
         // With one meta page damaged, the other may be an older checkpoint whose pages were reused

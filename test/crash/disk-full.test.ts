@@ -54,6 +54,9 @@ describe('a disk that stays full', () => {
     expect(problems).toEqual([])
     expect(fired).toBeGreaterThan(trials / 2)
     // The disk stayed full: the engine was refused more than once per trial (writes after the first).
-    expect(refused).toBeGreaterThan(fired)
+    // With only growing writes refused, a store that stops growing after its first NO_SPACE (the
+    // rest of its writes go to pages it already has) is refused just once per trial.
+    if (growOnly) expect(refused).toBeGreaterThanOrEqual(fired)
+    else expect(refused).toBeGreaterThan(fired)
   }, 240_000)
 })

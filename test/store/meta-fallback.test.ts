@@ -128,6 +128,30 @@ describe('a damaged newest meta page: the older checkpoint plus the log holds ev
     }
   })
 
+  it('writes right after an open, before its first checkpoint, do not touch the pages the older meta page references', async () => {
+    const dir = tempDir()
+    const model = new Model()
+    const rng = new Rng(99)
+    const first = await open(dir, OPTIONS)
+    await churn(first, model, rng, 4)
+    await first.close()
+    // The free list now names pages the older checkpoint (the last churn round's) still uses.
+    const db = await open(dir, OPTIONS)
+    try {
+      for (let i = 0; i < 600; i++) {
+        const key = rng.int(600)
+        const value = bytesFromSeed(rng.int(6) === 0 ? 2500 : 20 + rng.int(500), 50_000 + i)
+        await db.put(key, value)
+        model.put(key, value)
+      }
+      const image = copyOf(dir)
+      damageNewestMeta(image)
+      await expectOpensTo(image, model, 'writes after open, newest meta page damaged')
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('after a bulk load (which no log record holds)', async () => {
     const dir = tempDir()
     const model = new Model()
