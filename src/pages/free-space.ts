@@ -42,7 +42,7 @@ export class FreeSpace {
     public frontier: number,
     /** Called with the new frontier whenever it moves (the page file grows to cover it). */
     private readonly onGrow: (frontier: number) => void = () => {},
-    /** Pages on the free list that the older meta page may reference (at open: the whole list). */
+    /** Pages on the free list that the older meta page references (at open: load.ts `pagesOf`). */
     cooling: readonly number[] = [],
   ) {
     assert(frontier >= FIRST_DATA_PAGE_ID, `frontier ${frontier}`)
@@ -62,7 +62,7 @@ export class FreeSpace {
     return this.pending.length + this.committing.length + this.cooling.length
   }
 
-  /** A page that may be written now (rule 2 or 3). */
+  /** A page that may be written now (rule 3 or 4). */
   allocate(): number {
     const page = this.free.pop()
     if (page !== undefined) {
