@@ -124,8 +124,12 @@ export interface PageCounts {
   freeList: number
   /** The page map chain (live records per value page; read at open instead of the leaves). */
   pageMap: number
-  /** Reusable now, and freed since the last checkpoint (reusable after the next one). */
+  /** Reusable now. */
   free: number
+  /**
+   * Freed but not reusable yet: freed since the last checkpoint, or still referenced by the previous
+   * checkpoint (kept whole while its meta page is on disk: reusable after the next checkpoint).
+   */
   pendingFree: number
 }
 
