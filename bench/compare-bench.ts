@@ -72,6 +72,8 @@ interface Settings {
   insertCount: number
   recoveryRecords: number
   memoryCap: CapMode
+  /** learned-storage's page size (`--page-size 4k`); absent: its default. */
+  pageSizeBytes?: number
 }
 
 function parseScale(scale: string): number {
@@ -96,6 +98,7 @@ function parseSettings(argv: string[]): Settings {
       keep: { type: 'boolean', default: false },
       'all-small': { type: 'boolean', default: false },
       'memory-cap': { type: 'string', default: 'auto' },
+      'page-size': { type: 'string' },
     },
   })
   const keyCount = parseScale(values.scale!)
@@ -127,7 +130,16 @@ function parseSettings(argv: string[]): Settings {
     insertCount: big ? 300_000 : 60_000,
     recoveryRecords: Math.min(keyCount, 1_000_000),
     memoryCap: parseCap(values['memory-cap']!),
+    ...(values['page-size'] === undefined ? {} : { pageSizeBytes: parsePageSize(values['page-size']) }),
   }
+}
+
+/** --page-size: our page size, 4k to 1m, a power of two (the store checks it again at open). */
+function parsePageSize(text: string): number {
+  const match = /^(\d+)([km]?)$/i.exec(text)
+  const bytes = match === null ? NaN : Number(match[1]) * ({ '': 1, k: 2 ** 10, m: 2 ** 20 } as Record<string, number>)[match[2]!.toLowerCase()]!
+  if (!(bytes >= 4096 && bytes <= 2 ** 20 && (bytes & (bytes - 1)) === 0)) throw new Error(`--page-size wants a power of two from 4k to 1m, not ${text}`)
+  return bytes
 }
 
 /** --memory-cap: 'auto' (budget + measured allowance), 'off', or a size such as 64m, 512k, 1g. */
@@ -153,6 +165,7 @@ function plan(settings: Settings, root: string): Planned[] {
     sizes: settings.sizes,
     chunkSize: 10_000,
     recoveryRecords: settings.recoveryRecords,
+    ...(settings.pageSizeBytes === undefined ? {} : { pageSizeBytes: settings.pageSizeBytes }),
   }
   for (const dataset of settings.datasets) {
     for (const valueBytes of settings.values) {

@@ -49,6 +49,8 @@ export interface ChildJob {
   sizes: WorkloadSizes
   recoveryRecords: number
   chunkSize: number
+  /** Our page size (`--page-size`); absent = the engine's default. */
+  pageSizeBytes?: number
 }
 
 export type ChildMessage =
@@ -63,9 +65,15 @@ function send(message: ChildMessage): void {
   process.send?.(message)
 }
 
-async function openAt(job: ChildJob, durability: Durability): Promise<KvSystem> {
-  const config: SystemConfig = { directory: job.directory, memoryBytes: job.memoryBytes, durability, valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
+/** Opens the job's system on `directory` with the job's budget, memory condition and page size. */
+function openIn(job: ChildJob, directory: string, durability: Durability): Promise<KvSystem> {
+  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability, valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
+  if (job.pageSizeBytes !== undefined) config.pageSizeBytes = job.pageSizeBytes
   return openSystem(job.system, config, job.variant)
+}
+
+async function openAt(job: ChildJob, durability: Durability): Promise<KvSystem> {
+  return openIn(job, job.directory, durability)
 }
 
 function peakRssBytes(): number {
@@ -189,8 +197,7 @@ async function runIdle(job: ChildJob): Promise<void> {
   rmSync(directory, { recursive: true, force: true })
   mkdirSync(directory, { recursive: true })
   progress('idle: open an empty store')
-  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability: 'os', valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
-  const system = await openSystem(job.system, config, job.variant)
+  const system = await openIn(job, directory, 'os')
   try {
     system.get(inputs.keys.loaded[0] ?? 0)
     collectGarbage()
@@ -233,8 +240,7 @@ async function warmUpBulkLoad(job: ChildJob, loaded: Float64Array): Promise<void
   const directory = `${job.directory}-warm-up`
   rmSync(directory, { recursive: true, force: true })
   mkdirSync(directory, { recursive: true })
-  const config: SystemConfig = { directory, memoryBytes: job.memoryBytes, durability: 'os', valueBytes: job.valueBytes, smallMemory: job.memory === 'small' }
-  const system = await openSystem(job.system, config, job.variant)
+  const system = await openIn(job, directory, 'os')
   try {
     await system.bulkLoad(keys, (index) => makeValue(keys[index]!, 1, job.valueBytes), job.chunkSize)
   } finally {

@@ -26,6 +26,8 @@ export interface SystemConfig {
    * for that case uses it (LMDB: noReadAhead, as its documentation advises for a map larger than memory).
    */
   smallMemory?: boolean
+  /** Our page size when the store is created (`--page-size`); undefined = the engine's default. The other systems ignore it. */
+  pageSizeBytes?: number
 }
 
 /** What a visitor is handed for each entry a scan or multi-get returns; the bytes may be reused after it returns. */
@@ -128,7 +130,7 @@ export interface MemoryCapRun {
   /** The limit, page cache included: budgetBytes + allowanceBytes (or as given by --memory-cap). */
   capBytes?: number
   budgetBytes: number
-  /** The runtime allowance added to the budget: the largest idle-child peak over the systems. */
+  /** The runtime allowance added to the budget: the largest idle-child peak over the systems x WORKING_ROOM_FACTOR (1.25). */
   allowanceBytes?: number
   /** How the allowance was found. */
   allowanceSource: string

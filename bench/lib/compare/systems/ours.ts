@@ -37,7 +37,12 @@ const RECORD_CACHE_SHARE = 0.25
 
 export async function openOurs(config: SystemConfig): Promise<KvSystem> {
   const recordCacheBytes = Math.floor(config.memoryBytes * RECORD_CACHE_SHARE)
-  const db = await open(config.directory, { cacheBytes: config.memoryBytes - recordCacheBytes, recordCacheBytes, durability: config.durability })
+  const db = await open(config.directory, {
+    cacheBytes: config.memoryBytes - recordCacheBytes,
+    recordCacheBytes,
+    durability: config.durability,
+    ...(config.pageSizeBytes === undefined ? {} : { pageSizeBytes: config.pageSizeBytes }),
+  })
   return new OurSystem(db, config, recordCacheBytes)
 }
 
@@ -57,8 +62,8 @@ class OurSystem implements KvSystem {
   ) {
     const stats = db.stats()
     this.settings = [
-      `open(dir, { cacheBytes: ${config.memoryBytes - recordCacheBytes}, recordCacheBytes: ${recordCacheBytes}, durability: '${config.durability}' }); other options default`,
-      `the budget split ${1 - RECORD_CACHE_SHARE} / ${RECORD_CACHE_SHARE}: buffer pool ${stats.bufferPool.frames} frames of ${stats.pageSizeBytes} B pages (page size default); record cache (values <= 48 B that a full pool missed; allocated only once the pool is full)`,
+      `open(dir, { cacheBytes: ${config.memoryBytes - recordCacheBytes}, recordCacheBytes: ${recordCacheBytes}, durability: '${config.durability}'${config.pageSizeBytes === undefined ? '' : `, pageSizeBytes: ${config.pageSizeBytes}`} }); other options default`,
+      `the budget split ${1 - RECORD_CACHE_SHARE} / ${RECORD_CACHE_SHARE}: buffer pool ${stats.bufferPool.frames} frames of ${stats.pageSizeBytes} B pages (page size ${config.pageSizeBytes === undefined ? 'default' : 'set by --page-size'}); record cache (values <= 48 B that a full pool missed; allocated only once the pool is full)`,
       'put: db.put (the store group-commits the puts in flight: one log write and, at fsync, one fdatasync)',
       'get: db.getInto(key, reused buffer), returned as an exact-length view; getMany: db.getManyInto (batched lookups, 256 keys a call, values into one reused buffer); scan: range({ gte, limit })',
       'bulk load: db.bulkLoad(keys, valueAt) (the columnar form: ascending keys into the empty store; values straight to pages, index by ALEX bulk load, no log; resolves when a synced checkpoint holds it all)',
