@@ -392,7 +392,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const k = checkKey(key)
     const leaf = this.leafFor(k)
     const slot = leaf.find(k, this.countReads)
-    return slot >= 0 ? this.decode(leaf.values[slot]!) : undefined
+    return slot >= 0 ? this.decode(leaf.valueAt(slot)) : undefined
   }
 
   /**
@@ -423,7 +423,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       const leaf = leaves[i]!
       leaves[i] = null
       const slot = leaf.find(batchKeys[i]!, counted)
-      out[i] = slot >= 0 ? leaf.values[slot]! : NaN
+      out[i] = slot >= 0 ? leaf.valueAt(slot) : NaN
     }
   }
 
