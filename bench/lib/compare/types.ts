@@ -130,7 +130,7 @@ export interface MemoryCapRun {
   /** The limit, page cache included: budgetBytes + allowanceBytes (or as given by --memory-cap). */
   capBytes?: number
   budgetBytes: number
-  /** The runtime allowance added to the budget: the largest idle-child peak over the systems x WORKING_ROOM_FACTOR (1.25). */
+  /** The runtime allowance added to the budget: the largest idle-child peak over the systems x WORKING_ROOM_FACTOR (1.1). */
   allowanceBytes?: number
   /** How the allowance was found. */
   allowanceSource: string
