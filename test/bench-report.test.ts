@@ -288,6 +288,25 @@ describe('the small-memory cap in the report', () => {
     expect(text).toContain('read_bytes')
   })
 
+  it('gives the device random-read rate and each system\'s uniform gets as a fraction of it', () => {
+    const data = capped()
+    for (const r of data.runs) {
+      if (r.memoryCap === undefined) continue
+      r.memoryCap.device = { qd1PerSecond: 20_000, deepPerSecond: 25_000, deepDepth: 32, qd1DeviceBytesPerRead: 4096, deepDeviceBytesPerRead: 4000, fileBytes: 2 ** 30, how: 'random preads' }
+    }
+    const ours = data.runs.find((r) => r.memory === 'small' && r.system === 'learned-storage')!
+    const gets = ours.results[1]!
+    expect(gets.workload).toBe('get-uniform')
+    const text = renderReport(data, evaluateTargets(data))
+    expect(text).toContain('device: 4 KiB random reads 20.0k/s at queue depth 1, 25.0k/s at depth 32')
+    // 0.10 device pages a get (81,920,000 B over 200,000 gets); reads/s = gets/s x 0.1.
+    const line = text.split('\n').find((l) => l.includes('learned-storage uniform gets:'))
+    expect(line).toContain(`= ${(gets.perSecond / 20_000).toFixed(2)}x the depth-1 read rate; 0.10 device pages a get`)
+    expect(line).toContain(`${((gets.perSecond * 0.1) / 25_000 * 100).toFixed(1)}% of the depth-32 rate`)
+    data.runs.forEach((r) => r.memoryCap !== undefined && (r.memoryCap.device = { skipped: 'not root' }))
+    expect(renderReport(data, evaluateTargets(data))).toContain('device: not measured (not root)')
+  })
+
   it('says when the cap was not enforced', () => {
     const data = capped()
     for (const r of data.runs) if (r.memoryCap !== undefined) r.memoryCap = { ...r.memoryCap, enforced: false, mechanism: 'not enforced: not root' }

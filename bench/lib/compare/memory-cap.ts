@@ -43,6 +43,7 @@ import path from 'node:path'
 import type { ChildJob } from '../../compare-child.js'
 import { CAPPED_EXEC_ARGV, exitText, isV8HeapExhausted, runChildProcess, type ChildOutcome } from './children.js'
 import { MemoryGroup, probeMemoryController, type ControllerProbe } from './memory-cgroup.js'
+import { probeDevice } from './device-probe.js'
 import { runFor } from './run.js'
 import type { MemoryCapRun, SystemName, SystemRun, WorkloadResult } from './types.js'
 
@@ -61,6 +62,7 @@ interface Allowance {
 export class SmallMemoryRunner {
   private probeResult: ControllerProbe | undefined
   private readonly allowances = new Map<string, Allowance>()
+  private device: MemoryCapRun['device']
 
   constructor(
     private readonly childPath: string,
@@ -88,6 +90,10 @@ export class SmallMemoryRunner {
     const probe = this.probe()
     const controller = probe.usable ? probe.controller : undefined
     const allowance = await this.allowanceFor(job, onProgress)
+    if (this.device === undefined) {
+      onProgress('device random-read rate')
+      this.device = probeDevice(this.childPath, this.probe(), path.dirname(job.directory))
+    }
     const capBytes = this.mode === 'off' ? undefined : typeof this.mode === 'number' ? this.mode : allowance.allowanceBytes === undefined ? undefined : job.memoryBytes + allowance.allowanceBytes
     const enforce = controller !== undefined && capBytes !== undefined
     const idle = allowance.idle.get(job.system)
@@ -97,6 +103,7 @@ export class SmallMemoryRunner {
       budgetBytes: job.memoryBytes,
       allowanceSource: allowance.source,
       coldStart: 'not attempted',
+      device: this.device,
       ...(capBytes === undefined ? {} : { capBytes }),
       ...(allowance.allowanceBytes === undefined ? {} : { allowanceBytes: allowance.allowanceBytes }),
       ...(idle?.peakBytes === undefined ? {} : { idlePeakBytes: idle.peakBytes }),

@@ -168,6 +168,25 @@ function renderMemoryCap(s: Scenario, columns: readonly Column[]): string[] {
     `    allowance: ${first.allowanceSource}`,
     `    cold start: ${first.coldStart}`,
   )
+  const device = first.device
+  if (device !== undefined) {
+    if ('skipped' in device) lines.push(`    device: not measured (${device.skipped})`)
+    else {
+      lines.push(
+        `    device: 4 KiB random reads ${formatRate(device.qd1PerSecond)}/s at queue depth 1, ${formatRate(device.deepPerSecond)}/s at depth ${device.deepDepth} (${formatPerOp(device.qd1DeviceBytesPerRead)} and ${formatPerOp(device.deepDeviceBytesPerRead)} from the device per read)`,
+        `      ${device.how}`,
+      )
+      for (const c of capped) {
+        const r = findResult(c.run, 'get-uniform')
+        if (r === undefined || r.io === undefined || r.io.ops === 0) continue
+        const pagesPerGet = r.io.readBytes / r.io.ops / 4096
+        const readsPerSecond = r.perSecond * pagesPerGet
+        lines.push(
+          `      ${c.label} uniform gets: ${formatRate(r.perSecond)}/s = ${(r.perSecond / device.qd1PerSecond).toFixed(2)}x the depth-1 read rate; ${pagesPerGet.toFixed(2)} device pages a get = ${formatRate(readsPerSecond)} reads/s, ${percent(readsPerSecond / device.deepPerSecond)} of the depth-${device.deepDepth} rate`,
+        )
+      }
+    }
+  }
   const headers = ['system', 'outcome', 'cgroup peak', 'peak RSS', 'idle peak', 'idle RSS', 'load peak RSS', 'limit hits', 'store cached at start']
   const rows = capped.map((c) => {
     const m = c.run.memoryCap!

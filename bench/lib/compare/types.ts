@@ -155,6 +155,18 @@ export interface MemoryCapRun {
   /** The store's bytes in the page cache as the measured child starts, and the store's size (fincore). */
   cachedBytesAtStart?: number
   storeBytesAtStart?: number
+  /** The device's 4 KiB random-read rate, measured once in the run (device-probe.ts), or why not. */
+  device?: DeviceRateFigures | { skipped: string }
+}
+
+export interface DeviceRateFigures {
+  qd1PerSecond: number
+  deepPerSecond: number
+  deepDepth: number
+  qd1DeviceBytesPerRead: number
+  deepDeviceBytesPerRead: number
+  fileBytes: number
+  how: string
 }
 
 export interface SystemRun {
