@@ -1,34 +1,38 @@
 /**
- * The record cache: small values by handle, for point reads over data larger than the buffer pool.
+ * The record cache: small values by key, for point reads over data larger than the buffer pool.
  *
  * A page frame holds a few thousand small records; under skewed reads (Zipfian) the hot ones are
  * spread over every page, so caching whole pages keeps few of them per byte. This cache keeps the
- * records themselves: a value read alone (a pool miss, value-store.ts) is offered to it, and later
- * reads of the same handle are answered from it without I/O.
+ * records themselves, under their keys: a point read that had to read its value alone (a pool miss,
+ * value-store.ts) offers it, and later point reads of the same key are answered from it before the
+ * index is looked at, so a hot key costs neither its leaf nor its value page (a leaf page read per
+ * hot key is what a cache by value handle still paid: the leaf says where the value is).
  *
- * Layout: 4-way set-associative over typed arrays (no object per entry). Each way holds a handle
- * (-1: empty), the value's length, a use count (0-3) and RECORD_CACHE_VALUE_MAX bytes. A hit bumps
+ * Layout: 4-way set-associative over typed arrays (no object per entry). Each way holds a key (NaN:
+ * empty), the value's length, a use count (0-3) and RECORD_CACHE_VALUE_MAX bytes. A hit bumps
  * the count. An offer to a full set replaces a way whose count is 0; if none is, every count in the
  * set drops by one and the newcomer is not cached: a record must be read more often than its set's
  * residents decay to get in (frequency-biased, so one pass of cold reads cannot flush hot records).
  *
- * Correctness: a handle names one record for the record's life; a record's bytes never change; its
- * handle is only reused after the record is released, and `remove` is called on release (and the
- * whole cache is dropped with the store), so a cached handle always has the bytes its record has.
- * The arrays are allocated at the first offer, so a store whose pool holds everything never pays.
+ * Correctness: an entry is the value its key had when it was offered, and the store forgets a key
+ * (`remove`) whenever it installs or removes that key's value (Store.install / Store.remove: every
+ * put, delete, batch and replayed write), so a cached key always has its current value. Moving a
+ * value (compaction) changes its handle, not its bytes. Only the current state's point reads use it
+ * (never an iterator, which reads a snapshot). -0 is kept as 0, the key the index knows. The arrays
+ * are allocated at the first offer, so a store whose pool holds everything never pays.
  */
 
 /** Values up to this many bytes are cached. */
 export const RECORD_CACHE_VALUE_MAX = 48
 const WAYS = 4
 const COUNT_MAX = 3
-/** Bytes one way costs: handle, length, count, value. */
+/** Bytes one way costs: key, length, count, value. */
 const WAY_BYTES = 8 + 1 + 1 + RECORD_CACHE_VALUE_MAX
 
 export class RecordCache {
   /** Sets (a power of two; 0 when the budget is below one set). */
   readonly sets: number
-  private handles: Float64Array | null = null
+  private keys: Float64Array | null = null
   private lengths: Uint8Array | null = null
   private counts: Uint8Array | null = null
   /** The values: way w at bytes[w * RECORD_CACHE_VALUE_MAX, ...). */
@@ -52,16 +56,22 @@ export class RecordCache {
 
   /** Bytes the cache holds allocated (0 until the first offer). */
   get allocatedBytes(): number {
-    return this.handles === null ? 0 : this.sets * WAYS * WAY_BYTES
+    return this.keys === null ? 0 : this.sets * WAYS * WAY_BYTES
   }
 
-  /** The way holding `handle` (its value at bytes[way * RECORD_CACHE_VALUE_MAX], length `lengthOf`), or -1. */
-  find(handle: number): number {
-    const handles = this.handles
-    if (handles === null) return -1
-    const first = this.setOf(handle) * WAYS
+  /** Whether anything was ever offered (before that, every lookup misses without counting). */
+  get allocated(): boolean {
+    return this.keys !== null
+  }
+
+  /** The way holding `key` (its value at bytes[way * RECORD_CACHE_VALUE_MAX], length `lengthOf`), or -1. */
+  find(key: number): number {
+    const keys = this.keys
+    if (keys === null) return -1
+    if (key === 0) key = 0
+    const first = this.setOf(key) * WAYS
     for (let way = first; way < first + WAYS; way++) {
-      if (handles[way] === handle) {
+      if (keys[way] === key) {
         const counts = this.counts!
         if (counts[way]! < COUNT_MAX) counts[way]!++
         this.hits++
@@ -72,28 +82,39 @@ export class RecordCache {
     return -1
   }
 
+  /** Whether `key` is cached, changing nothing (no use counted, no hit or miss). */
+  contains(key: number): boolean {
+    const keys = this.keys
+    if (keys === null) return false
+    if (key === 0) key = 0
+    const first = this.setOf(key) * WAYS
+    for (let way = first; way < first + WAYS; way++) if (keys[way] === key) return true
+    return false
+  }
+
   lengthOf(way: number): number {
     return this.lengths![way]!
   }
 
-  /** Offers the value source[start, start + length) of `handle` (read from disk, checked). */
-  offer(handle: number, source: Uint8Array, start: number, length: number): void {
+  /** Offers the value source[start, start + length) of `key` (read from disk, checked; its current value). */
+  offer(key: number, source: Uint8Array, start: number, length: number): void {
     if (this.sets === 0 || length > RECORD_CACHE_VALUE_MAX) return
-    if (this.handles === null) this.allocate()
-    const handles = this.handles!
+    if (this.keys === null) this.allocate()
+    if (key === 0) key = 0
+    const keys = this.keys!
     const counts = this.counts!
-    const first = this.setOf(handle) * WAYS
+    const first = this.setOf(key) * WAYS
     let victim = -1
     for (let way = first; way < first + WAYS; way++) {
-      if (handles[way] === handle) return
+      if (keys[way] === key) return
       if (victim < 0 && counts[way] === 0) victim = way
     }
     if (victim < 0) {
       for (let way = first; way < first + WAYS; way++) counts[way]!--
       return
     }
-    if (handles[victim] === -1) this.entries++
-    handles[victim] = handle
+    if (keys[victim] !== keys[victim]) this.entries++
+    keys[victim] = key
     this.lengths![victim] = length
     // A newcomer starts at 1: it must be read again before the next decay to stay.
     counts[victim] = 1
@@ -102,14 +123,15 @@ export class RecordCache {
     for (let i = 0; i < length; i++) bytes[at + i] = source[start + i]!
   }
 
-  /** Forgets `handle` (its record was released). */
-  remove(handle: number): void {
-    const handles = this.handles
-    if (handles === null) return
-    const first = this.setOf(handle) * WAYS
+  /** Forgets `key` (its value was replaced or deleted). */
+  remove(key: number): void {
+    const keys = this.keys
+    if (keys === null) return
+    if (key === 0) key = 0
+    const first = this.setOf(key) * WAYS
     for (let way = first; way < first + WAYS; way++) {
-      if (handles[way] === handle) {
-        handles[way] = -1
+      if (keys[way] === key) {
+        keys[way] = NaN
         this.counts![way] = 0
         this.entries--
         return
@@ -119,17 +141,16 @@ export class RecordCache {
 
   private allocate(): void {
     const ways = this.sets * WAYS
-    this.handles = new Float64Array(ways).fill(-1)
+    this.keys = new Float64Array(ways).fill(NaN)
     this.lengths = new Uint8Array(ways)
     this.counts = new Uint8Array(ways)
     this.bytes = new Uint8Array(ways * RECORD_CACHE_VALUE_MAX)
   }
 
-  /** Handles are pageId * 2^21 + offset * 2: both halves, through murmur3's finalizer. */
-  private setOf(handle: number): number {
-    const low = handle % 2097152
-    const high = (handle - low) / 2097152
-    let h = (Math.imul(high | 0, 0x9e3779b1) + low) | 0
+  /** The key's 64 bits, through murmur3's finalizer. */
+  private setOf(key: number): number {
+    KEY_BITS[0] = key
+    let h = (Math.imul(KEY_WORDS[1]!, 0x9e3779b1) + KEY_WORDS[0]!) | 0
     h ^= h >>> 16
     h = Math.imul(h, 0x85ebca6b)
     h ^= h >>> 13
@@ -138,3 +159,6 @@ export class RecordCache {
     return (h >>> 0) & (this.sets - 1)
   }
 }
+
+const KEY_BITS = new Float64Array(1)
+const KEY_WORDS = new Uint32Array(KEY_BITS.buffer)

@@ -378,9 +378,9 @@ export class ValueStore {
    * iterator), whose neighbours share its page: the page is read through the pool (admission as
    * usual), not the record alone into the record cache.
    */
-  read(handle: number, scan = false): Uint8Array {
+  read(handle: number, scan = false, key = NaN): Uint8Array {
     if (handleIsOverflow(handle)) return this.readOverflow(this.stub(handle))
-    const bytes = this.locate(handle, scan)
+    const bytes = this.locate(handle, scan, key)
     const start = this.locatedStart
     return bytes.slice(start, start + this.locatedLength)
   }
@@ -390,13 +390,13 @@ export class ValueStore {
    * either way (a length above `target.byteLength - at` means nothing was copied). Allocates nothing
    * for an inline value.
    */
-  readInto(handle: number, target: Uint8Array, at = 0): number {
+  readInto(handle: number, target: Uint8Array, at = 0, key = NaN): number {
     if (handleIsOverflow(handle)) {
       const value = this.readOverflow(this.stub(handle))
       if (value.byteLength <= target.byteLength - at) target.set(value, at)
       return value.byteLength
     }
-    const bytes = this.locate(handle)
+    const bytes = this.locate(handle, false, key)
     const start = this.locatedStart
     const n = this.locatedLength
     if (n > target.byteLength - at) return n
@@ -406,6 +406,51 @@ export class ValueStore {
       target.set(bytes.subarray(start, start + n), at)
     }
     return n
+  }
+
+  /**
+   * The current value of `key` from the record cache (a copy), or undefined if it is not cached. Only
+   * for point reads of the current state: the store forgets a key whenever it changes (`forget`).
+   */
+  cached(key: number): Uint8Array | undefined {
+    const records = this.records
+    if (!records.allocated) return undefined
+    const way = records.find(key)
+    if (way < 0) return undefined
+    const at = way * RECORD_CACHE_VALUE_MAX
+    return records.bytes.slice(at, at + records.lengthOf(way))
+  }
+
+  /**
+   * `cached`, into `target` from byte `at` as `readInto` does: the value's length (nothing copied if
+   * it does not fit), or -1 if `key` is not cached.
+   */
+  cachedInto(key: number, target: Uint8Array, at = 0): number {
+    const records = this.records
+    if (!records.allocated) return -1
+    const way = records.find(key)
+    if (way < 0) return -1
+    const n = records.lengthOf(way)
+    if (n > target.byteLength - at) return n
+    const bytes = records.bytes
+    const from = way * RECORD_CACHE_VALUE_MAX
+    for (let i = 0; i < n; i++) target[at + i] = bytes[from + i]!
+    return n
+  }
+
+  /** Whether the record cache holds anything (until then no key is looked up in it). */
+  get recordsInUse(): boolean {
+    return this.records.allocated
+  }
+
+  /** Whether `key` is in the record cache, without counting a use (a batch's first pass). */
+  isCached(key: number): boolean {
+    return this.records.contains(key)
+  }
+
+  /** `key`'s value changed (a put, a delete): the record cache forgets it. */
+  forget(key: number): void {
+    this.records.remove(key)
   }
 
   /**
@@ -425,7 +470,7 @@ export class ValueStore {
    * read alone, checked) and sets locatedStart / locatedLength. The bytes are valid until the next
    * read.
    */
-  private locate(handle: number, scan = false): Uint8Array {
+  private locate(handle: number, scan = false, key = NaN): Uint8Array {
     const pageId = handlePage(handle)
     const offset = handleOffset(handle)
     // Consecutive reads from one page (scans of bulk-loaded data) skip the pool's lookup.
@@ -433,18 +478,12 @@ export class ValueStore {
     if (pageId !== this.lastPageId || this.pool.reassignments !== this.lastReassignments || page === null) {
       const records = this.records
       if (records.enabled && !scan && !this.pool.hasFreeFrame) {
-        // A full pool: the record cache answers point reads of small hot values, and a miss on a
-        // page not resident reads the record alone and offers it there, rather than evicting a page
-        // for one record (pages stay for scans and writes).
-        const way = records.find(handle)
-        if (way >= 0) {
-          this.locatedStart = way * RECORD_CACHE_VALUE_MAX
-          this.locatedLength = records.lengthOf(way)
-          return records.bytes
-        }
+        // A full pool: a miss on a page not resident reads the record alone, rather than evicting a
+        // page for one record (pages stay for scans and writes), and a point read of the current
+        // state (`key` given) offers it to the record cache, which the store asks first.
         if (!this.pool.isResident(pageId)) {
           const bytes = this.readAlone(pageId, offset)
-          records.offer(handle, bytes, this.locatedStart, this.locatedLength)
+          if (key === key) records.offer(key, bytes, this.locatedStart, this.locatedLength)
           return bytes
         }
       } else if (!this.admit(pageId, scan)) {
@@ -570,7 +609,6 @@ export class ValueStore {
       this.deferredOverflow.push(handle)
       return
     }
-    this.records.remove(handle)
     this.releaseRecord(handlePage(handle))
   }
 

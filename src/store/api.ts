@@ -19,9 +19,9 @@ export interface OpenOptions {
   /** Budget of the buffer pool in bytes (rounded down to whole pages, at least 8 pages). Default 64 MiB. */
   cacheBytes?: number
   /** Budget in bytes of the record cache: values of up to 48 bytes that a full buffer pool missed,
-   *  kept by themselves (58 bytes each), so that skewed point reads over data larger than the pool
-   *  stop paying a read for hot records. Besides `cacheBytes`; allocated only once the pool misses.
-   *  Default 0 (off). */
+   *  kept by themselves under their keys (58 bytes each) and looked up before the index, so that
+   *  skewed point reads over data larger than the pool stop paying a read (of the leaf or the value)
+   *  for hot keys. Besides `cacheBytes`; allocated only once the pool misses. Default 0 (off). */
   recordCacheBytes?: number
   /** Default 'fsync'. */
   durability?: Durability

@@ -250,8 +250,14 @@ export class Store {
   /** The value stored under `key` (a copy), or undefined. */
   get(key: number): Uint8Array | undefined {
     if (this.closed) throw closedError()
-    const handle = this.index.get(keyOf(key))
-    return handle === undefined ? undefined : this.values.read(handle)
+    const k = keyOf(key)
+    const values = this.values
+    if (values.recordsInUse) {
+      const cached = values.cached(k)
+      if (cached !== undefined) return cached
+    }
+    const handle = this.index.get(k)
+    return handle === undefined ? undefined : values.read(handle, false, k)
   }
 
   /**
@@ -263,8 +269,14 @@ export class Store {
   getInto(key: number, target: Uint8Array): number {
     if (this.closed) throw closedError()
     if (!(target instanceof Uint8Array)) throw invalid(`getInto needs a Uint8Array target, got ${describeValue(target)}`)
-    const handle = this.index.get(keyOf(key))
-    return handle === undefined ? -1 : this.values.readInto(handle, target)
+    const k = keyOf(key)
+    const values = this.values
+    if (values.recordsInUse) {
+      const n = values.cachedInto(k, target)
+      if (n >= 0) return n
+    }
+    const handle = this.index.get(k)
+    return handle === undefined ? -1 : values.readInto(handle, target, 0, k)
   }
 
   /**
@@ -278,17 +290,66 @@ export class Store {
     checkKeys(keys, 0, count)
     const out = new Array<Uint8Array | undefined>(count)
     const handles = this.batchHandles
+    const values = this.values
     for (let from = 0; from < count; from += GET_BATCH_MAX) {
       const n = Math.min(GET_BATCH_MAX, count - from)
-      this.index.getBatch(keys, from, n, handles)
-      this.readAhead(handles, n)
+      const misses = this.lookUpBatch(keys, from, n)
+      let m = 0
       for (let i = 0; i < n; i++) {
-        const handle = handles[i]!
-        out[from + i] = handle === handle ? this.values.read(handle) : undefined
+        const k = keys[from + i]!
+        if (misses < n && this.batchCached[i] === 1) {
+          const cached = values.cached(k)
+          if (cached !== undefined) {
+            out[from + i] = cached
+            continue
+          }
+          // Offered out by a read of this batch since: look it up again.
+          const handle = this.index.get(keyOf(k))
+          out[from + i] = handle === undefined ? undefined : values.read(handle, false, k)
+          continue
+        }
+        const handle = handles[m++]!
+        out[from + i] = handle === handle ? values.read(handle, false, k) : undefined
       }
     }
     return out
   }
+
+  /** 1 at batch position i: its key was in the record cache when the batch was looked up. */
+  private readonly batchCached = new Uint8Array(GET_BATCH_MAX)
+  private readonly batchMissKeys = new Float64Array(GET_BATCH_MAX)
+
+  /**
+   * Looks up keys[from..from+n) for a batched read: the keys in the record cache are marked in
+   * batchCached (their leaves are not touched), the others are looked up through the index, their
+   * handles (NaN: absent) in batchHandles in order, and their records read ahead. Returns how many
+   * went to the index.
+   */
+  private lookUpBatch(keys: ArrayLike<number>, from: number, n: number): number {
+    const values = this.values
+    const handles = this.batchHandles
+    if (!values.recordsInUse) {
+      this.index.getBatch(keys, from, n, handles)
+      this.readAhead(handles, n)
+      return n
+    }
+    const cached = this.batchCached
+    const missKeys = this.batchMissKeys
+    let m = 0
+    for (let i = 0; i < n; i++) {
+      const k = keys[from + i]!
+      if (values.isCached(k)) {
+        cached[i] = 1
+      } else {
+        cached[i] = 0
+        missKeys[m++] = k
+      }
+    }
+    this.index.getBatch(missKeys, 0, m, handles)
+    this.readAhead(handles, m)
+    return m
+  }
+
 
   /**
    * getMany without allocation: copies the values of keys[from..to) back to back into `target`
@@ -316,17 +377,25 @@ export class Store {
     let at = 0
     for (let start = from; start < to; start += GET_BATCH_MAX) {
       const n = Math.min(GET_BATCH_MAX, to - start)
-      this.index.getBatch(keys, start, n, handles)
-      this.readAhead(handles, n)
+      const misses = this.lookUpBatch(keys, start, n)
+      let m = 0
       for (let i = 0; i < n; i++) {
-        const handle = handles[i]!
+        const k = keys[start + i]!
         const j = start + i - from
-        if (handle !== handle) {
-          lengths[j] = -1
-          continue
+        let length: number
+        if (misses < n && this.batchCached[i] === 1) {
+          length = values.cachedInto(k, target, at)
+          if (length < 0) {
+            // Offered out by a read of this batch since: look it up again.
+            const handle = this.index.get(keyOf(k))
+            length = handle === undefined ? -1 : values.readInto(handle, target, at, k)
+          }
+        } else {
+          const handle = handles[m++]!
+          length = handle === handle ? values.readInto(handle, target, at, k) : -1
         }
-        const length = values.readInto(handle, target, at)
         lengths[j] = length
+        if (length < 0) continue
         if (length > target.byteLength - at) return j
         at += length
       }
@@ -653,13 +722,17 @@ export class Store {
 
   private install(key: number, handle: number): void {
     const old = this.index.upsert(key, handle)
-    if (old !== undefined) this.snapshots.release(old)
+    if (old !== undefined) {
+      this.values.forget(key)
+      this.snapshots.release(old)
+    }
   }
 
   private remove(key: number): void {
     const old = this.index.get(key)
     if (old === undefined) return
     this.index.delete(key)
+    this.values.forget(key)
     this.snapshots.release(old)
   }
 

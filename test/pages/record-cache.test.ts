@@ -13,6 +13,25 @@ import { Model, Rng, bytesEqual, bytesFromSeed, closeQuietly, describeBytes, use
 
 const tempDir = useTempDirs('learned-storage-record-cache-')
 
+/** getManyInto of `keys` through a buffer big enough for all, split back into values (undefined: absent). */
+function manyInto(db: Awaited<ReturnType<typeof open>>, keys: number[]): (Uint8Array | undefined)[] {
+  const target = new Uint8Array(64 * keys.length)
+  const lengths = new Int32Array(keys.length)
+  expect(db.getManyInto(keys, 0, keys.length, target, lengths)).toBe(keys.length)
+  const out: (Uint8Array | undefined)[] = []
+  let at = 0
+  for (let i = 0; i < keys.length; i++) {
+    const length = lengths[i]!
+    if (length < 0) {
+      out.push(undefined)
+      continue
+    }
+    out.push(target.slice(at, at + length))
+    at += length
+  }
+  return out
+}
+
 describe('RecordCache', () => {
   it('finds only what was offered and not removed, with its bytes; counts entries; stays within budget', () => {
     const op = fc.oneof(
@@ -91,7 +110,7 @@ describe('RecordCache', () => {
 })
 
 describe('the record cache in the store', () => {
-  it('skewed reads over a pool 1/20 of the data: every read (get and getInto) equals the model while hot keys are overwritten and deleted', async () => {
+  it('skewed reads over a pool 1/20 of the data: every read (get, getInto, getMany, getManyInto) equals the model while hot keys are overwritten and deleted', async () => {
     const dir = tempDir()
     const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
     const rng = new Rng(5)
@@ -122,11 +141,21 @@ describe('the record cache in the store', () => {
           const got = db.get(key)
           const expected = model.get(key)
           if (!(got === undefined ? expected === undefined : expected !== undefined && bytesEqual(got, expected))) bad = `step ${step}: get(${key}) = ${describeBytes(got)}, expected ${describeBytes(expected)}`
-        } else {
+        } else if (action < 75) {
           const length = db.getInto(key, target)
           const expected = model.get(key)
           const ok = expected === undefined ? length === -1 : length === expected.byteLength && bytesEqual(target.subarray(0, length), expected)
           if (!ok) bad = `step ${step}: getInto(${key}) = ${length} ${describeBytes(target.subarray(0, Math.max(0, length)))}, expected ${describeBytes(expected)}`
+        } else if (action < 78) {
+          // A batch of hot and cold keys: the cold ones read their records alone and offer them,
+          // which may push out a hot key the batch found cached a moment before.
+          const batch = Array.from({ length: 1 + rng.int(90) }, () => (rng.int(2) === 0 ? rng.int(300) * 61 : rng.int(n)))
+          const got = rng.int(2) === 0 ? db.getMany(batch) : manyInto(db, batch)
+          for (let i = 0; i < batch.length && bad === ''; i++) {
+            const expected = model.get(batch[i]!)
+            const value = got[i]
+            if (!(value === undefined ? expected === undefined : expected !== undefined && bytesEqual(value, expected))) bad = `step ${step}: getMany[${i}] (${batch[i]}) = ${describeBytes(value)}, expected ${describeBytes(expected)}`
+          }
         }
         if (step === 30_000) await db.checkpoint()
       }
@@ -135,6 +164,45 @@ describe('the record cache in the store', () => {
       expect(stats.hits).toBeGreaterThan(10_000)
       expect(stats.bytes).toBeLessThanOrEqual(32 * 1024)
       await db.check()
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
+  it('a cached key is answered without reading its leaf; a put or delete of it is seen at once', async () => {
+    const dir = tempDir()
+    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
+    let db = await open(dir, options)
+    try {
+      const entries: [number, Uint8Array][] = []
+      for (let i = 0; i < 20_000; i++) entries.push([i, bytesFromSeed(16, i)])
+      await db.bulkLoad(entries)
+      await db.close()
+      db = await open(dir, options)
+      const hot = 12_345
+      const coldPass = (): void => {
+        // 200 keys far from the hot one: their leaves fill the 8 frames, so the hot key's leaf goes.
+        for (let i = 0; i < 200; i++) expect(bytesEqual(db.get(i * 50)!, entries[i * 50]![1])).toBe(true)
+      }
+      coldPass()
+      for (let i = 0; i < 3; i++) expect(bytesEqual(db.get(hot)!, entries[hot]![1])).toBe(true)
+      coldPass()
+      const before = db.stats()
+      const target = new Uint8Array(64)
+      expect(db.getInto(hot, target)).toBe(16)
+      expect(bytesEqual(target.subarray(0, 16), entries[hot]![1])).toBe(true)
+      expect(bytesEqual(db.getMany([hot])[0]!, entries[hot]![1])).toBe(true)
+      const after = db.stats()
+      expect(after.recordCache.hits - before.recordCache.hits).toBe(2)
+      expect(after.bufferPool.leafLoads).toBe(before.bufferPool.leafLoads)
+      expect(after.bufferPool.rangeReads).toBe(before.bufferPool.rangeReads)
+      const next = bytesFromSeed(20, 99)
+      await db.put(hot, next)
+      expect(bytesEqual(db.get(hot)!, next)).toBe(true)
+      await db.del(hot)
+      expect(db.get(hot)).toBeUndefined()
+      expect(db.getInto(hot, target)).toBe(-1)
+      expect(db.getMany([hot])[0]).toBeUndefined()
     } finally {
       await closeQuietly(db)
     }

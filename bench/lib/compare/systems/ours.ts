@@ -63,7 +63,7 @@ class OurSystem implements KvSystem {
     const stats = db.stats()
     this.settings = [
       `open(dir, { cacheBytes: ${config.memoryBytes - recordCacheBytes}, recordCacheBytes: ${recordCacheBytes}, durability: '${config.durability}'${config.pageSizeBytes === undefined ? '' : `, pageSizeBytes: ${config.pageSizeBytes}`} }); other options default`,
-      `the budget split ${1 - RECORD_CACHE_SHARE} / ${RECORD_CACHE_SHARE}: buffer pool ${stats.bufferPool.frames} frames of ${stats.pageSizeBytes} B pages (page size ${config.pageSizeBytes === undefined ? 'default' : 'set by --page-size'}); record cache (values <= 48 B that a full pool missed; allocated only once the pool is full)`,
+      `the budget split ${1 - RECORD_CACHE_SHARE} / ${RECORD_CACHE_SHARE}: buffer pool ${stats.bufferPool.frames} frames of ${stats.pageSizeBytes} B pages (page size ${config.pageSizeBytes === undefined ? 'default' : 'set by --page-size'}); record cache (values <= 48 B that a full pool missed, by key, looked up before the index; allocated only once the pool is full)`,
       'put: db.put (the store group-commits the puts in flight: one log write and, at fsync, one fdatasync)',
       'get: db.getInto(key, reused buffer), returned as an exact-length view; getMany: db.getManyInto (batched lookups, 256 keys a call, values into one reused buffer); scan: range({ gte, limit })',
       'bulk load: db.bulkLoad(keys, valueAt) (the columnar form: ascending keys into the empty store; values straight to pages, index by ALEX bulk load, no log; resolves when a synced checkpoint holds it all)',
@@ -163,8 +163,9 @@ class OurSystem implements KvSystem {
   }
 
   /**
-   * Hits and lookups so far: a read looks in the record cache first (when the pool is full), and on
-   * a miss there goes to the pool (a page hit, a page miss, or a record read alone).
+   * Hits and lookups so far: a point read looks in the record cache first (once the pool is full), by
+   * key, and on a miss there goes to the index and the pool (a page hit, a page miss, or a record
+   * read alone; a leaf is not counted).
    */
   private counts(): [number, number] {
     const { bufferPool, recordCache } = this.db.stats()
