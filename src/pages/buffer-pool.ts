@@ -239,6 +239,18 @@ export class BufferPool {
   private scratch: Uint8Array | null = null
 
   /**
+   * `readAhead`'s buffer for one run, reused (grown to the largest run so far, at most half the
+   * frames): a fresh buffer per run was garbage outside V8's heap, which V8 collects late, so a
+   * scan-heavy process under a memory limit grew by it.
+   */
+  private runBuffer(bytes: number): Uint8Array {
+    if (this.runBytes.byteLength < bytes) this.runBytes = new Uint8Array(bytes)
+    return this.runBytes.subarray(0, bytes)
+  }
+
+  private runBytes = new Uint8Array(0)
+
+  /**
    * Byte `offset` of page `pageId` if it is resident, else 0; changes nothing (no recency, no load).
    * A read-ahead: reading it early starts the cache miss a later `peek` would wait for.
    */
@@ -266,7 +278,7 @@ export class BufferPool {
       while (end < limit && pageIds[end] === pageIds[end - 1]! + 1) end++
       const first = pageIds[start]!
       const count = end - start
-      const run = new Uint8Array(count * size)
+      const run = this.runBuffer(count * size)
       this.file.readRun(first, count, run, type)
       for (let i = 0; i < count; i++) {
         if (this.frameOf.has(first + i)) continue
