@@ -32,6 +32,26 @@ function manyInto(db: Awaited<ReturnType<typeof open>>, keys: number[]): (Uint8A
   return out
 }
 
+type Db = Awaited<ReturnType<typeof open>>
+type Entries = [number, Uint8Array][]
+
+/**
+ * A store of `count` keys 0.. with 16-byte values, bulk loaded, closed and opened again (nothing
+ * resident): 4 KiB pages, an 8-page pool, a record cache of `recordCacheBytes`.
+ */
+async function loadedStore(dir: string, count: number, recordCacheBytes: number, extra: { checkpointIntervalMs?: number } = {}): Promise<{ db: Db; entries: Entries }> {
+  const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes, ...extra }
+  const entries: Entries = []
+  for (let i = 0; i < count; i++) entries.push([i, bytesFromSeed(16, i)])
+  const db = await open(dir, options)
+  try {
+    await db.bulkLoad(entries)
+  } finally {
+    await db.close()
+  }
+  return { db: await open(dir, options), entries }
+}
+
 describe('RecordCache', () => {
   it('finds only what was offered and not removed, with its bytes; counts entries; stays within budget', () => {
     const op = fc.oneof(
@@ -170,15 +190,8 @@ describe('the record cache in the store', () => {
   })
 
   it('a cached key is answered without reading its leaf; a put or delete of it is seen at once', async () => {
-    const dir = tempDir()
-    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
-    let db = await open(dir, options)
+    const { db, entries } = await loadedStore(tempDir(), 20_000, 32 * 1024, { checkpointIntervalMs: 3_600_000 })
     try {
-      const entries: [number, Uint8Array][] = []
-      for (let i = 0; i < 20_000; i++) entries.push([i, bytesFromSeed(16, i)])
-      await db.bulkLoad(entries)
-      await db.close()
-      db = await open(dir, options)
       const hot = 12_345
       const coldPass = (): void => {
         // 200 keys far from the hot one: their leaves fill the 8 frames, so the hot key's leaf goes.
@@ -209,15 +222,8 @@ describe('the record cache in the store', () => {
   })
 
   it('a freed value page reused for new records: reads of the new records never see the cached old ones', async () => {
-    const dir = tempDir()
-    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 64 * 1024, checkpointIntervalMs: 3_600_000 }
-    let db = await open(dir, options)
+    const { db, entries } = await loadedStore(tempDir(), 10_000, 64 * 1024, { checkpointIntervalMs: 3_600_000 })
     try {
-      const entries: [number, Uint8Array][] = []
-      for (let i = 0; i < 10_000; i++) entries.push([i, bytesFromSeed(16, i)])
-      await db.bulkLoad(entries)
-      await db.close()
-      db = await open(dir, options)
       // Fill the pool with pages of other keys, then read the first 1,000 records (bulk-loaded in key
       // order: the first pages hold them alone) out of order, so that they go to the record cache.
       for (let i = 5000; i < 10_000; i += 97) db.get(i)
@@ -250,15 +256,8 @@ describe('the record cache in the store', () => {
   })
 
   it('range scans still read whole pages through the pool, not each record alone', async () => {
-    const dir = tempDir()
-    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 64 * 1024 }
-    let db = await open(dir, options)
+    const { db, entries } = await loadedStore(tempDir(), 20_000, 64 * 1024)
     try {
-      const entries: [number, Uint8Array][] = []
-      for (let i = 0; i < 20_000; i++) entries.push([i, bytesFromSeed(16, i)])
-      await db.bulkLoad(entries)
-      await db.close()
-      db = await open(dir, options)
       for (let i = 0; i < 20_000; i += 397) db.get(i)
       const before = db.stats().bufferPool.rangeReads
       const rng = new Rng(9)
