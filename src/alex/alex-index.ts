@@ -409,13 +409,21 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const batchKeys = this.batchKeys
     const leaves = this.batchLeaves
     let sink = 0
+    let evicted = 0
     for (let i = 0; i < count; i++) {
       const k = checkKey(keys[from + i]!)
       batchKeys[i] = k
       const leaf = this.leafFor(k)
       leaves[i] = leaf
+      if (!leaf.resident) evicted++
+    }
+    // Leaves not in memory: their memory may read them ahead, several at once, before the reads below
+    // take them one at a time.
+    if (evicted > 1) leaves[0]!.memory.hint?.(leaves, count)
+    for (let i = 0; i < count; i++) {
+      const leaf = leaves[i]!
       // Read now, so the search below finds the slot's line in cache.
-      sink += leaf.keys[leaf.predict(k)]!
+      sink += leaf.keys[leaf.predict(batchKeys[i]!)]!
     }
     if (sink === 0.5) this.batchSink++
     const counted = this.countReads

@@ -101,6 +101,11 @@ export interface LeafMemory {
    * next read of the node loads, and checks, its page again.
    */
   unload(node: DataNode): void
+  /**
+   * A batched lookup is about to read `leaves[0..count)` (null entries skipped): the memory may start
+   * reading those not in memory ahead, without waiting. Advice only.
+   */
+  hint?(leaves: readonly (DataNode | null)[], count: number): void
 }
 
 /** The default: bytes in the heap, never evicted. */

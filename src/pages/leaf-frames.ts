@@ -111,6 +111,18 @@ export class LeafFrames implements LeafMemory, FrameOwner {
     return bytes
   }
 
+  hint(leaves: readonly (DataNode | null)[], count: number): void {
+    const size = this.file.pageSizeBytes
+    let hinted = 0
+    for (let i = 0; i < count; i++) {
+      const leaf = leaves[i]
+      if (leaf === null || leaf === undefined || leaf.resident || leaf.leafId < 0 || this.pool.isResident(leaf.leafId)) continue
+      this.file.hint(leaf.leafId, 0, size)
+      hinted++
+    }
+    if (hinted > 0) this.file.kick()
+  }
+
   unload(node: DataNode): void {
     if (this.nodes.get(node.leafId) !== node) return
     this.nodes.delete(node.leafId)

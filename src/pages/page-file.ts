@@ -10,6 +10,7 @@ import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { StorageFile } from '../io/file.js'
 import { PAGE_ID_MAX, PageType } from './page-format.js'
 import { checkPage } from './page-header.js'
+import { ReadAhead } from '../io/read-ahead.js'
 import { verifyValuePage } from './value-page.js'
 
 /** The file grows by at least this many pages at a time, and by at least 1/8 of its size. */
@@ -242,7 +243,41 @@ export class PageFile {
     return this.file.datasyncAsync()
   }
 
+  /**
+   * Asks the read-ahead thread (io/read-ahead.ts) to read [offset, offset + length) of page `pageId`
+   * ahead, without waiting: for batched reads, whose own reads are one at a time. Started at the
+   * first hint; nothing where the file has no descriptor (a fault-injecting file) or writes go to
+   * memory. Call `kick` after a batch's hints.
+   */
+  hint(pageId: number, offset: number, length: number): void {
+    if (this.readAhead === null) {
+      if (this.readAheadOff) return
+      const fd = this.descriptor()
+      if (fd === null) {
+        this.readAheadOff = true
+        return
+      }
+      this.readAhead = new ReadAhead(fd)
+    }
+    this.readAhead.hint(pageId * this.pageSizeBytes + offset, length)
+  }
+
+  kick(): void {
+    this.readAhead?.kick()
+  }
+
+  /** Hints handed to the read-ahead thread, and those dropped (its ring was full). */
+  get hints(): { issued: number; dropped: number } {
+    return { issued: this.readAhead?.issued ?? 0, dropped: this.readAhead?.dropped ?? 0 }
+  }
+
+  private readAhead: ReadAhead | null = null
+  private readAheadOff = false
+
   close(): void {
+    // The thread reads through this descriptor: it stops, with nothing in flight, first.
+    this.readAhead?.close()
+    this.readAheadOff = true
     this.file.close()
   }
 }

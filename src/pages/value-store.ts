@@ -458,8 +458,24 @@ export class ValueStore {
    * read-ahead for a batch of reads (Store.getManyInto), so their cache misses overlap.
    */
   readAhead(handle: number): number {
-    return this.pool.peekByte(handlePage(handle), handleOffset(handle))
+    const pageId = handlePage(handle)
+    if (!handleIsOverflow(handle) && !this.pool.isResident(pageId)) {
+      // Not in memory: the read-ahead thread reads it (what readAlone or a page read will read).
+      this.file.hint(pageId, handleOffset(handle), RANGE_READ_BYTES)
+      this.hintedSinceKick++
+      return 0
+    }
+    return this.pool.peekByte(pageId, handleOffset(handle))
   }
+
+  /** Wakes the read-ahead thread for the hints `readAhead` gave (after a batch). */
+  kickReadAhead(): void {
+    if (this.hintedSinceKick === 0) return
+    this.hintedSinceKick = 0
+    this.file.kick()
+  }
+
+  private hintedSinceKick = 0
 
   /** Where `locate` found the value: its first byte and length in the bytes it returned. */
   private locatedStart = 0

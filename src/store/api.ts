@@ -83,6 +83,13 @@ export interface BufferPoolStats {
   /** Changed leaves written because they were evicted, and of those, moved to a new page. */
   leafEvictionWrites: number
   leafEvictionMoves: number
+  /**
+   * Pages and records that batched reads (getMany, getManyInto) found not in memory and handed to the
+   * read-ahead thread, to be read several at a time before the reads themselves (one at a time) get
+   * there; and those dropped because its queue was full.
+   */
+  readAheadHints: number
+  readAheadDropped: number
 }
 
 /**

@@ -92,6 +92,8 @@ export function storeStats(s: StatsSources): StoreStats {
       leafLoads: s.frames.counters.loads,
       leafEvictionWrites: s.frames.counters.evictionWrites,
       leafEvictionMoves: s.frames.counters.evictionMoves,
+      readAheadHints: s.file.hints.issued,
+      readAheadDropped: s.file.hints.dropped,
     },
     memory: {
       budgetBytes: s.budgetBytes,

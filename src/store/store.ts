@@ -410,6 +410,7 @@ export class Store {
       const handle = handles[i]!
       if (handle === handle) sink += this.values.readAhead(handle)
     }
+    this.values.kickReadAhead()
     if (sink === 0.5) this.batchSink++
   }
 
