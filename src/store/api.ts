@@ -39,6 +39,13 @@ export interface OpenOptions {
   /** 'strict' (default): a damaged record in the middle of the log fails `open` with CORRUPTION.
    *  'salvage': the log ends at the damage instead; stats().recovery says how many bytes were dropped. */
   walRecovery?: 'strict' | 'salvage'
+  /**
+   * Batched reads (getMany, getManyInto) hand the pages they will read and that are not in memory to
+   * a read-ahead thread, which reads several at once. 'auto' (default): only while reads are slow
+   * (the device answers, not the page cache: averaging 30 us or more). 'on': always. 'off': never
+   * (no thread is started).
+   */
+  readAhead?: 'auto' | 'on' | 'off'
 }
 
 export type BatchOperation =

@@ -30,6 +30,7 @@ const OPTION_NAMES = new Set([
   'checkpointIntervalMs',
   'walArchive',
   'walRecovery',
+  'readAhead',
 ])
 const DURABILITIES = new Set<unknown>(['fsync', 'os', 'none'])
 
@@ -45,6 +46,7 @@ export interface CheckedOptions {
   checkpointIntervalMs: number
   walArchive: boolean
   walRecovery: 'strict' | 'salvage'
+  readAhead: 'auto' | 'on' | 'off'
 }
 
 function positiveInteger(value: unknown, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -81,6 +83,8 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   if (typeof walArchive !== 'boolean') throw invalid(`walArchive must be a boolean, got ${describeValue(o.walArchive)}`)
   const walRecovery = o.walRecovery ?? 'strict'
   if (walRecovery !== 'strict' && walRecovery !== 'salvage') throw invalid(`walRecovery must be 'strict' or 'salvage', got ${describeValue(o.walRecovery)}`)
+  const readAhead = o.readAhead ?? 'auto'
+  if (readAhead !== 'auto' && readAhead !== 'on' && readAhead !== 'off') throw invalid(`readAhead must be 'auto', 'on' or 'off', got ${describeValue(o.readAhead)}`)
   return {
     pageSizeBytes: o.pageSizeBytes,
     cacheBytes,
@@ -92,5 +96,6 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
     checkpointIntervalMs: positiveInteger(o.checkpointIntervalMs, 'checkpointIntervalMs', DEFAULT_CHECKPOINT_INTERVAL_MS, 1),
     walArchive,
     walRecovery,
+    readAhead,
   }
 }

@@ -115,6 +115,7 @@ export class Store {
     this.olderRedoLsn = pieces.redoLsn
     this.pool = pieces.pool
     this.frames = pieces.frames
+    this.file.readAheadMode = options.readAhead
     this.values = new ValueStore(this.file, this.pool, this.free, options.recordCacheBytes)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
     this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
