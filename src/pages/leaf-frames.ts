@@ -31,7 +31,7 @@ import { ErrorCode, StoreError, assert } from '../errors.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
 import type { BufferPool, FrameOwner } from './buffer-pool.js'
 import type { FreeSpace } from './free-space.js'
-import { decodeLeafPage, encodeLeafPage } from './leaf-page.js'
+import { checkLeafPage, encodeLeafPage, leafCapacityOf, leafNumKeysOf } from './leaf-page.js'
 import { FIRST_DATA_PAGE_ID } from './meta-page.js'
 import { PAGE_HEADER_BYTES, PageType } from './page-format.js'
 import type { PageFile, PageWrite } from './page-file.js'
@@ -101,10 +101,11 @@ export class LeafFrames implements LeafMemory, FrameOwner {
   load(node: DataNode): Uint8Array {
     assert(!this.nodes.has(node.leafId), `load of leaf ${node.leafId}, which is resident`)
     const bytes = this.readChecked(node.leafId)
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    if (view.getUint32(64, true) !== node.capacity || view.getUint32(68, true) !== node.numKeys) {
+    const capacity = leafCapacityOf(bytes)
+    const numKeys = leafNumKeysOf(bytes)
+    if (capacity !== node.capacity || numKeys !== node.numKeys) {
       this.pool.discard(node.leafId)
-      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(node.leafId)}: the leaf page holds ${view.getUint32(68, true)} keys in ${view.getUint32(64, true)} slots; the node written there had ${node.numKeys} in ${node.capacity}`)
+      throw new StoreError(ErrorCode.CORRUPTION, `${this.where(node.leafId)}: the leaf page holds ${numKeys} keys in ${capacity} slots; the node written there had ${node.numKeys} in ${node.capacity}`)
     }
     this.nodes.set(node.leafId, node)
     this.counters.loads++
@@ -184,11 +185,11 @@ export class LeafFrames implements LeafMemory, FrameOwner {
       if (!(error instanceof StoreError) || this.pool.isResident(pageId)) throw error
       bytes = new Uint8Array(this.file.pageSizeBytes)
       this.file.readPage(pageId, bytes, PageType.DATA)
-      decodeLeafPage(bytes, this.where(pageId), pageCount)
+      checkLeafPage(bytes, () => this.where(pageId), pageCount)
       return bytes
     }
     try {
-      decodeLeafPage(bytes, this.where(pageId), pageCount)
+      checkLeafPage(bytes, () => this.where(pageId), pageCount)
     } catch (error) {
       this.pool.discard(pageId)
       throw error

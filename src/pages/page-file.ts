@@ -9,7 +9,7 @@
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { StorageFile } from '../io/file.js'
 import { PAGE_ID_MAX, PageType } from './page-format.js'
-import { checkPage } from './page-header.js'
+import { checkPage, checkPageType } from './page-header.js'
 import { ReadAhead } from '../io/read-ahead.js'
 import { verifyValuePage } from './value-page.js'
 
@@ -151,12 +151,12 @@ export class PageFile {
       )
     }
     for (let i = 0; i < count; i++) {
-      const page = into.subarray(i * size, (i + 1) * size)
-      const header = checkPage(page, firstPageId + i, this.path)
-      if (header.type !== type) {
+      const page = count === 1 ? into : into.subarray(i * size, (i + 1) * size)
+      const found = checkPageType(page, firstPageId + i, this.path)
+      if (found !== type) {
         throw new StoreError(
           ErrorCode.CORRUPTION,
-          `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}: expected a ${pageTypeName(type)} page, found a ${pageTypeName(header.type)} page`,
+          `${this.path}: page ${firstPageId + i} at offset ${(firstPageId + i) * size}: expected a ${pageTypeName(type)} page, found a ${pageTypeName(found)} page`,
         )
       }
       // Its records too (value-page.ts): a re-sealed page with a lying field is not served.
