@@ -19,11 +19,8 @@
  * it reads through be closed.
  */
 
-import fs from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { assert } from '../errors.js'
+import { threadModule } from './thread-module.js'
 
 /** Control words (indexes into the shared Int32Array of ReadAheadControl.WORDS). */
 export const ReadAheadControl = {
@@ -68,7 +65,7 @@ export class ReadAhead {
   /** Starts the thread on `fd` (which must stay open until `close` returns). */
   constructor(fd: number) {
     const data: ReadAheadData = { fd, control: this.control, ring: this.ring }
-    this.thread = new Worker(threadModule(), { workerData: data })
+    this.thread = new Worker(threadModule(import.meta.url, 'read-ahead-thread.js', 'the read-ahead thread'), { workerData: data })
     // The thread never keeps the process alive, and a failure of its own only ends the hints.
     this.thread.unref()
     this.thread.on('error', () => {})
@@ -117,18 +114,4 @@ export class ReadAhead {
     }
     void this.thread.terminate()
   }
-}
-
-let threadModuleUrl: URL | null = null
-
-/** The thread's built module (read-ahead-thread.js beside this file, or in dist/ when run from src/). */
-function threadModule(): URL {
-  if (threadModuleUrl !== null) return threadModuleUrl
-  const here = import.meta.url
-  if (here.endsWith('.js')) return (threadModuleUrl = new URL('./read-ahead-thread.js', here))
-  const built = new URL('../../dist/io/read-ahead-thread.js', here)
-  const builtPath = fileURLToPath(built)
-  assert(fs.existsSync(builtPath), `${builtPath} is missing: the read-ahead thread runs built; run \`npm run build\` first (npm test does)`)
-  assert(fs.statSync(builtPath).mtimeMs + 1000 >= fs.statSync(path.join(path.dirname(fileURLToPath(here)), 'read-ahead-thread.ts')).mtimeMs, `${builtPath} is older than its source: run \`npm run build\` first (npm test does)`)
-  return (threadModuleUrl = built)
 }

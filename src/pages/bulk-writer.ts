@@ -44,12 +44,10 @@
  * goes on. A failed sync fails the load like a failed write.
  */
 
-import fs from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { assert } from '../errors.js'
 import { DIRECT_ALIGN_MAX, openDirect, type StorageFile } from '../io/file.js'
+import { threadModule } from '../io/thread-module.js'
 import {
   CONTROL_WORDS,
   Control,
@@ -275,39 +273,9 @@ export class BulkWriter {
       syncEveryBytes: SYNC_EVERY_BYTES,
       exitAfterSlots: this.exitThreadAfterSlots,
     }
-    this.thread = new Worker(threadModule(), { workerData: data })
+    this.thread = new Worker(threadModule(import.meta.url, 'bulk-writer-thread.js', "the bulk writer's thread"), { workerData: data })
     // Errors are reported through the control array; an 'error' event would only repeat one.
     this.thread.on('error', () => {})
   }
 }
 
-/** The thread's module file, found once (`threadModule`). */
-let threadModuleUrl: URL | null = null
-
-/**
- * The thread's module, as JavaScript: beside this one when this module runs built (dist/pages/, as
- * users, the bench and the crash suite run it); the built one in dist/ when this module runs from its
- * TypeScript source (vitest), since a worker thread loads JavaScript only. Then that build must be
- * there and no older than src/, or the tests would run a thread made from other code: this says so
- * (`npm test` builds first).
- */
-function threadModule(): URL {
-  if (threadModuleUrl !== null) return threadModuleUrl
-  const here = import.meta.url
-  if (here.endsWith('.js')) return (threadModuleUrl = new URL('./bulk-writer-thread.js', here))
-  const built = new URL('../../dist/pages/bulk-writer-thread.js', here)
-  const builtPath = fileURLToPath(built)
-  const sourceDir = path.dirname(path.dirname(fileURLToPath(here)))
-  assert(fs.existsSync(builtPath), `${builtPath} is missing: the bulk writer's thread runs built; run \`npm run build\` first (npm test does)`)
-  assert(fs.statSync(builtPath).mtimeMs + 1000 >= newestMtimeMs(sourceDir), `${builtPath} is older than ${sourceDir}: run \`npm run build\` first (npm test does)`)
-  return (threadModuleUrl = built)
-}
-
-function newestMtimeMs(dir: string): number {
-  let newest = 0
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const at = path.join(dir, entry.name)
-    newest = Math.max(newest, entry.isDirectory() ? newestMtimeMs(at) : fs.statSync(at).mtimeMs)
-  }
-  return newest
-}
