@@ -351,7 +351,6 @@ export class Store {
     return m
   }
 
-
   /**
    * getMany without allocation: copies the values of keys[from..to) back to back into `target`
    * (from byte 0) and sets lengths[i - from] to each one's length, or -1 for an absent key. Returns
