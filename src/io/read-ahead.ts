@@ -74,7 +74,8 @@ export class ReadAhead {
   /** Asks for the bytes [position, position + length) to be read ahead (not waited for). */
   hint(position: number, length: number): void {
     if (this.closed) return
-    if (this.head - Atomics.load(this.control, ReadAheadControl.TAIL) >= RING_SLOTS) {
+    // HEAD and TAIL are int32 counts that wrap: their difference, taken in int32, is what is queued.
+    if ((((this.head | 0) - Atomics.load(this.control, ReadAheadControl.TAIL)) | 0) >= RING_SLOTS) {
       this.dropped++
       return
     }
