@@ -42,7 +42,7 @@ import {
 } from './cost.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
 import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
-import { NodeOffset, bitmapWords, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
+import { NodeOffset, bitmapWords, bufferF64, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -698,7 +698,7 @@ export class DataNode implements LinearModel {
     // The views are made when first asked for (makeViews).
     this.keyView = this.valueView = NO_F64
     this.bitmapView = NO_U32
-    this.f64 = wholeF64(buffer)
+    this.f64 = bufferF64(buffer)
     this.keyBase = (at + keysOffset(capacity)) / 8
     this.valueBase = (at + valuesOffset(capacity)) / 8
     this.expansionThreshold = expansionThresholdFor(capacity)
@@ -814,17 +814,6 @@ export class DataNode implements LinearModel {
 }
 
 const NO_F64 = new Float64Array(0)
-
-/** One f64 view per buffer, shared by the nodes whose bytes it holds (the last few buffers seen). */
-const wholeViews = new WeakMap<ArrayBufferLike, Float64Array>()
-function wholeF64(buffer: ArrayBufferLike): Float64Array {
-  let view = wholeViews.get(buffer)
-  if (view === undefined) {
-    view = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8))
-    wholeViews.set(buffer, view)
-  }
-  return view
-}
 const NO_BYTES = new Uint8Array(0)
 const NO_U32 = new Uint32Array(0)
 

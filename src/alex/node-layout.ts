@@ -125,3 +125,23 @@ export function nodeCapacityMax(bytes: number): number {
   while (capacity > 0 && nodeBytes(capacity) > bytes) capacity--
   return capacity
 }
+
+/**
+ * One f64 and one u32 view of a whole buffer, shared by every node or page whose bytes live in it (a
+ * buffer-pool chunk holds many frames): reading a node's slots through these and an offset makes no
+ * object per node or per read.
+ */
+const f64Views = new WeakMap<ArrayBufferLike, Float64Array>()
+const u32Views = new WeakMap<ArrayBufferLike, Uint32Array>()
+
+export function bufferF64(buffer: ArrayBufferLike): Float64Array {
+  let view = f64Views.get(buffer)
+  if (view === undefined) f64Views.set(buffer, (view = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8))))
+  return view
+}
+
+export function bufferU32(buffer: ArrayBufferLike): Uint32Array {
+  let view = u32Views.get(buffer)
+  if (view === undefined) u32Views.set(buffer, (view = new Uint32Array(buffer, 0, Math.floor(buffer.byteLength / 4))))
+  return view
+}

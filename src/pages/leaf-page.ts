@@ -9,8 +9,8 @@
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import type { LeafImage } from '../alex/leaf-store.js'
 import { DataNode } from '../alex/data-node.js'
-import { NODE_COUNTERS, NodeOffset, bitmapWords, keysOffset, nodeBytes, nodeCapacityMax, readNodeHeaderAt, valuesOffset, writeNodeHeader } from '../alex/node-layout.js'
-import { HANDLE_PAGE_FACTOR, VALUE_RECORDS_OFFSET, VALUE_RECORD_SHORT_HEADER_BYTES } from './value-page.js'
+import { NODE_COUNTERS, NodeOffset, bitmapWords, bufferF64, bufferU32, keysOffset, nodeBytes, nodeCapacityMax, readNodeHeaderAt, valuesOffset, writeNodeHeader } from '../alex/node-layout.js'
+import { HANDLE_PAGE_FACTOR, VALUE_RECORDS_OFFSET, VALUE_RECORD_SHORT_HEADER_BYTES, readU32 } from './value-page.js'
 import { NO_PAGE } from './page-format.js'
 
 export const LeafOffset = NodeOffset
@@ -90,8 +90,8 @@ export function checkLeafPage(page: Uint8Array, where: () => string, pageCount: 
     copy.set(page)
     return checkLeafPage(copy, where, pageCount)
   }
-  const u32 = wholeU32(page.buffer)
-  const f64 = wholeF64(page.buffer)
+  const u32 = bufferU32(page.buffer)
+  const f64 = bufferF64(page.buffer)
   const base32 = page.byteOffset >>> 2
   const capacity = u32[base32 + (LeafOffset.CAPACITY >>> 2)]!
   const numKeys = u32[base32 + (LeafOffset.NUM_KEYS >>> 2)]!
@@ -125,29 +125,9 @@ export function checkLeafPage(page: Uint8Array, where: () => string, pageCount: 
 
 /** The capacity and key count fields of a leaf page (little-endian u32s at 64 and 68). */
 export function leafCapacityOf(page: Uint8Array): number {
-  return u32At(page, LeafOffset.CAPACITY)
+  return readU32(page, LeafOffset.CAPACITY)
 }
 
 export function leafNumKeysOf(page: Uint8Array): number {
-  return u32At(page, LeafOffset.NUM_KEYS)
-}
-
-function u32At(page: Uint8Array, at: number): number {
-  return (page[at]! | (page[at + 1]! << 8) | (page[at + 2]! << 16) | (page[at + 3]! << 24)) >>> 0
-}
-
-/** One f64 and one u32 view per buffer, shared by the pages it holds (a buffer-pool chunk holds many). */
-const f64Views = new WeakMap<ArrayBufferLike, Float64Array>()
-const u32Views = new WeakMap<ArrayBufferLike, Uint32Array>()
-
-function wholeF64(buffer: ArrayBufferLike): Float64Array {
-  let view = f64Views.get(buffer)
-  if (view === undefined) f64Views.set(buffer, (view = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8))))
-  return view
-}
-
-function wholeU32(buffer: ArrayBufferLike): Uint32Array {
-  let view = u32Views.get(buffer)
-  if (view === undefined) u32Views.set(buffer, (view = new Uint32Array(buffer, 0, Math.floor(buffer.byteLength / 4))))
-  return view
+  return readU32(page, LeafOffset.NUM_KEYS)
 }

@@ -5,6 +5,7 @@
 
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import { crc32, crc32Range } from '../io/checksum.js'
+import { readU32 } from './value-page.js'
 import {
   FORMAT_VERSION,
   HeaderOffset,
@@ -83,26 +84,21 @@ export function checkPage(page: Uint8Array, expectedPageId: number, file: string
  */
 export function checkPageType(page: Uint8Array, expectedPageId: number, file: string): PageType {
   if (page.byteLength < PAGE_HEADER_BYTES) failPage(file, expectedPageId, page, `page is only ${page.byteLength} bytes`)
-  const stored = readU32At(page, HeaderOffset.CHECKSUM)
+  const stored = readU32(page, HeaderOffset.CHECKSUM)
   const actual = pageChecksum(page)
   if (stored !== actual) failPage(file, expectedPageId, page, `checksum mismatch (stored ${hex(stored)}, computed ${hex(actual)})`)
-  if (readU32At(page, HeaderOffset.MAGIC) !== PAGE_MAGIC) failPage(file, expectedPageId, page, 'bad magic')
+  if (readU32(page, HeaderOffset.MAGIC) !== PAGE_MAGIC) failPage(file, expectedPageId, page, 'bad magic')
   const version = page[HeaderOffset.VERSION]!
   if (version !== FORMAT_VERSION) failPage(file, expectedPageId, page, `format version ${version}, expected ${FORMAT_VERSION}`)
   const type = page[HeaderOffset.TYPE]!
   if (!PAGE_TYPES.has(type)) failPage(file, expectedPageId, page, `unknown page type ${type}`)
-  const pageId = readU32At(page, HeaderOffset.PAGE_ID)
+  const pageId = readU32(page, HeaderOffset.PAGE_ID)
   if (pageId !== expectedPageId) failPage(file, expectedPageId, page, `page claims to be page ${pageId} (a misdirected write)`)
   return type as PageType
 }
 
 function failPage(file: string, pageId: number, page: Uint8Array, what: string): never {
   throw new StoreError(ErrorCode.CORRUPTION, `${file}: page ${pageId} at offset ${pageId * page.byteLength}: ${what}`)
-}
-
-/** A little-endian u32 at `at` (no DataView). */
-function readU32At(page: Uint8Array, at: number): number {
-  return (page[at]! | (page[at + 1]! << 8) | (page[at + 2]! << 16) | (page[at + 3]! << 24)) >>> 0
 }
 
 /** The write epoch of a page that has passed `checkPage`. */
