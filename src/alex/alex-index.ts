@@ -36,7 +36,7 @@ import {
   OUT_OF_DOMAIN_MIN_KEYS,
   ROOT_EXPANSION_FACTOR_MAX,
 } from './cost.js'
-import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost } from './data-node.js'
+import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost, stageCell, stagedCellSave, withBuildCells } from './data-node.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory, type StoredLeaf } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
 import type { NodeHeader } from './node-layout.js'
@@ -245,10 +245,13 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     options?: AlexOptions,
     onLeaf?: (leaf: StoredLeaf<number>) => void,
     memory: LeafMemory = HEAP_MEMORY,
+    cells?: Uint8Array,
   ): AlexIndex<number> {
     const index = new AlexIndex<number>(options, memory)
     assert(keys.length === values.length, `keys has ${keys.length} entries but values has ${values.length}`)
-    index.load(keys, values, keys.length, onLeaf)
+    // Values < 0 are cell values (node-layout.ts) when the memory has cells: entry i's cell is
+    // cells[i * cellBytes, ...).
+    withBuildCells(cells ?? new Uint8Array(0), () => index.load(keys, values, keys.length, onLeaf))
     return index
   }
 
@@ -392,7 +395,40 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const k = checkKey(key)
     const leaf = this.leafFor(k)
     const slot = leaf.find(k, this.countReads)
+    this.hitLeaf = leaf
+    this.hitSlot = slot
     return slot >= 0 ? this.decode(leaf.valueAt(slot)) : undefined
+  }
+
+  // Where the last `get` found its key: a cell value (< 0, node-layout.ts) is read from there.
+  private hitLeaf: DataNode | null = null
+  private hitSlot = -1
+
+  /**
+   * Copies the value in the cell of the key the last `get` found (its value was a cell value, < 0) to
+   * target[at..]; returns its length. Nothing may have run in between (it could evict the leaf).
+   */
+  copyHitCell(target: Uint8Array, at: number): number {
+    return this.hitLeaf!.copyCell(this.hitSlot, target, at)
+  }
+
+  /** The value in the cell of the key the last `get` found, as a copy (see copyHitCell). */
+  hitCell(): Uint8Array {
+    return this.hitLeaf!.cellCopy(this.hitSlot)
+  }
+
+  /**
+   * `upsert` of a cell value: `raw` = cellValue(length) (< 0), the value's bytes at
+   * bytes[at..at + length), copied into the key's cell. For an index whose memory has cells.
+   */
+  upsertCell(this: AlexIndex<number>, key: number, raw: number, bytes: Uint8Array, at: number): number | undefined {
+    assert(raw < 0 && (this.limits.memory.cellBytes ?? 0) > 0, 'upsertCell: a cell value, on an index with cells')
+    stageCell(bytes, at, -raw - 1)
+    try {
+      return this.upsert(key, raw)
+    } finally {
+      stageCell(EMPTY_BYTES, 0, 0)
+    }
   }
 
   /**
@@ -642,7 +678,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       this.retireCounters(leaf)
     }
     const leaves: DataNode[] = []
-    const built = buildSubtree(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves)
+    const built = withBuildCells(buffer.cells, () => buildSubtree(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves))
     buffer.clear()
     this.replaceChild(parent, top, built)
     // Keys that defeat a bulk load too leave it deep: never rebuild again before growing past that.
@@ -713,10 +749,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       else a = mid + 1
     }
     const placement = leaf.appendPlacement()
-    const left = buildDataNode(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
-      placement === Placement.ROOM_LEFT ? Placement.ROOM_LEFT : Placement.SPREAD)
-    const right = buildDataNode(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
-      placement === Placement.ROOM_RIGHT ? Placement.ROOM_RIGHT : Placement.SPREAD)
+    const left = withBuildCells(buffer.cells, () => buildDataNode(buffer.keys, buffer.values, 0, a, MIN_DENSITY, this.limits,
+      placement === Placement.ROOM_LEFT ? Placement.ROOM_LEFT : Placement.SPREAD))
+    const right = withBuildCells(buffer.cells, () => buildDataNode(buffer.keys, buffer.values, a, n, MIN_DENSITY, this.limits,
+      placement === Placement.ROOM_RIGHT ? Placement.ROOM_RIGHT : Placement.SPREAD))
     buffer.clear()
     left.dupLog2 = right.dupLog2 = Math.log2(size) - 1
     for (let i = start; i < middle; i++) parent.children[i] = left
@@ -786,7 +822,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       balanceIfLopsided(node, buffer.keys, 0, n, this.limits)
     }
     const leaves: DataNode[] = []
-    fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true)
+    withBuildCells(buffer.cells, () => fillModelNode(node, buffer.keys, buffer.values, 0, n, this.limits, leaves, depth, true))
     buffer.clear()
     this.replaceChild(parent, leaf, node)
     this.replaceLeaf(leaf, leaves)
@@ -1073,6 +1109,8 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    */
   private rehomeEdgeKeys(right: boolean, edge: DataNode, staysInOld: (key: number) => boolean): void {
     const moving = new KeyBuffer()
+    const width = this.limits.memory.cellBytes ?? 0
+    moving.useCells(width)
     const from: DataNode[] = []
     scan: for (let leaf: DataNode | null = edge; leaf !== null; leaf = right ? leaf.prev : leaf.next) {
       let slot = right ? leaf.lastSlot() : leaf.firstSlot()
@@ -1081,7 +1119,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         if (staysInOld(key)) break scan
         moving.reserve(moving.length + 1)
         moving.keys[moving.length] = key
-        moving.values[moving.length] = leaf.values[slot]!
+        const value = leaf.values[slot]!
+        moving.values[moving.length] = value
+        if (value < 0 && width > 0) leaf.copyCell(slot, moving.cells, moving.length * width)
         moving.length++
         from.push(leaf)
         slot = right ? leaf.prevOccupied(slot - 1) : leaf.nextOccupied(slot + 1)
@@ -1092,7 +1132,18 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       assert(removed, 'rehomed key missing from its leaf')
     }
     this.count -= moving.length
-    for (let i = 0; i < moving.length; i++) this.upsertRaw(moving.keys[i]!, moving.values[i]!)
+    // The insert that caused this may have staged its cell: each moved key stages its own, and the
+    // insert's is put back after.
+    const staged = stagedCellSave()
+    try {
+      for (let i = 0; i < moving.length; i++) {
+        const value = moving.values[i]!
+        if (value < 0 && width > 0) stageCell(moving.cells, i * width, -value - 1)
+        this.upsertRaw(moving.keys[i]!, value)
+      }
+    } finally {
+      stageCell(staged.bytes, staged.at, staged.length)
+    }
   }
 
   private firstLeaf(): DataNode {
@@ -1158,7 +1209,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
 
   // ---- iteration ----------------------------------------------------------------------------
 
-  entries(range?: AlexRange): IterableIterator<[number, V]> {
+  entries(range?: AlexRange): IndexIterator<[number, V]> {
     return new RangeIterator<V, [number, V]>(this, checkRange(range), 0)
   }
 
@@ -1331,6 +1382,13 @@ function expansionFactor(fanout: number, needed: number): number {
   return factor
 }
 
+/** An iterator over an index's entries that can also read the last entry's cell (`cellCopy`). */
+export interface IndexIterator<T> extends IterableIterator<T> {
+  cellCopy(): Uint8Array
+}
+
+const EMPTY_BYTES = new Uint8Array(0)
+
 /** @internal A position in the leaf list. */
 export interface Cursor {
   leaf: DataNode | null
@@ -1385,8 +1443,21 @@ class RangeIterator<V, T> implements IterableIterator<T> {
     }
     this.lastKey = key
     const value = index.valueAt(leaf, cursor.slot)
+    this.lastLeaf = leaf
+    this.lastSlot = cursor.slot
     if (this.mode === 0) return { done: false, value: [key, value] as T }
     return { done: false, value: (this.mode === 1 ? key : value) as T }
+  }
+
+  private lastLeaf: DataNode | null = null
+  private lastSlot = -1
+
+  /**
+   * The value in the cell of the entry `next` just returned (its value was a cell value, < 0), as a
+   * copy. Nothing may have run in between.
+   */
+  cellCopy(): Uint8Array {
+    return this.lastLeaf!.cellCopy(this.lastSlot)
   }
 
   private advance(): void {

@@ -42,7 +42,7 @@ import {
 } from './cost.js'
 import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
 import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
-import { NodeOffset, bitmapWords, bufferF64, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
+import { NodeOffset, bitmapWords, bufferF64, cellLength, cellsOffset, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -66,6 +66,9 @@ export type Placement = (typeof Placement)[keyof typeof Placement]
 export class KeyBuffer {
   keys = new Float64Array(1024)
   values = new Float64Array(1024)
+  /** Entry i's cell at [i * cellBytes, (i + 1) * cellBytes), where the nodes have cells. */
+  cells = NO_BYTES
+  cellBytes = 0
   length = 0
 
   /** Makes room for n keys, keeping the first `length`. */
@@ -80,6 +83,20 @@ export class KeyBuffer {
       values.set(this.values.subarray(0, this.length))
       this.values = values
     }
+    if (this.cells.length < this.keys.length * this.cellBytes) {
+      const cells = new Uint8Array(this.keys.length * this.cellBytes)
+      cells.set(this.cells.subarray(0, this.length * this.cellBytes))
+      this.cells = cells
+    }
+  }
+
+  /** Takes entries with cells of `cellBytes` (the buffer must be empty to change it). */
+  useCells(cellBytes: number): void {
+    if (cellBytes === this.cellBytes) return
+    if (this.length !== 0) throw new Error(`assertion failed: a key buffer holding entries with ${this.cellBytes}-byte cells given ${cellBytes}-byte ones`)
+    this.cellBytes = cellBytes
+    this.cells = NO_BYTES
+    this.reserve(this.keys.length)
   }
 
   clear(): void {
@@ -115,6 +132,9 @@ export class DataNode implements LinearModel {
   private keyBase = 0
   private valueBase = 0
   private bitmapView: Uint32Array = NO_U32
+  /** Bytes of each slot's cell (node-layout.ts; 0: none), and where the cells start in `bytes`. */
+  readonly cellBytes: number
+  private cellsAt = 0
   expansionThreshold: number
   contractionThreshold: number
   prev: DataNode | null = null
@@ -162,6 +182,52 @@ export class DataNode implements LinearModel {
     this.referenced = true
     if (this.keyView === NO_F64) this.makeViews()
     return this.keyView
+  }
+
+  /** The slots' cells (a view of the node's bytes; empty when the node has none). */
+  get cells(): Uint8Array {
+    const bytes = this.bytes
+    return bytes.subarray(this.cellsAt, this.cellsAt + this.capacity * this.cellBytes)
+  }
+
+  /**
+   * Copies the value in `slot`'s cell (its value slot is cellValue(length) < 0) to target[at..] if it
+   * fits, and returns its length either way. Allocates nothing.
+   */
+  copyCell(slot: number, target: Uint8Array, at: number): number {
+    const bytes = this.bytes
+    const length = cellLength(this.values[slot]!)
+    if (length > target.byteLength - at) return length
+    const from = this.cellsAt + slot * this.cellBytes
+    for (let i = 0; i < length; i++) target[at + i] = bytes[from + i]!
+    return length
+  }
+
+  /** The value in `slot`'s cell, as a copy. */
+  cellCopy(slot: number): Uint8Array {
+    const bytes = this.bytes
+    const length = cellLength(this.values[slot]!)
+    const from = this.cellsAt + slot * this.cellBytes
+    return bytes.slice(from, from + length)
+  }
+
+  /**
+   * Writes the cell of `slot`, whose value slot was just set to `value`: for a cell value, the bytes
+   * staged by `stageCell`; zeros otherwise.
+   */
+  private writeCell(slot: number, value: number): void {
+    const width = this.cellBytes
+    if (width === 0) return
+    const bytes = this.slotBytes!
+    const at = this.cellsAt + slot * width
+    if (value < 0) {
+      const length = cellLength(value)
+      if (!(length <= width && stagedCell.length >= length)) throw new Error(`assertion failed: cell value of ${length} bytes (cells hold ${width}; ${stagedCell.length} staged)`)
+      bytes.set(stagedCell.bytes.subarray(stagedCell.at, stagedCell.at + length), at)
+      bytes.fill(0, at + length, at + width)
+    } else {
+      bytes.fill(0, at, at + width)
+    }
   }
 
   /** A value per occupied slot, 0 in a gap. */
@@ -255,6 +321,7 @@ export class DataNode implements LinearModel {
    */
   constructor(capacity: number, forBuild = false, memory: LeafMemory = HEAP_MEMORY, bytes: Uint8Array | null = null) {
     this.memory = memory
+    this.cellBytes = memory.cellBytes ?? 0
     this.capacity = capacity
     this.expansionThreshold = this.contractionThreshold = 0
     if (bytes === NO_BYTES) return // evicted from the start (`described`)
@@ -323,6 +390,11 @@ export class DataNode implements LinearModel {
       for (let slot = node.nextOccupied(0); slot < image.capacity; slot = node.nextOccupied(slot + 1)) {
         values[slot] = image.values[slot]!
       }
+    }
+    if (node.cellBytes > 0) {
+      const cells = image.cells
+      if (cells === undefined || cells.length < node.capacity * node.cellBytes) throw new Error('assertion failed: a leaf image without the cells its index has')
+      node.cells.set(cells.subarray(0, node.capacity * node.cellBytes))
     }
     node.applyHeader(image, leafId)
     return node
@@ -507,6 +579,7 @@ export class DataNode implements LinearModel {
     if (u > 0 && this.keys[u - 1] === key) {
       this.replaced = this.values[u - 1]!
       this.values[u - 1] = value
+      this.writeCell(u - 1, value)
       return InsertResult.UPDATED
     }
     if (((this.inserts - this.epochInserts) & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
@@ -543,6 +616,7 @@ export class DataNode implements LinearModel {
       for (let i = pos + 1; i < u; i++) keys[i] = next
       keys[pos] = key
       this.values[pos] = value
+      this.writeCell(pos, value)
       this.bitmap[pos >>> 5]! |= 1 << (pos & 31)
       return
     }
@@ -559,6 +633,7 @@ export class DataNode implements LinearModel {
       for (let i = u; i < pos; i++) keys[i] = before
       keys[pos] = key
       this.values[pos] = value
+      this.writeCell(pos, value)
       this.bitmap[pos >>> 5]! |= 1 << (pos & 31)
       return
     }
@@ -569,19 +644,31 @@ export class DataNode implements LinearModel {
     if (right < capacity && (left < 0 || right - u <= u - 1 - left)) {
       keys.copyWithin(u + 1, u, right)
       values.copyWithin(u + 1, u, right)
+      this.moveCells(u + 1, u, right)
       keys[u] = key
       values[u] = value
+      this.writeCell(u, value)
       this.bitmap[right >>> 5]! |= 1 << (right & 31)
       this.shifts += right - u
     } else {
       // left >= 0: the node is never completely full when an insert reaches here.
       keys.copyWithin(left, left + 1, u)
       values.copyWithin(left, left + 1, u)
+      this.moveCells(left, left + 1, u)
       keys[u - 1] = key
       values[u - 1] = value
+      this.writeCell(u - 1, value)
       this.bitmap[left >>> 5]! |= 1 << (left & 31)
       this.shifts += u - 1 - left
     }
+  }
+
+  /** The cells of slots [start, end) move to slots from `target` (as values.copyWithin). */
+  private moveCells(target: number, start: number, end: number): void {
+    const width = this.cellBytes
+    if (width === 0) return
+    const at = this.cellsAt
+    this.slotBytes!.copyWithin(at + target * width, at + start * width, at + end * width)
   }
 
   /** Removes `key`; returns false when it is absent. Contracts the node when it gets sparse. */
@@ -602,6 +689,7 @@ export class DataNode implements LinearModel {
     const key = keys[slot]!
     this.replaced = this.values[slot]!
     this.values[slot] = 0
+    this.writeCell(slot, 0)
     this.bitmap[slot >>> 5]! &= ~(1 << (slot & 31))
     this.numKeys--
     if (this.numKeys === 0) {
@@ -657,13 +745,33 @@ export class DataNode implements LinearModel {
     buffer.clear()
     this.copyTo(buffer)
     this.allocate(capacity)
-    this.build(buffer.keys, buffer.values, 0, buffer.length, placement)
+    const outer = buildCells
+    buildCells = buffer.cells
+    try {
+      this.build(buffer.keys, buffer.values, 0, buffer.length, placement)
+    } finally {
+      buildCells = outer
+    }
     buffer.clear()
   }
 
   /** Appends this node's keys and values, in order, to `out`. */
   copyTo(out: KeyBuffer): void {
+    out.useCells(this.cellBytes)
     out.reserve(out.length + this.numKeys)
+    const width = this.cellBytes
+    if (width > 0) {
+      // The cells of occupied slots, in order (gaps' cells are zero and skipped).
+      const bytes = this.bytes
+      const cells = out.cells
+      const values = this.values
+      let n = out.length
+      for (let slot = this.nextOccupied(0); slot < this.capacity; slot = this.nextOccupied(slot + 1)) {
+        if (values[slot]! < 0) cells.set(bytes.subarray(this.cellsAt + slot * width, this.cellsAt + (slot + 1) * width), n * width)
+        else cells.fill(0, n * width, (n + 1) * width)
+        n++
+      }
+    }
     const keys = this.keys
     const values = this.values
     const bitmap = this.bitmap
@@ -701,6 +809,7 @@ export class DataNode implements LinearModel {
     this.f64 = bufferF64(buffer)
     this.keyBase = (at + keysOffset(capacity)) / 8
     this.valueBase = (at + valuesOffset(capacity)) / 8
+    this.cellsAt = cellsOffset(capacity)
     this.expansionThreshold = expansionThresholdFor(capacity)
     this.contractionThreshold = contractionThresholdFor(capacity)
   }
@@ -726,6 +835,8 @@ export class DataNode implements LinearModel {
     const slots = this.keys
     const slotValues = this.values
     const bitmap = this.bitmap
+    const width = this.cellBytes
+    const cellBytes = this.slotBytes!
     let last = -1
     let iterationSum = 0
     let runLength = 0
@@ -743,7 +854,13 @@ export class DataNode implements LinearModel {
         runLength = 1
       }
       slots[pos] = key
-      slotValues[pos] = values[lo + i]!
+      const value = values[lo + i]!
+      slotValues[pos] = value
+      if (value < 0 && width > 0) {
+        const from = (lo + i) * width
+        if (buildCells.length < from + width) throw new Error('assertion failed: a cell value built without its cell')
+        cellBytes.set(buildCells.subarray(from, from + width), this.cellsAt + pos * width)
+      }
       bitmap[pos >>> 5]! |= 1 << (pos & 31)
       last = pos
     }
@@ -805,6 +922,10 @@ export class DataNode implements LinearModel {
       if (!(key > previous)) fail(`keys out of order at slot ${slot}: ${previous} then ${key}`)
       previous = key
       count++
+      const value = this.values[slot]!
+      if (this.cellBytes > 0 && value < 0 && !(Number.isInteger(value) && cellLength(value) <= this.cellBytes)) {
+        fail(`slot ${slot} holds ${value}: not a value of at most ${this.cellBytes} bytes in its cell`)
+      }
     }
     for (let bit = this.capacity; bit < this.bitmap.length * 32; bit++) {
       if ((this.bitmap[bit >>> 5]! & (1 << (bit & 31))) !== 0) fail(`bit ${bit} set beyond capacity`)
@@ -819,6 +940,41 @@ const NO_U32 = new Uint32Array(0)
 
 /** Scratch space for `resize`; it is empty between calls. */
 const resizeBuffer = new KeyBuffer()
+
+/**
+ * The cells of the entries `build` places (entry i's at [i * cellBytes, ...)), for nodes with cells:
+ * set around a build from a KeyBuffer or a bulk load (`withBuildCells`); the values it holds that are
+ * cell values (< 0) take their cell from here.
+ */
+let buildCells: Uint8Array = NO_BYTES
+
+/** Runs `build` (any number of node builds) with entries' cells in `cells`. */
+export function withBuildCells<T>(cells: Uint8Array, build: () => T): T {
+  const outer = buildCells
+  buildCells = cells
+  try {
+    return build()
+  } finally {
+    buildCells = outer
+  }
+}
+
+/**
+ * The bytes the next insert of a cell value (value slot < 0) writes into its cell: set by the index
+ * just before the insert (`stageCell`). Staged rather than passed, because an insert may first
+ * rebuild its node (expand, split) and only then place the key.
+ */
+const stagedCell: { bytes: Uint8Array; at: number; length: number } = { bytes: NO_BYTES, at: 0, length: 0 }
+
+export function stageCell(bytes: Uint8Array, at: number, length: number): void {
+  stagedCell.bytes = bytes
+  stagedCell.at = at
+  stagedCell.length = length
+}
+
+export function stagedCellSave(): { bytes: Uint8Array; at: number; length: number } {
+  return { ...stagedCell }
+}
 
 export function capacityFor(numKeys: number, density: number): number {
   const capacity = Math.ceil(numKeys / density)

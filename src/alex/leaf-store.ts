@@ -32,6 +32,11 @@ export interface LeafImage<V> {
   bitmap: Uint32Array
   /** `capacity` values; 0 (a data node, a stored page) or undefined in gaps: read the bitmap. */
   values: ArrayLike<V | undefined>
+  /**
+   * The slots' cells (node-layout.ts), `capacity` x the cell width bytes, where the index has cells:
+   * a value slot of -(length + 1) says its value is the first `length` bytes of its cell.
+   */
+  cells?: Uint8Array
   /** Search iterations and shifts per insert the model predicted when it was trained. */
   expectedIterations: number
   expectedShifts: number
@@ -106,18 +111,29 @@ export interface LeafMemory {
    * reading those not in memory ahead, without waiting. Advice only.
    */
   hint?(leaves: readonly (DataNode | null)[], count: number): void
+  /**
+   * Bytes of each slot's cell (node-layout.ts): values of at most this many bytes may sit beside
+   * their keys. Fixed for the memory's life; 0 or absent: no cells.
+   */
+  readonly cellBytes?: number
 }
 
 /** The default: bytes in the heap, never evicted. */
-export const HEAP_MEMORY: LeafMemory = {
-  allocate(_node: DataNode, capacity: number): Uint8Array {
-    return new Uint8Array(nodeBytes(capacity))
-  },
-  load(): Uint8Array {
-    throw new Error('assertion failed: a node in heap memory is never evicted')
-  },
-  release(): void {},
-  unload(): void {
-    throw new Error('assertion failed: a node in heap memory is never loaded')
-  },
+export const HEAP_MEMORY: LeafMemory = heapMemory(0)
+
+/** Bytes in the heap, never evicted, with cells of `cellBytes` (0: none). */
+export function heapMemory(cellBytes: number): LeafMemory {
+  return {
+    cellBytes,
+    allocate(_node: DataNode, capacity: number): Uint8Array {
+      return new Uint8Array(nodeBytes(capacity, cellBytes))
+    },
+    load(): Uint8Array {
+      throw new Error('assertion failed: a node in heap memory is never evicted')
+    },
+    release(): void {},
+    unload(): void {
+      throw new Error('assertion failed: a node in heap memory is never loaded')
+    },
+  }
 }

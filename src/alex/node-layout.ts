@@ -18,6 +18,10 @@
  *   @136     bitmap: ceil(capacity / 32) u32 words, bit s set when slot s holds a key
  *   @K       keys: capacity f64, K = 136 + 4 * words rounded up to a multiple of 8
  *   @K+8C    values: capacity f64; 0 in a gap
+ *   @K+16C   cells: capacity x W bytes, W = the index's cell width (0: no cells). A value of at most W
+ *            bytes may sit in its slot's cell, beside its key; its value slot then holds
+ *            -(length + 1) (cellValue), and the cell's bytes past the length are zero. A gap's cell
+ *            is zero. W is fixed for an index (a store keeps it in its meta page).
  *
  * The fields from @32 to @136 are kept in the node's own properties while it is in use (the search
  * reads them on every lookup) and written into the bytes when the node is stored (`writeHeader`).
@@ -114,16 +118,33 @@ export function valuesOffset(capacity: number): number {
   return keysOffset(capacity) + 8 * capacity
 }
 
-/** Bytes a node of `capacity` slots needs (and its leaf page holds, before the tail). */
-export function nodeBytes(capacity: number): number {
+export function cellsOffset(capacity: number): number {
   return keysOffset(capacity) + 16 * capacity
 }
 
+/** Bytes a node of `capacity` slots with cells of `cellBytes` needs (and its leaf page holds, before the tail). */
+export function nodeBytes(capacity: number, cellBytes = 0): number {
+  return keysOffset(capacity) + (16 + cellBytes) * capacity
+}
+
 /** The most slots a node in `bytes` bytes can have. */
-export function nodeCapacityMax(bytes: number): number {
-  let capacity = Math.floor((bytes - NodeOffset.BITMAP) / 16)
-  while (capacity > 0 && nodeBytes(capacity) > bytes) capacity--
+export function nodeCapacityMax(bytes: number, cellBytes = 0): number {
+  let capacity = Math.floor((bytes - NodeOffset.BITMAP) / (16 + cellBytes))
+  while (capacity > 0 && nodeBytes(capacity, cellBytes) > bytes) capacity--
   return capacity
+}
+
+/** The widest cell an index may have (a cell holds a value of at most this many bytes). */
+export const CELL_BYTES_MAX = 256
+
+/** The value slot of a value of `length` bytes kept in its cell: negative, never 0. */
+export function cellValue(length: number): number {
+  return -(length + 1)
+}
+
+/** The length of the value in a cell whose value slot is `value` (< 0). */
+export function cellLength(value: number): number {
+  return -value - 1
 }
 
 /**

@@ -50,6 +50,7 @@ export class Compactor {
       this.stats.leavesExamined++
       if (!this.leafStore.shouldCompact(leaf)) continue
       index.replaceLeafValues(leaf, (handle) => {
+        if (handle < 0) return handle // a value in its leaf's cell: nothing to move
         const value = this.values.read(handle)
         const copy = this.values.append(value)
         this.release(handle)

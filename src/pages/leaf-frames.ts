@@ -64,6 +64,8 @@ export class LeafFrames implements LeafMemory, FrameOwner {
     private readonly file: PageFile,
     private readonly pool: BufferPool,
     private readonly free: FreeSpace,
+    /** Bytes of each slot's cell in the store's leaves (node-layout.ts; the meta page's field). */
+    readonly cellBytes = 0,
   ) {
     pool.setOwner(this)
   }
@@ -76,7 +78,7 @@ export class LeafFrames implements LeafMemory, FrameOwner {
   // ---- LeafMemory: what the index asks -------------------------------------------------------
 
   allocate(node: DataNode, capacity: number): Uint8Array {
-    assert(nodeBytes(capacity) <= this.file.pageSizeBytes, `a node of ${capacity} slots does not fit a page`)
+    assert(nodeBytes(capacity, this.cellBytes) <= this.file.pageSizeBytes, `a node of ${capacity} slots does not fit a page`)
     if (node.leafId >= 0 && this.nodes.get(node.leafId) === node) {
       // Rebuilt in place (a resize): the same frame and page; its old slots were copied out.
       const bytes = this.pool.fetchOwned(node.leafId, PageType.DATA)
@@ -185,11 +187,11 @@ export class LeafFrames implements LeafMemory, FrameOwner {
       if (!(error instanceof StoreError) || this.pool.isResident(pageId)) throw error
       bytes = new Uint8Array(this.file.pageSizeBytes)
       this.file.readPage(pageId, bytes, PageType.DATA)
-      checkLeafPage(bytes, () => this.where(pageId), pageCount)
+      checkLeafPage(bytes, () => this.where(pageId), pageCount, this.cellBytes)
       return bytes
     }
     try {
-      checkLeafPage(bytes, () => this.where(pageId), pageCount)
+      checkLeafPage(bytes, () => this.where(pageId), pageCount, this.cellBytes)
     } catch (error) {
       this.pool.discard(pageId)
       throw error
@@ -285,7 +287,7 @@ export class LeafFrames implements LeafMemory, FrameOwner {
         const old = node.leafId
         const target = this.fresh.has(old) ? old : this.free.allocate()
         const page = new Uint8Array(this.file.pageSizeBytes)
-        encodeLeafPage(page, node)
+        encodeLeafPage(page, node, this.cellBytes)
         sealPage(page, { type: PageType.DATA, pageId: target, epoch: this.file.writeEpoch })
         writes.push({ pageId: target, page })
         if (target !== old) {

@@ -15,7 +15,8 @@
  *   @80   8  free-list entries (f64)
  *   @88   8  redo LSN (f64): the first log record the checkpoint does not hold; replay starts there
  *   @96   4  first page of the page map chain (PAGE_MAP), NO_PAGE when there is none
- *   @100  4  zero
+ *   @100  4  leaf cell bytes: each leaf slot's cell (node-layout.ts), where values of at most this
+ *            many bytes sit beside their keys; 0: no cells. Fixed when the store is created.
  *   @104  8  page map entries (f64): one u32 per page id from 0 (value-store.ts `pageMap`)
  *   then zeros to the end of the page.
  */
@@ -24,9 +25,11 @@ import { ErrorCode, StoreError } from '../errors.js'
 import { CHAIN_PAYLOAD_OFFSET } from './chain-page.js'
 import { FORMAT_VERSION, HeaderOffset, NO_PAGE, PAGE_MAGIC, PageType, isValidPageSize } from './page-format.js'
 import { checkPage, pageChecksum, sealPage } from './page-header.js'
+import { leafCapacityMax } from './leaf-page.js'
+import { CELL_BYTES_MAX } from '../alex/node-layout.js'
 
 export const META_MAGIC = 0x4154454d
-export const STORE_FORMAT_VERSION = 6
+export const STORE_FORMAT_VERSION = 7
 export const META_PAGE_IDS = [0, 1] as const
 /** The first page id that is not a meta page. */
 export const FIRST_DATA_PAGE_ID = 2
@@ -44,6 +47,7 @@ export const MetaOffset = {
   FREE_LIST_ENTRIES: 80,
   REDO_LSN: 88,
   PAGE_MAP_HEAD: 96,
+  CELL_BYTES: 100,
   PAGE_MAP_ENTRIES: 104,
 } as const
 
@@ -59,6 +63,8 @@ export interface Meta {
   redoLsn: number
   pageMapHead: number
   pageMapEntries: number
+  /** Bytes of each leaf slot's cell (0: none). */
+  cellBytes: number
 }
 
 export function encodeMetaPage(meta: Meta): Uint8Array {
@@ -77,6 +83,7 @@ export function encodeMetaPage(meta: Meta): Uint8Array {
   view.setFloat64(MetaOffset.REDO_LSN, meta.redoLsn, true)
   view.setUint32(MetaOffset.PAGE_MAP_HEAD, meta.pageMapHead, true)
   view.setFloat64(MetaOffset.PAGE_MAP_ENTRIES, meta.pageMapEntries, true)
+  view.setUint32(MetaOffset.CELL_BYTES, meta.cellBytes, true)
   sealPage(page, { type: PageType.META, pageId: meta.generation % 2, epoch: 0 })
   return page
 }
@@ -99,6 +106,24 @@ export function checkNotNewerFormat(page: Uint8Array, pageId: number, file: stri
     )
   }
 }
+
+/**
+ * Whether leaves of `pageSizeBytes` can have cells of `cellBytes`: a multiple of 8 up to
+ * CELL_BYTES_MAX, leaving a page room for at least LEAF_SLOTS_MIN slots.
+ */
+export function cellBytesFit(cellBytes: number, pageSizeBytes: number): boolean {
+  return Number.isSafeInteger(cellBytes) && cellBytes >= 0 && cellBytes % 8 === 0 && cellBytes <= CELL_BYTES_MAX && leafCapacityMax(pageSizeBytes, cellBytes) >= LEAF_SLOTS_MIN
+}
+
+/** What `cellBytesFit` asks of a cell width, in words. */
+export function cellBytesRule(pageSizeBytes: number): string {
+  let max = 0
+  while (max + 8 <= CELL_BYTES_MAX && cellBytesFit(max + 8, pageSizeBytes)) max += 8
+  return `a multiple of 8 in [0, ${max}] for ${pageSizeBytes}-byte pages`
+}
+
+/** The fewest slots a leaf page must hold (the index's smallest maximum node size). */
+export const LEAF_SLOTS_MIN = 64
 
 /** Largest redo LSN a meta page may hold: LSNs are f64 integers, and the log counts one past it. */
 const REDO_LSN_MAX = Number.MAX_SAFE_INTEGER - 1
@@ -133,6 +158,7 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
     redoLsn: view.getFloat64(MetaOffset.REDO_LSN, true),
     pageMapHead: view.getUint32(MetaOffset.PAGE_MAP_HEAD, true),
     pageMapEntries: view.getFloat64(MetaOffset.PAGE_MAP_ENTRIES, true),
+    cellBytes: view.getUint32(MetaOffset.CELL_BYTES, true),
   }
   if (meta.pageSizeBytes !== page.byteLength || !isValidPageSize(meta.pageSizeBytes)) fail(`page size ${meta.pageSizeBytes} in a ${page.byteLength}-byte page`)
   if (!Number.isSafeInteger(meta.generation) || meta.generation < 1 || meta.generation % 2 !== pageId) fail(`generation ${meta.generation} in meta page ${pageId}`)
@@ -154,6 +180,6 @@ export function decodeMetaPage(page: Uint8Array, pageId: number, file: string): 
     fail(`page map entries field: ${meta.pageMapEntries}, more than ${meta.pageCount} pages`)
   }
   if ((meta.pageMapHead === NO_PAGE) !== (meta.pageMapEntries === 0)) fail(`page map entries field: ${meta.pageMapEntries} with page map head ${meta.pageMapHead}`)
-  if (view.getUint32(MetaOffset.PAGE_MAP_HEAD + 4, true) !== 0) fail('reserved field at byte 100 is not zero')
+  if (!cellBytesFit(meta.cellBytes, meta.pageSizeBytes)) fail(`leaf cell bytes field: ${meta.cellBytes} (${cellBytesRule(meta.pageSizeBytes)})`)
   return meta
 }

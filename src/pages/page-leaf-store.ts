@@ -40,6 +40,8 @@ export class PageLeafStore implements LeafStore<number> {
     private readonly pageCount: () => number,
     /** null while only loading (at open). */
     private readonly values: ValueStore | null = null,
+    /** Bytes of each leaf slot's cell (the store's; node-layout.ts). */
+    private readonly cellBytes = 0,
   ) {
     this.scratch = new Uint8Array(file.pageSizeBytes)
   }
@@ -47,7 +49,7 @@ export class PageLeafStore implements LeafStore<number> {
   storeLeaf(leaf: LeafImage<number>): number {
     const pageId = this.free.allocate()
     const page = new Uint8Array(this.file.pageSizeBytes)
-    encodeLeafPage(page, leaf)
+    encodeLeafPage(page, leaf, this.cellBytes)
     sealPage(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
     this.writes.push({ pageId, page })
     return pageId
@@ -64,7 +66,7 @@ export class PageLeafStore implements LeafStore<number> {
     assert(pageId >= FIRST_DATA_PAGE_ID, `bulk-loaded leaf without a page (${pageId})`)
     const page = writer.nextPage(pageId)
     page.fill(0, 0, PAGE_HEADER_BYTES)
-    encodeLeafPage(page, leaf)
+    encodeLeafPage(page, leaf, this.cellBytes)
     // The writer computes the checksum and writes the page.
     writePageHeader(page, { type: PageType.DATA, pageId, epoch: this.file.writeEpoch })
     leaf.dirty = false
@@ -91,7 +93,7 @@ export class PageLeafStore implements LeafStore<number> {
       throw new StoreError(ErrorCode.CORRUPTION, `${where}: the tree names it as a leaf, but it is free or outside the used pages`)
     }
     this.file.readPage(leafId, this.scratch, PageType.DATA)
-    return decodeLeafPage(this.scratch, where, this.pageCount())
+    return decodeLeafPage(this.scratch, where, this.pageCount(), this.cellBytes)
   }
 
   /**
@@ -103,7 +105,7 @@ export class PageLeafStore implements LeafStore<number> {
     const seen = new Set<number>()
     for (let i = 0; i < count && wanted.length < PREFETCH_PAGES_MAX; i++) {
       const handle = handles[i]!
-      if (handleIsOverflow(handle)) continue
+      if (handle < 0 || handleIsOverflow(handle)) continue // (a value in its leaf's cell has no page)
       const page = handlePage(handle)
       if (seen.has(page) || this.pool === null || this.pool.isResident(page)) continue
       seen.add(page)
@@ -125,7 +127,7 @@ export class PageLeafStore implements LeafStore<number> {
     const handles = leaf.values
     for (let s = 0; s < leaf.capacity; s++) {
       const handle = handles[s]
-      if (handle !== undefined && handle !== 0) pages.add(handlePage(handle))
+      if (handle !== undefined && handle > 0) pages.add(handlePage(handle)) // (< 0: in its leaf's cell)
     }
     let dead = 0
     let records = 0

@@ -137,6 +137,7 @@ export class ValueStore {
     map.set(this.live.subarray(0, known))
     for (let page = 0; page < known; page++) if (this.overflowUsed[page] === 1) map[page] = PAGE_MAP_OVERFLOW
     held((handle) => {
+      if (handle < 0) return // a value in its leaf's cell: no record
       const pageId = handlePage(handle)
       assert(pageId < frontier && map[pageId]! > 0 && map[pageId] !== PAGE_MAP_OVERFLOW, `held handle ${handle} names page ${pageId}, which has no live record`)
       map[pageId]!--
@@ -168,6 +169,7 @@ export class ValueStore {
 
   /** Throws CORRUPTION unless `handle` names a page with live records (a release would be refused). */
   checkLive(handle: number): void {
+    if (handle < 0) return // a value in its leaf's cell: no record
     const pageId = handlePage(handle)
     if (!(pageId < this.live.length && this.live[pageId]! > 0)) this.noLiveRecords(pageId)
   }
@@ -458,6 +460,7 @@ export class ValueStore {
    * read-ahead for a batch of reads (Store.getManyInto), so their cache misses overlap.
    */
   readAhead(handle: number): number {
+    if (handle < 0) return 0 // a value in its leaf's cell: no record
     const pageId = handlePage(handle)
     if (!handleIsOverflow(handle) && !this.pool.isResident(pageId)) {
       // Not in memory: the read-ahead thread reads it (what readAlone or a page read will read).
@@ -618,6 +621,8 @@ export class ValueStore {
 
   /** The record behind `handle` is dead (overwritten or deleted); frees what no longer holds a live record. */
   release(handle: number): void {
+    // A negative handle is a value kept in its leaf's cell (node-layout.ts): it has no record.
+    if (handle < 0) return
     if (handleIsOverflow(handle)) {
       // Freeing the run needs the stub, which may have to be read: that waits for `settleReleases`
       // (at the next checkpoint), so that a release never does I/O (applying a durable write must

@@ -16,6 +16,14 @@ export interface OpenOptions {
    *  size; passing a different one is an INVALID_ARGUMENT error. Default 65536 (chosen by measurement:
    *  docs/FORMAT.md). */
   pageSizeBytes?: number
+  /** Values of at most this many bytes are kept in the leaf page beside their key, so that a cold
+   *  point read of one reads one page (a larger value lives in a value page that the leaf points to,
+   *  a second read). Every slot of a leaf, gaps too, has room for this many bytes, so a width much
+   *  larger than the values costs leaf space. A multiple of 8 from 0 (off) to 256, leaving a leaf
+   *  page room for 64 slots (4 KiB pages: at most 40). Fixed when the store is created: an existing
+   *  store keeps its own, and passing a different one is an INVALID_ARGUMENT error. Default 16 (or
+   *  the widest the page size allows, if less). */
+  leafValueBytes?: number
   /** Budget of the buffer pool in bytes (rounded down to whole pages, at least 8 pages). Default 64 MiB. */
   cacheBytes?: number
   /** Budget in bytes of the record cache: values of up to 48 bytes that a full buffer pool missed,
@@ -150,6 +158,8 @@ export interface PageCounts {
 export interface StoreStats {
   records: number
   pageSizeBytes: number
+  /** Values of at most this many bytes are kept in their leaf (OpenOptions.leafValueBytes). */
+  leafValueBytes: number
   pages: PageCounts
   /** Size of the page file. */
   bytesOnDisk: number

@@ -7,6 +7,7 @@
  */
 
 import { AlexIndex } from '../alex/alex-index.js'
+import { cellValue } from '../alex/node-layout.js'
 import type { StoredLeaf } from '../alex/leaf-store.js'
 import { describeValue } from '../errors.js'
 import { BulkWriter } from '../pages/bulk-writer.js'
@@ -60,7 +61,7 @@ export function writeLoad(target: LoadTarget, entriesOrKeys: LoadEntries, values
   // this thread goes on (the values while ALEX builds the index; bulk-writer.ts).
   const writer = new BulkWriter(target.file)
   try {
-    const { keys, handles, count } = values !== undefined
+    const { keys, handles, cells, count } = values !== undefined
       ? loadColumns(target, entriesOrKeys as Float64Array | readonly number[], values, writer)
       : loadValues(target, entriesOrKeys as Iterable<readonly [number, Uint8Array]>, writer)
     if (count === 0) return 0
@@ -71,8 +72,8 @@ export function writeLoad(target: LoadTarget, entriesOrKeys: LoadEntries, values
       target.leafStore.writeLeaf(leaf, writer)
     }
     try {
-      const options = storeIndexOptions(target.file.pageSizeBytes)
-      target.setIndex(AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), options, writeLeaf, target.frames))
+      const options = storeIndexOptions(target.file.pageSizeBytes, target.frames.cellBytes)
+      target.setIndex(AlexIndex.bulkLoadAscending(keys.subarray(0, count), handles.subarray(0, count), options, writeLeaf, target.frames, cells))
       writer.finish()
     } catch (error) {
       // Values (and perhaps leaves) are on pages no checkpoint holds, and the index may hold the
@@ -91,7 +92,7 @@ export function writeLoad(target: LoadTarget, entriesOrKeys: LoadEntries, values
  * to the file). Returns the keys and their handles (the first `count` of each); on any error,
  * releases what it stored and throws.
  */
-function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): { keys: Float64Array; handles: Float64Array; count: number } {
+function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint8Array]>, writer: BulkWriter): Loaded {
   // Keys and handles go into chunks (LOAD_CHUNK entries each, or a shorter array's length), joined
   // once at the end: doubling one array instead copies each entry about once more and touches twice
   // the memory (10M keys: about 0.1 s). A sparse array's length is no promise of entries: capped.
@@ -100,6 +101,9 @@ function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint
   const handleChunks: Float64Array[] = []
   let keys = new Float64Array(chunkLength)
   let handles = new Float64Array(chunkLength)
+  const width = target.frames.cellBytes
+  const cellChunks: Uint8Array[] = []
+  let cells = new Uint8Array(chunkLength * width)
   // Entries in the current chunk, in all, and the last key.
   let at = 0
   let n = 0
@@ -119,11 +123,18 @@ function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint
       if (at === keys.length) {
         keyChunks.push(keys)
         handleChunks.push(handles)
+        cellChunks.push(cells)
         keys = new Float64Array(chunkLength)
         handles = new Float64Array(chunkLength)
+        cells = new Uint8Array(chunkLength * width)
         at = 0
       }
-      values.appendTo(value, handles, at)
+      if (width > 0 && value.byteLength <= width) {
+        handles[at] = cellValue(value.byteLength)
+        cells.set(value, at * width)
+      } else {
+        values.appendTo(value, handles, at)
+      }
       keys[at] = key
       last = key
       at++
@@ -137,7 +148,29 @@ function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint
   }
   keyChunks.push(keys.subarray(0, at))
   handleChunks.push(handles.subarray(0, at))
-  return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), count: n }
+  cellChunks.push(cells.subarray(0, at * width))
+  return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), cells: joinBytes(cellChunks, n * width), count: n }
+}
+
+/** What a load's first half stored: keys, their handles (or cell values), the cells, and how many. */
+interface Loaded {
+  keys: Float64Array
+  handles: Float64Array
+  /** Entry i's cell at [i * cellBytes, ...) for the values kept in their leaves (cell values < 0). */
+  cells: Uint8Array
+  count: number
+}
+
+/** Byte chunks back to back (the only one as it is). */
+function joinBytes(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!
+  const joined = new Uint8Array(total)
+  let at = 0
+  for (const chunk of chunks) {
+    joined.set(chunk, at)
+    at += chunk.length
+  }
+  return joined
 }
 
 /**
@@ -150,9 +183,11 @@ function loadColumns(
   keys: Float64Array | readonly number[],
   valueOf: readonly Uint8Array[] | ((index: number) => Uint8Array),
   writer: BulkWriter,
-): { keys: Float64Array; handles: Float64Array; count: number } {
+): Loaded {
   const count = keys.length
   const handles = new Float64Array(count)
+  const width = target.frames.cellBytes
+  const cells = new Uint8Array(count * width)
   const values = target.values
   const at = typeof valueOf === 'function' ? valueOf : (index: number): Uint8Array => valueOf[index]!
   let last = 0
@@ -170,7 +205,12 @@ function loadColumns(
       if (key === 0 && Object.is(key, -0)) negativeZero = n
       const value = at(n)
       if (!(value instanceof Uint8Array) || value.byteLength > VALUE_MAX_BYTES) checkValue(value, `bulkLoad value ${n}`)
-      values.appendTo(value, handles, n)
+      if (width > 0 && value.byteLength <= width) {
+        handles[n] = cellValue(value.byteLength)
+        cells.set(value, n * width)
+      } else {
+        values.appendTo(value, handles, n)
+      }
       last = key
     }
     values.endBulk()
@@ -185,7 +225,7 @@ function loadColumns(
     stored = Float64Array.from(keys)
     if (negativeZero >= 0) stored[negativeZero] = 0
   }
-  return { keys: stored, handles, count }
+  return { keys: stored, handles, cells, count }
 }
 
 /** A load that failed part way: releases the values stored so far (`handles`), once written. */

@@ -84,7 +84,15 @@ export function checkStore(target: CheckTarget): CheckReport {
   for (const page of target.pageMapPages) claim(page, Owner.PAGE_MAP)
   let valuesRead = 0
   const references = new Uint32Array(frontier)
-  for (const [, handle] of index.entries()) {
+  const entries = index.entries()
+  for (let step = entries.next(); step.done !== true; step = entries.next()) {
+    const handle = step.value[1]
+    if (handle < 0) {
+      // A value in its leaf's cell (the leaf's check bounded its length): read it back.
+      entries.cellCopy()
+      valuesRead++
+      continue
+    }
     const page = handlePage(handle)
     if (page < frontier) references[page]!++
     if (owner[page] === 0) claim(page, Owner.VALUE)

@@ -155,6 +155,7 @@ export class Checkpointer {
       redoLsn,
       pageMapHead: mapPages[0]!,
       pageMapEntries: pageMap.length,
+      cellBytes: this.frames.cellBytes,
     }
     return { writes, meta }
   }

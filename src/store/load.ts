@@ -86,21 +86,21 @@ export function readNewestMeta(file: string, read: (buffer: Uint8Array, position
  * The store's index options, for a new index and a restored one alike: one data node fills one page,
  * and lookups do not steer adaptation (so replaying the log rebuilds the same index).
  */
-export function storeIndexOptions(pageSizeBytes: number): AlexOptions {
-  return { maxDataNodeSlots: leafCapacityMax(pageSizeBytes), adaptToReads: false }
+export function storeIndexOptions(pageSizeBytes: number, cellBytes: number): AlexOptions {
+  return { maxDataNodeSlots: leafCapacityMax(pageSizeBytes, cellBytes), adaptToReads: false }
 }
 
 /** Pieces of a new store: an empty index whose one leaf has a page and a frame. */
-export function newPieces(file: PageFile, cacheBytes: number): Pieces {
+export function newPieces(file: PageFile, cacheBytes: number, cellBytes: number): Pieces {
   const free = new FreeSpace([], FIRST_DATA_PAGE_ID, (frontier) => file.reserve(frontier))
   const pool = new BufferPool(file, cacheBytes)
-  const frames = new LeafFrames(file, pool, free)
+  const frames = new LeafFrames(file, pool, free, cellBytes)
   return {
     file,
     free,
     pool,
     frames,
-    index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes), frames),
+    index: new AlexIndex<number>(storeIndexOptions(file.pageSizeBytes, cellBytes), frames),
     treePages: [],
     freeListPages: [],
     pageMapPages: [],
@@ -145,9 +145,9 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number, older
   const reusable = olderPages === null ? [] : freePages.filter((page) => !olderPages.has(page))
   const free = new FreeSpace(reusable, meta.pageCount, (frontier) => file.reserve(frontier), cooling)
   const pool = new BufferPool(file, cacheBytes)
-  const frames = new LeafFrames(file, pool, free)
+  const frames = new LeafFrames(file, pool, free, meta.cellBytes)
   const loadLeaf = (leafId: number, header: NodeHeader): DataNode => frames.describe(leafId, meta.pageCount, () => DataNode.described(header, leafId, frames))
-  const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes), `${file.path} (generation ${meta.generation})`, false, frames)
+  const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes, meta.cellBytes), `${file.path} (generation ${meta.generation})`, false, frames)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
   }

@@ -4,6 +4,8 @@ import { describeValue } from '../errors.js'
 import { PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, isValidPageSize } from '../pages/page-format.js'
 import type { Durability, OpenOptions } from './api.js'
 import { invalid } from './arguments.js'
+import { CELL_BYTES_MAX } from '../alex/node-layout.js'
+import { cellBytesFit, cellBytesRule } from '../pages/meta-page.js'
 
 /** Default page size: chosen by `npm run bench:store -- --page-sizes` (docs/FORMAT.md has the figures). */
 export const DEFAULT_PAGE_SIZE_BYTES = 65536
@@ -21,6 +23,7 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 5 * 60_000
 
 const OPTION_NAMES = new Set([
   'pageSizeBytes',
+  'leafValueBytes',
   'cacheBytes',
   'recordCacheBytes',
   'durability',
@@ -37,6 +40,8 @@ const DURABILITIES = new Set<unknown>(['fsync', 'os', 'none'])
 export interface CheckedOptions {
   /** undefined: the store's own size, or the default for a new store. */
   pageSizeBytes: number | undefined
+  /** undefined: the store's own width, or the default for a new store (leafValueBytesFor). */
+  leafValueBytes: number | undefined
   cacheBytes: number
   recordCacheBytes: number
   durability: Durability
@@ -67,6 +72,15 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   if (o.pageSizeBytes !== undefined && !isValidPageSize(o.pageSizeBytes)) {
     throw invalid(`pageSizeBytes must be a power of two in [${PAGE_SIZE_MIN_BYTES}, ${PAGE_SIZE_MAX_BYTES}], got ${describeValue(o.pageSizeBytes)}`)
   }
+  if (o.leafValueBytes !== undefined) {
+    const width = o.leafValueBytes
+    if (typeof width !== 'number' || !Number.isSafeInteger(width) || width < 0 || width % 8 !== 0 || width > CELL_BYTES_MAX) {
+      throw invalid(`leafValueBytes must be a multiple of 8 in [0, ${CELL_BYTES_MAX}], got ${describeValue(width)}`)
+    }
+    if (o.pageSizeBytes !== undefined && !cellBytesFit(width, o.pageSizeBytes)) {
+      throw invalid(`leafValueBytes ${width} leaves no room in ${o.pageSizeBytes}-byte pages: it must be ${cellBytesRule(o.pageSizeBytes)}`)
+    }
+  }
   const cacheBytes = o.cacheBytes ?? DEFAULT_CACHE_BYTES
   if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
     throw invalid(`cacheBytes must be a non-negative integer, got ${describeValue(o.cacheBytes)}`)
@@ -87,6 +101,7 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
   if (readAhead !== 'auto' && readAhead !== 'on' && readAhead !== 'off') throw invalid(`readAhead must be 'auto', 'on' or 'off', got ${describeValue(o.readAhead)}`)
   return {
     pageSizeBytes: o.pageSizeBytes,
+    leafValueBytes: o.leafValueBytes,
     cacheBytes,
     recordCacheBytes,
     durability,
@@ -98,4 +113,22 @@ export function checkOpenOptions(options: unknown): CheckedOptions {
     walRecovery,
     readAhead,
   }
+}
+
+/** Default leafValueBytes: 16-byte values (the benchmark's, and many keys' payloads) sit in the leaf. */
+export const DEFAULT_LEAF_VALUE_BYTES = 16
+
+/**
+ * The cell width of a new store of `pageSizeBytes`: the option (checked to fit), or the default, or
+ * the widest the page size allows if that is less.
+ */
+export function leafValueBytesFor(options: CheckedOptions, pageSizeBytes: number): number {
+  const asked = options.leafValueBytes
+  if (asked !== undefined) {
+    if (!cellBytesFit(asked, pageSizeBytes)) throw invalid(`leafValueBytes ${asked} leaves no room in ${pageSizeBytes}-byte pages: it must be ${cellBytesRule(pageSizeBytes)}`)
+    return asked
+  }
+  let width = DEFAULT_LEAF_VALUE_BYTES
+  while (width > 0 && !cellBytesFit(width, pageSizeBytes)) width -= 8
+  return width
 }

@@ -9,8 +9,26 @@ export class PendingOps {
   private keys = new Float64Array(256)
   private handles = new Float64Array(256)
   private puts = new Uint8Array(256)
+  /**
+   * Operation i's value bytes when its handle is a cell value (< 0: a value small enough for its
+   * leaf's cell, node-layout.ts), at [i * cellBytes, i * cellBytes + length).
+   */
+  private cellBytesOf: Uint8Array
   private head = 0
   private tail = 0
+
+  constructor(private readonly cellBytes = 0) {
+    this.cellBytesOf = new Uint8Array(256 * cellBytes)
+  }
+
+  /** The bytes behind the oldest operation's cell value are cells[firstCellAt, ...). */
+  get cells(): Uint8Array {
+    return this.cellBytesOf
+  }
+
+  get firstCellAt(): number {
+    return this.head * this.cellBytes
+  }
 
   get length(): number {
     return this.tail - this.head
@@ -60,14 +78,18 @@ export class PendingOps {
     while (this.tail + count > this.lsns.length) this.makeRoom(count)
   }
 
-  /** Queues one operation; `handle` is the value's for a put (ignored for a delete). */
-  push(lsn: number, key: number, handle: number, isPut: boolean): void {
+  /**
+   * Queues one operation; `handle` is the value's for a put (ignored for a delete). A cell value
+   * (handle < 0) copies `value`, its bytes.
+   */
+  push(lsn: number, key: number, handle: number, isPut: boolean, value?: Uint8Array): void {
     if (this.tail === this.lsns.length) this.makeRoom(1)
     const at = this.tail++
     this.lsns[at] = lsn
     this.keys[at] = key
     this.handles[at] = handle
     this.puts[at] = isPut ? 1 : 0
+    if (isPut && handle < 0) this.cellBytesOf.set(value!, at * this.cellBytes)
   }
 
   /** Drops the oldest operation. */
@@ -104,19 +126,23 @@ export class PendingOps {
       this.keys.copyWithin(0, head, tail)
       this.handles.copyWithin(0, head, tail)
       this.puts.copyWithin(0, head, tail)
+      this.cellBytesOf.copyWithin(0, head * this.cellBytes, tail * this.cellBytes)
     } else {
       const lsns = new Float64Array(size)
       const keys = new Float64Array(size)
       const handles = new Float64Array(size)
       const puts = new Uint8Array(size)
+      const cells = new Uint8Array(size * this.cellBytes)
       lsns.set(this.lsns.subarray(head, tail))
       keys.set(this.keys.subarray(head, tail))
       handles.set(this.handles.subarray(head, tail))
       puts.set(this.puts.subarray(head, tail))
+      cells.set(this.cellBytesOf.subarray(head * this.cellBytes, tail * this.cellBytes))
       this.lsns = lsns
       this.keys = keys
       this.handles = handles
       this.puts = puts
+      this.cellBytesOf = cells
     }
     this.head = 0
     this.tail = live

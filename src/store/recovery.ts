@@ -24,7 +24,7 @@ import type { Durability, RecoveryStats } from './api.js'
 import { invalid } from './arguments.js'
 import type { Checkpointer } from './checkpoint.js'
 import { newPieces, readNewestMeta, type Pieces } from './load.js'
-import { DEFAULT_PAGE_SIZE_BYTES, type CheckedOptions } from './options.js'
+import { DEFAULT_PAGE_SIZE_BYTES, leafValueBytesFor, type CheckedOptions } from './options.js'
 
 export const DATA_FILE_NAME = 'data.lsp'
 /** A new page file is built under this suffix and renamed into place. */
@@ -62,7 +62,7 @@ export async function createStore(dir: string, options: CheckedOptions, fs: File
   const raw = fs.openFile(newPath, { create: true })
   try {
     const file = new PageFile(raw, options.pageSizeBytes ?? DEFAULT_PAGE_SIZE_BYTES)
-    await writeFirstCheckpoint(newPieces(file, options.cacheBytes))
+    await writeFirstCheckpoint(newPieces(file, options.cacheBytes, leafValueBytesFor(options, file.pageSizeBytes)))
     file.datasync()
   } finally {
     raw.close()
@@ -84,6 +84,9 @@ export function openPageFile(raw: StorageFile, dir: string, options: CheckedOpti
   const { meta, older, damaged } = readNewestMeta(raw.path, (buffer, position) => raw.read(buffer, 0, buffer.byteLength, position))
   if (options.pageSizeBytes !== undefined && options.pageSizeBytes !== meta.pageSizeBytes) {
     throw invalid(`store ${dir} has ${meta.pageSizeBytes}-byte pages; pageSizeBytes ${options.pageSizeBytes} was asked for`)
+  }
+  if (options.leafValueBytes !== undefined && options.leafValueBytes !== meta.cellBytes) {
+    throw invalid(`store ${dir} keeps values of up to ${meta.cellBytes} bytes in its leaves; leafValueBytes ${options.leafValueBytes} was asked for`)
   }
   if (size < meta.pageCount * meta.pageSizeBytes) {
     throw new StoreError(ErrorCode.CORRUPTION, `${filePath}: ${size} bytes, but the meta page (generation ${meta.generation}) counts ${meta.pageCount} pages of ${meta.pageSizeBytes} bytes`)

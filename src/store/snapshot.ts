@@ -10,12 +10,16 @@
  * ends: it is exhausted, `return()` is called (a `break` out of `for...of` does that), the store
  * closes, or the iterator is garbage-collected unfinished.
  *
- * Cost: a write while iterators are open copies their remaining entries once (16 bytes each).
+ * Cost: a write while iterators are open copies their remaining entries once (16 bytes each, and a
+ * value kept in its leaf's cell is already a copy).
  */
 
+/** A value handle, or the bytes of a value kept in its leaf's cell (copied when read from the leaf). */
+export type SnapshotValue = number | Uint8Array
+
 export interface SnapshotSource {
-  /** The next [key, handle] of the live index, or undefined at the end. */
-  next(): [number, number] | undefined
+  /** The next [key, handle or bytes] of the live index, or undefined at the end. */
+  next(): [number, SnapshotValue] | undefined
   return(): void
 }
 
@@ -26,7 +30,7 @@ class Ticket {
 
 export class SnapshotCursor {
   private keys: number[] | null = null
-  private handles: number[] | null = null
+  private handles: SnapshotValue[] | null = null
   private at = 0
   readonly ticket = new Ticket()
 
@@ -36,9 +40,9 @@ export class SnapshotCursor {
   ) {}
 
   /** The next entry of the snapshot, or undefined at its end. */
-  next(): [number, number] | undefined {
+  next(): [number, SnapshotValue] | undefined {
     if (this.left <= 0 || this.ticket.finished) return undefined
-    let entry: [number, number] | undefined
+    let entry: [number, SnapshotValue] | undefined
     if (this.keys !== null) {
       if (this.at < this.keys.length) {
         entry = [this.keys[this.at]!, this.handles![this.at]!]
@@ -56,7 +60,7 @@ export class SnapshotCursor {
   freeze(): void {
     if (this.ticket.frozen || this.ticket.finished) return
     const keys: number[] = []
-    const handles: number[] = []
+    const handles: SnapshotValue[] = []
     while (keys.length < this.left) {
       const entry = this.source.next()
       if (entry === undefined) break

@@ -46,6 +46,7 @@ export function storeStats(s: StatsSources): StoreStats {
   return {
     records: s.index.size,
     pageSizeBytes: s.file.pageSizeBytes,
+    leafValueBytes: s.frames.cellBytes,
     pages: {
       total: s.free.frontier,
       meta: 2,

@@ -21,7 +21,8 @@
  */
 
 import path from 'node:path'
-import { AlexIndex, GET_BATCH_MAX } from '../alex/alex-index.js'
+import { AlexIndex, GET_BATCH_MAX, type IndexIterator } from '../alex/alex-index.js'
+import { cellValue } from '../alex/node-layout.js'
 import type { AlexRange } from '../alex/api.js'
 import { ErrorCode, StoreError, describeValue } from '../errors.js'
 import type { FileSystem } from '../io/file.js'
@@ -86,7 +87,7 @@ export class Store {
    * meta page, if the newer one is damaged, still finds every record it needs.
    */
   private olderRedoLsn: number
-  private readonly pending = new PendingOps()
+  private readonly pending: PendingOps
   private payloadScratch = new Uint8Array(4096)
   private readonly snapshots: Snapshots
   private failure: StoreError | null = null
@@ -115,10 +116,12 @@ export class Store {
     this.olderRedoLsn = pieces.redoLsn
     this.pool = pieces.pool
     this.frames = pieces.frames
+    this.cellBytes = pieces.frames.cellBytes
+    this.pending = new PendingOps(this.cellBytes)
     this.file.readAheadMode = options.readAhead
     this.values = new ValueStore(this.file, this.pool, this.free, options.recordCacheBytes)
     this.snapshots = new Snapshots((handle) => this.values.release(handle))
-    this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values)
+    this.leafStore = new PageLeafStore(this.file, this.free, this.pool, () => this.free.frontier, this.values, this.cellBytes)
     this.compactor = new Compactor(this.leafStore, this.values, (handle) => this.snapshots.release(handle))
     this.checkpointer = new Checkpointer(
       this.file,
@@ -201,7 +204,10 @@ export class Store {
         generation: this.checkpointer.generation,
         filePath: this.file.path,
         recovery: this.recovery,
-        put: (key, value) => this.install(key, this.values.append(value)),
+        put: (key, value) => {
+          if (this.fitsCell(value)) this.installCell(key, cellValue(value.byteLength), value, 0)
+          else this.install(key, this.values.append(value))
+        },
         del: (key) => this.remove(key),
         inspect: (key) => {
           const handle = this.index.get(key)
@@ -258,7 +264,8 @@ export class Store {
       if (cached !== undefined) return cached
     }
     const handle = this.index.get(k)
-    return handle === undefined ? undefined : values.read(handle, false, k)
+    if (handle === undefined) return undefined
+    return handle < 0 ? this.index.hitCell() : values.read(handle, false, k)
   }
 
   /**
@@ -277,7 +284,8 @@ export class Store {
       if (n >= 0) return n
     }
     const handle = this.index.get(k)
-    return handle === undefined ? -1 : values.readInto(handle, target, 0, k)
+    if (handle === undefined) return -1
+    return handle < 0 ? this.index.copyHitCell(target, 0) : values.readInto(handle, target, 0, k)
   }
 
   /**
@@ -305,12 +313,12 @@ export class Store {
             continue
           }
           // Offered out by a read of this batch since: look it up again.
-          const handle = this.index.get(keyOf(k))
-          out[from + i] = handle === undefined ? undefined : values.read(handle, false, k)
+          out[from + i] = this.get(k)
           continue
         }
         const handle = handles[m++]!
-        out[from + i] = handle === handle ? values.read(handle, false, k) : undefined
+        // A value in its leaf's cell: the batch found the key; the cell is read by looking it up again.
+        out[from + i] = handle === handle ? (handle < 0 ? this.get(k) : values.read(handle, false, k)) : undefined
       }
     }
     return out
@@ -387,12 +395,12 @@ export class Store {
           length = values.cachedInto(k, target, at)
           if (length < 0) {
             // Offered out by a read of this batch since: look it up again.
-            const handle = this.index.get(keyOf(k))
-            length = handle === undefined ? -1 : values.readInto(handle, target, at, k)
+            length = this.getIntoAt(k, target, at)
           }
         } else {
           const handle = handles[m++]!
-          length = handle === handle ? values.readInto(handle, target, at, k) : -1
+          // A value in its leaf's cell: the batch found the key; the cell is read by looking it up again.
+          length = handle === handle ? (handle < 0 ? this.getIntoAt(k, target, at) : values.readInto(handle, target, at, k)) : -1
         }
         lengths[j] = length
         if (length < 0) continue
@@ -432,13 +440,16 @@ export class Store {
   }
 
   /** @internal */
-  iterate(bounds: AlexRange, limit: number, made?: Iterator<[number, number]>): Iterator<[number, Uint8Array]> {
+  iterate(bounds: AlexRange, limit: number, made?: IndexIterator<[number, number]>): Iterator<[number, Uint8Array]> {
     const entries = made ?? this.index.entries(bounds)
     const cursor = new SnapshotCursor(
       {
         next: () => {
           const step = entries.next()
-          return step.done === true ? undefined : step.value
+          if (step.done === true) return undefined
+          // A value in its leaf's cell is copied out now: the leaf may change or leave memory later.
+          if (step.value[1] < 0) return [step.value[0], entries.cellCopy()]
+          return step.value
         },
         return: () => void entries.return?.(),
       },
@@ -463,7 +474,8 @@ export class Store {
         lastKey = entry[0]
         // The entry is a fresh pair made for this step: it carries the value out in place of the handle.
         const pair = entry as unknown as [number, Uint8Array | number]
-        pair[1] = this.values.read(entry[1], true)
+        const value = entry[1]
+        pair[1] = typeof value === 'number' ? this.values.read(value, true) : value
         return { done: false, value: pair as [number, Uint8Array] }
       },
       return: finish,
@@ -486,9 +498,10 @@ export class Store {
     }
     const handles = this.prefetchScratch
     let n = 0
+    let seen = 0
     for (const handle of this.index.values(from)) {
-      handles[n++] = handle
-      if (n >= count) break
+      if (handle > 0) handles[n++] = handle // (a value in its leaf's cell needs no read)
+      if (++seen >= count) break
     }
     this.leafStore.prefetch(handles, n)
   }
@@ -618,14 +631,14 @@ export class Store {
     let stored = 0
     let logged: { lsn: number; done: Promise<void> }
     try {
-      for (; stored < n; stored++) if (isPut[stored] === 1) handles[stored] = this.values.append(values[stored]!)
+      for (; stored < n; stored++) if (isPut[stored] === 1) handles[stored] = this.placeValue(values[stored]!)
       encodeBatchRecord(payload, payloadBytes, keys, isPut, values)
       logged = this.wal!.append(RecordType.BATCH, payload, payloadBytes)
     } catch (error) {
       for (let i = 0; i < stored; i++) if (isPut[i] === 1) this.values.release(handles[i]!)
       throw error
     }
-    for (let i = 0; i < n; i++) this.pending.push(logged.lsn, keys[i]!, handles[i]!, isPut[i] === 1)
+    for (let i = 0; i < n; i++) this.pending.push(logged.lsn, keys[i]!, handles[i]!, isPut[i] === 1, values[i])
     return this.logged(logged.lsn, logged.done)
   }
 
@@ -634,7 +647,7 @@ export class Store {
     const payloadBytes = value === undefined ? batchRecordBytes(1, 0, 0) : batchRecordBytes(1, value.byteLength, 1)
     const payload = this.payloadFor(payloadBytes)
     this.pending.reserve(1)
-    const handle = value === undefined ? 0 : this.values.append(value)
+    const handle = value === undefined ? 0 : this.placeValue(value)
     let logged: { lsn: number; done: Promise<void> }
     try {
       encodeOneRecord(payload, key, value)
@@ -643,7 +656,7 @@ export class Store {
       if (value !== undefined) this.values.release(handle)
       throw error
     }
-    this.pending.push(logged.lsn, key, handle, value !== undefined)
+    this.pending.push(logged.lsn, key, handle, value !== undefined, value)
     return this.logged(logged.lsn, logged.done)
   }
 
@@ -703,8 +716,11 @@ export class Store {
         const key = pending.firstKey
         if (pending.firstIsPut) {
           const handle = pending.firstHandle
+          const cellAt = pending.firstCellAt
           pending.shift()
-          this.install(key, handle)
+          // (A shift leaves the queue's bytes in place: nothing is pushed until the install is done.)
+          if (handle < 0) this.installCell(key, handle, pending.cells, cellAt)
+          else this.install(key, handle)
         } else {
           pending.shift()
           this.remove(key)
@@ -727,6 +743,37 @@ export class Store {
       this.values.forget(key)
       this.snapshots.release(old)
     }
+  }
+
+  /** `install` of a value kept in its leaf's cell: `raw` = cellValue(length), the bytes at bytes[at..]. */
+  private installCell(key: number, raw: number, bytes: Uint8Array, at: number): void {
+    const old = this.index.upsertCell(key, raw, bytes, at)
+    if (old !== undefined) {
+      this.values.forget(key)
+      this.snapshots.release(old)
+    }
+  }
+
+  /** Bytes of each leaf slot's cell (the meta page's; 0: values all go to value pages). */
+  private readonly cellBytes: number
+
+  private fitsCell(value: Uint8Array): boolean {
+    return this.cellBytes > 0 && value.byteLength <= this.cellBytes
+  }
+
+  /**
+   * Where a value being written will live: a cell value (< 0) for one that fits its leaf's cell (its
+   * bytes travel with the pending operation), else a handle to a record appended to a value page.
+   */
+  private placeValue(value: Uint8Array): number {
+    return this.fitsCell(value) ? cellValue(value.byteLength) : this.values.append(value)
+  }
+
+  /** getInto's lookup, into target[at..] (the record cache is not consulted). */
+  private getIntoAt(key: number, target: Uint8Array, at: number): number {
+    const handle = this.index.get(keyOf(key))
+    if (handle === undefined) return -1
+    return handle < 0 ? this.index.copyHitCell(target, at) : this.values.readInto(handle, target, at, key)
   }
 
   private remove(key: number): void {
@@ -943,7 +990,7 @@ export class RangeIterable implements Iterable<[number, Uint8Array]>, AsyncItera
     private readonly bounds: AlexRange,
     private readonly limit: number,
     /** The index iterator made when the range was checked; the first iteration uses it. */
-    private first: Iterator<[number, number]> | undefined,
+    private first: IndexIterator<[number, number]> | undefined,
   ) {}
 
   private iterate(): Iterator<[number, Uint8Array]> {

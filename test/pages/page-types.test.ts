@@ -213,6 +213,7 @@ describe('meta pages', () => {
         const meta: Meta = {
           pageSizeBytes: size, pageCount, generation, records, treeHead: 2, freeListHead: pageCount - 1,
           treeBytes: 123, freeListEntries: 7, redoLsn: 0, pageMapHead: pageCount - 2, pageMapEntries: pageCount,
+          cellBytes: size >= 8192 ? 32 : 16,
         }
         const page = encodeMetaPage(meta)
         expect(decodeMetaPage(page, generation % 2, 'f')).toEqual(meta)

@@ -37,10 +37,11 @@ type Entries = [number, Uint8Array][]
 
 /**
  * A store of `count` keys 0.. with 16-byte values, bulk loaded, closed and opened again (nothing
- * resident): 4 KiB pages, an 8-page pool, a record cache of `recordCacheBytes`.
+ * resident): 4 KiB pages, an 8-page pool, a record cache of `recordCacheBytes`. Values go to value
+ * pages (leafValueBytes 0): the record cache holds values read from there.
  */
 async function loadedStore(dir: string, count: number, recordCacheBytes: number, extra: { checkpointIntervalMs?: number } = {}): Promise<{ db: Db; entries: Entries }> {
-  const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes, ...extra }
+  const options = { pageSizeBytes: 4096, leafValueBytes: 0, cacheBytes: 8 * 4096, recordCacheBytes, ...extra }
   const entries: Entries = []
   for (let i = 0; i < count; i++) entries.push([i, bytesFromSeed(16, i)])
   const db = await open(dir, options)
@@ -132,7 +133,7 @@ describe('RecordCache', () => {
 describe('the record cache in the store', () => {
   it('skewed reads over a pool 1/20 of the data: every read (get, getInto, getMany, getManyInto) equals the model while hot keys are overwritten and deleted', async () => {
     const dir = tempDir()
-    const options = { pageSizeBytes: 4096, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
+    const options = { pageSizeBytes: 4096, leafValueBytes: 0, cacheBytes: 8 * 4096, recordCacheBytes: 32 * 1024, checkpointIntervalMs: 3_600_000 }
     const rng = new Rng(5)
     const model = new Model()
     let db = await open(dir, options)

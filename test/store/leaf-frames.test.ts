@@ -100,7 +100,8 @@ describe('leaves in the buffer pool', () => {
   it('point gets never evict a leaf to admit a value page: with room for the leaves, a second pass of random gets reads no leaf again', async () => {
     const dir = tempDir()
     const model = new Model()
-    let db = await open(dir, { pageSizeBytes: PAGE, checkpointIntervalMs: 3_600_000 })
+    // Values in value pages (leafValueBytes 0), which point gets read alone or admit.
+    let db = await open(dir, { pageSizeBytes: PAGE, leafValueBytes: 0, checkpointIntervalMs: 3_600_000 })
     const keys = Float64Array.from({ length: 30_000 }, (_, i) => 2 * i + 1)
     for (let i = 0; i < keys.length; i++) model.put(keys[i]!, bytesFromSeed(16, i))
     await db.bulkLoad(keys, (i) => model.get(keys[i]!)!)

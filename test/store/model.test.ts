@@ -49,6 +49,8 @@ const keyArb: fc.Arbitrary<number> = fc.oneof(
 
 /** Values 0..600 bytes, now and then 4..24 KB (larger than a 4 KiB page: overflow). */
 const valueArb: fc.Arbitrary<Uint8Array> = fc.oneof(
+  // Values around the leaf cell width (16 bytes by default): kept in their leaves, or not.
+  { weight: 20, arbitrary: fc.tuple(fc.integer({ min: 0, max: 24 }), fc.integer()).map(([n, s]) => bytesFromSeed(n, s)) },
   { weight: 30, arbitrary: fc.tuple(fc.integer({ min: 0, max: 600 }), fc.integer()).map(([n, s]) => bytesFromSeed(n, s)) },
   { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 4000, max: 24_000 }), fc.integer()).map(([n, s]) => bytesFromSeed(n, s)) },
 )
