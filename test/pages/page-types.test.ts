@@ -261,7 +261,7 @@ describe('a flipped byte anywhere in a sealed page', () => {
     appendRecord(valuePage, 8, 3, Uint8Array.of(1, 2, 3))
     sealPage(valuePage, { type: PageType.VALUE, pageId: 8, epoch: 0 })
     pages.push([8, valuePage])
-    pages.push([1, encodeMetaPage({ pageSizeBytes: 4096, pageCount: 10, generation: 3, records: 4, treeHead: 9, freeListHead: NO_PAGE, treeBytes: 24, freeListEntries: 0, redoLsn: 0, pageMapHead: NO_PAGE, pageMapEntries: 0 })])
+    pages.push([1, encodeMetaPage({ pageSizeBytes: 4096, pageCount: 10, generation: 3, records: 4, treeHead: 9, freeListHead: NO_PAGE, treeBytes: 24, freeListEntries: 0, redoLsn: 0, pageMapHead: NO_PAGE, pageMapEntries: 0, cellBytes: 0 })])
     for (const write of encodeChain(Uint8Array.of(1, 2, 3, 4), [9], PageType.FREE_LIST, 4096, 1)) pages.push([9, write.page])
     for (const write of encodeChain(Uint8Array.of(5, 6), [6], PageType.MODEL, 4096, 1)) pages.push([6, write.page])
     const overflow = new Uint8Array(4096).fill(0xab)

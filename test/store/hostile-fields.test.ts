@@ -17,7 +17,7 @@ const tempDir = useTempDirs('learned-storage-hostile-')
 const PAGE = 4096
 const OPTIONS = { pageSizeBytes: PAGE, walSegmentBytes: 65536, checkpointWalBytes: 64 << 20, checkpointIntervalMs: 3_600_000, durability: 'os' as const }
 /** docs/FORMAT.md: meta page fields. */
-const META = { VERSION: 36, PAGE_COUNT: 44, GENERATION: 48, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88 }
+const META = { VERSION: 36, PAGE_COUNT: 44, GENERATION: 48, TREE_BYTES: 72, FREE_ENTRIES: 80, REDO_LSN: 88, CELL_BYTES: 100 }
 
 let image = ''
 const model = new Map<number, Uint8Array>()
@@ -246,6 +246,46 @@ describe('hostile on-disk fields, re-sealed', () => {
     const result = await attempt(dir)
     expect(result.code).toBe('CORRUPTION')
     expect(result.message).toMatch(/value slot \d+ holds \d+ \(page 4294967294, ref 80\)/)
+  })
+
+  it('meta leaf cell bytes that no leaf can have (12, 48 at 4 KiB, 2^31): the older meta page, or CORRUPTION naming the field', async () => {
+    for (const bad of [12, 48, 2 ** 31]) {
+      const dir = copyImage()
+      editPage(dir, newestMeta(dir), (page) => page.writeUInt32LE(bad, META.CELL_BYTES))
+      expectOlder(await attempt(dir))
+      editPage(dir, 1 - newestMeta(dir), (page) => page.writeUInt32LE(bad, META.CELL_BYTES))
+      const both = await attempt(dir)
+      expect(both.code).toBe('CORRUPTION')
+      expect(both.message).toContain(`leaf cell bytes field: ${bad}`)
+    }
+  })
+
+  it('a leaf value slot claiming a value longer than its cell, or a cell with bytes past its value: CORRUPTION naming the slot', async () => {
+    const cases: [string, (page: Buffer, slots: number, cells: number, s: number) => void, RegExp][] = [
+      ['too long', (page, slots, _cells, s) => page.writeDoubleLE(-100, slots + 8 * s), /value slot \d+ holds -100: a value of 99 bytes in a 16-byte cell/],
+      ['bytes past', (page, slots, cells, s) => {
+        page.writeDoubleLE(-1, slots + 8 * s)
+        page[cells + 16 * s + 3] = 0x55
+      }, /the cell of slot \d+ holds bytes past its 0-byte value/],
+    ]
+    for (const [, edit, message] of cases) {
+      const dir = copyImage()
+      const leaf = firstLeafOfTree(dir)
+      editPage(dir, leaf, (page) => {
+        const capacity = page.readUInt32LE(64)
+        const k = (136 + 4 * ((capacity + 31) >>> 5) + 7) & ~7
+        const slots = k + 8 * capacity
+        const cells = k + 16 * capacity
+        for (let s = 0; s < capacity; s++) {
+          if (page.readDoubleLE(slots + 8 * s) === 0) continue
+          edit(page, slots, cells, s)
+          return
+        }
+      })
+      const result = await attempt(dir)
+      expect(result.code).toBe('CORRUPTION')
+      expect(result.message).toMatch(message)
+    }
   })
 
   it('a value record length changed in a re-sealed value page: CORRUPTION, never a shorter value', async () => {
