@@ -440,6 +440,15 @@ export class ValueStore {
     return n
   }
 
+  /**
+   * A point read of the current state found `key`'s value in its leaf's cell (node-layout.ts) after
+   * reading the leaf from the file: offered to the record cache as a record read alone is (the pool
+   * is full), so that a hot key stops costing its leaf's read.
+   */
+  offerLeafValue(key: number, source: Uint8Array, start: number, length: number): void {
+    if (this.records.enabled && !this.pool.hasFreeFrame) this.records.offer(key, source, start, length)
+  }
+
   /** Whether the record cache holds anything (until then no key is looked up in it). */
   get recordsInUse(): boolean {
     return this.records.allocated

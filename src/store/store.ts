@@ -263,9 +263,13 @@ export class Store {
       const cached = values.cached(k)
       if (cached !== undefined) return cached
     }
+    const loads = this.frames.counters.loads
     const handle = this.index.get(k)
     if (handle === undefined) return undefined
-    return handle < 0 ? this.index.hitCell() : values.read(handle, false, k)
+    if (handle >= 0) return values.read(handle, false, k)
+    const value = this.index.hitCell()
+    if (this.frames.counters.loads !== loads) values.offerLeafValue(k, value, 0, value.byteLength)
+    return value
   }
 
   /**
@@ -283,9 +287,7 @@ export class Store {
       const n = values.cachedInto(k, target)
       if (n >= 0) return n
     }
-    const handle = this.index.get(k)
-    if (handle === undefined) return -1
-    return handle < 0 ? this.index.copyHitCell(target, 0) : values.readInto(handle, target, 0, k)
+    return this.getIntoAt(k, target, 0)
   }
 
   /**
@@ -771,9 +773,15 @@ export class Store {
 
   /** getInto's lookup, into target[at..] (the record cache is not consulted). */
   private getIntoAt(key: number, target: Uint8Array, at: number): number {
-    const handle = this.index.get(keyOf(key))
+    const k = keyOf(key)
+    const loads = this.frames.counters.loads
+    const handle = this.index.get(k)
     if (handle === undefined) return -1
-    return handle < 0 ? this.index.copyHitCell(target, at) : this.values.readInto(handle, target, at, key)
+    if (handle >= 0) return this.values.readInto(handle, target, at, k)
+    const length = this.index.copyHitCell(target, at)
+    // A leaf read from the file for this get: its value is offered to the record cache.
+    if (this.frames.counters.loads !== loads && length <= target.byteLength - at) this.values.offerLeafValue(k, target, at, length)
+    return length
   }
 
   private remove(key: number): void {

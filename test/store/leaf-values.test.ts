@@ -50,6 +50,37 @@ describe('values in their leaves', () => {
     expect(apart).toBeGreaterThan(1.7)
   })
 
+  it('a hot key whose leaf was read from the file is then answered by the record cache; a put of it is seen at once', async () => {
+    const dir = tempDir()
+    const n = 20_000
+    const keys = Float64Array.from({ length: n }, (_, i) => 3 * i + 1)
+    let db = await open(dir, { pageSizeBytes: PAGE })
+    await db.bulkLoad(keys, (i) => bytesFromSeed(16, i))
+    await db.close()
+    db = await open(dir, { cacheBytes: 8 * PAGE, recordCacheBytes: 1 << 20, readAhead: 'off' })
+    try {
+      const rng = new Rng(9)
+      const others = (): void => {
+        for (let i = 0; i < 300; i++) db.get(keys[rng.int(n)]!)
+      }
+      const hot = keys[777]!
+      others() // the pool fills up
+      expect(db.get(hot)).toEqual(bytesFromSeed(16, 777))
+      others()
+      const loads = db.stats().bufferPool.leafLoads
+      const into = new Uint8Array(16)
+      expect(db.getInto(hot, into)).toBe(16)
+      expect(into).toEqual(bytesFromSeed(16, 777))
+      expect(db.get(hot)).toEqual(bytesFromSeed(16, 777))
+      expect(db.stats().bufferPool.leafLoads).toBe(loads)
+      await db.put(hot, bytesFromSeed(9, 1))
+      expect(db.get(hot)).toEqual(bytesFromSeed(9, 1))
+      expect(db.getMany([hot])[0]).toEqual(bytesFromSeed(9, 1))
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('the width is fixed at creation and checked: a bad or different one is INVALID_ARGUMENT', async () => {
     const dir = tempDir()
     for (const bad of [-8, 4, 12.5, 264, '16', null]) {
