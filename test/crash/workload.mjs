@@ -12,6 +12,9 @@ export const STORE_OPTIONS = Object.freeze({
   walSegmentBytes: 65536,
   checkpointWalBytes: 256 * 1024,
   cacheBytes: 16 * 4096,
+  // Values of up to 40 bytes live in their leaves (the widest cell 4 KiB pages allow): the workload's
+  // values of 32-40 bytes do, the rest are in value pages.
+  leafValueBytes: 40,
 })
 
 // ---- seeded randomness --------------------------------------------------------------------------
@@ -160,7 +163,8 @@ function valueLength(rng, reach) {
   // Reach plans replace a few lengths by 1-2 MiB (many overflow pages; a log record across segments).
   if (reach !== null && reach.bigShare > 0 && reach.rng.chance(reach.bigShare)) return MIB_VALUE_BYTES + reach.rng.int(MIB_VALUE_BYTES)
   const x = rng.next()
-  if (x < 0.85) return VALUE_HEADER_BYTES + rng.int(100)
+  if (x < 0.4) return VALUE_HEADER_BYTES + rng.int(9) // kept in the leaf (STORE_OPTIONS.leafValueBytes)
+  if (x < 0.85) return VALUE_HEADER_BYTES + 9 + rng.int(91)
   if (x < 0.95) return 200 + rng.int(800)
   if (x < 0.99) return 1100 + rng.int(3000) // an overflow run of 1-2 pages at 4 KiB pages
   return 8000 + rng.int(40000) // several overflow pages; a log record across a 32 KiB block
