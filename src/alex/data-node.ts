@@ -105,7 +105,8 @@ export class KeyBuffer {
 }
 
 export class DataNode implements LinearModel {
-  readonly isLeaf = true
+  /** True (on the prototype: a field would cost every leaf's descriptor 8 bytes). */
+  declare readonly isLeaf: true
   /** log2 of the number of consecutive parent slots that point at this node. */
   dupLog2 = 0
   // The model: slot = ((key * m1) - c) * m2 + b.
@@ -120,23 +121,34 @@ export class DataNode implements LinearModel {
   // The node's slots, laid out as its leaf page (node-layout.ts), and views of them; null and empty
   // while the node is evicted (the getters below read them back first).
   private slotBytes: Uint8Array | null = null
-  private keyView: Float64Array = NO_F64
-  private valueView: Float64Array = NO_F64
+  private views: NodeViews | null = null
   /**
    * The hot reads' path to the slots: one f64 view of the node's whole buffer, shared by every node
-   * whose bytes live in that buffer (a buffer-pool chunk holds many frames), and where the keys and
-   * the values start in it. A lookup reads through these rather than keyView / valueView, which are
-   * objects of the node's own: one memory access fewer per get where the leaves are many.
+   * whose bytes live in that buffer (a buffer-pool chunk holds many frames), and where the keys start
+   * in it (the values follow at keyBase + capacity). A lookup reads through these rather than
+   * `views`, which are objects of the node's own: one memory access fewer per get where the leaves
+   * are many.
    */
   private f64: Float64Array = NO_F64
   private keyBase = 0
-  private valueBase = 0
-  private bitmapView: Uint32Array = NO_U32
-  /** Bytes of each slot's cell (node-layout.ts; 0: none), and where the cells start in `bytes`. */
-  readonly cellBytes: number
-  private cellsAt = 0
-  expansionThreshold: number
-  contractionThreshold: number
+  /** Bytes of each slot's cell (node-layout.ts; 0: none): the memory's. */
+  get cellBytes(): number {
+    return this.memory.cellBytes ?? 0
+  }
+
+  /** Where the cells start in `bytes`. */
+  private get cellsAt(): number {
+    return cellsOffset(this.capacity)
+  }
+
+  /** Keys at which an insert expands the node first, and below which a delete contracts it. */
+  get expansionThreshold(): number {
+    return Math.min(Math.floor(this.capacity * MAX_DENSITY), this.capacity - 1)
+  }
+
+  get contractionThreshold(): number {
+    return this.capacity > MIN_DATA_NODE_SLOTS ? Math.floor(this.capacity * CONTRACT_DENSITY) : 0
+  }
   prev: DataNode | null = null
   next: DataNode | null = null
   /** Id the leaf store gave this node's stored image (-1: never stored). Opaque to the index. */
@@ -180,8 +192,7 @@ export class DataNode implements LinearModel {
   get keys(): Float64Array {
     if (this.slotBytes === null) this.fault()
     this.referenced = true
-    if (this.keyView === NO_F64) this.makeViews()
-    return this.keyView
+    return (this.views ?? this.makeViews()).keys
   }
 
   /** The slots' cells (a view of the node's bytes; empty when the node has none). */
@@ -233,14 +244,12 @@ export class DataNode implements LinearModel {
   /** A value per occupied slot, 0 in a gap. */
   get values(): Float64Array {
     if (this.slotBytes === null) this.fault()
-    if (this.keyView === NO_F64) this.makeViews()
-    return this.valueView
+    return (this.views ?? this.makeViews()).values
   }
 
   get bitmap(): Uint32Array {
     if (this.slotBytes === null) this.fault()
-    if (this.keyView === NO_F64) this.makeViews()
-    return this.bitmapView
+    return (this.views ?? this.makeViews()).bitmap
   }
 
   /**
@@ -249,15 +258,18 @@ export class DataNode implements LinearModel {
    * that stays a while in the pool outlive V8's young generation, so a cold-read workload piled
    * them up as old-generation garbage (heap use swinging by 100 MB between collections at 10M keys).
    */
-  private makeViews(): void {
+  private makeViews(): NodeViews {
     const bytes = this.slotBytes!
     const buffer = bytes.buffer
     const at = bytes.byteOffset
     const capacity = this.capacity
-    this.bitmapView = new Uint32Array(buffer, at + NodeOffset.BITMAP, bitmapWords(capacity))
-    this.keyView = new Float64Array(buffer, at + keysOffset(capacity), capacity)
-    this.valueView = new Float64Array(buffer, at + valuesOffset(capacity), capacity)
+    return (this.views = {
+      bitmap: new Uint32Array(buffer, at + NodeOffset.BITMAP, bitmapWords(capacity)),
+      keys: new Float64Array(buffer, at + keysOffset(capacity), capacity),
+      values: new Float64Array(buffer, at + valuesOffset(capacity), capacity),
+    })
   }
+
 
   /** Whether the node's bytes are in memory (a node is evicted only by its memory). */
   get resident(): boolean {
@@ -270,8 +282,8 @@ export class DataNode implements LinearModel {
    */
   evict(): void {
     this.slotBytes = null
-    this.keyView = this.valueView = this.f64 = NO_F64
-    this.bitmapView = NO_U32
+    this.views = null
+    this.f64 = NO_F64
   }
 
   /**
@@ -321,9 +333,7 @@ export class DataNode implements LinearModel {
    */
   constructor(capacity: number, forBuild = false, memory: LeafMemory = HEAP_MEMORY, bytes: Uint8Array | null = null) {
     this.memory = memory
-    this.cellBytes = memory.cellBytes ?? 0
     this.capacity = capacity
-    this.expansionThreshold = this.contractionThreshold = 0
     if (bytes === NO_BYTES) return // evicted from the start (`described`)
     if (bytes !== null) {
       this.setBytes(bytes, capacity)
@@ -463,7 +473,7 @@ export class DataNode implements LinearModel {
 
   /** The value in occupied `slot` of `key`'s search just done (the node is resident). */
   valueAt(slot: number): number {
-    return this.f64[this.valueBase + slot]!
+    return this.f64[this.keyBase + this.capacity + slot]!
   }
 
   /** Slot of `key`, or -1. */
@@ -804,14 +814,9 @@ export class DataNode implements LinearModel {
     this.capacity = capacity
     this.slotBytes = bytes
     // The views are made when first asked for (makeViews).
-    this.keyView = this.valueView = NO_F64
-    this.bitmapView = NO_U32
+    this.views = null
     this.f64 = bufferF64(buffer)
     this.keyBase = (at + keysOffset(capacity)) / 8
-    this.valueBase = (at + valuesOffset(capacity)) / 8
-    this.cellsAt = cellsOffset(capacity)
-    this.expansionThreshold = expansionThresholdFor(capacity)
-    this.contractionThreshold = contractionThresholdFor(capacity)
   }
 
   /**
@@ -934,9 +939,17 @@ export class DataNode implements LinearModel {
   }
 }
 
+Object.defineProperty(DataNode.prototype, 'isLeaf', { value: true })
+
+/** A node's own views of its slots (made on first use after its bytes were set). */
+interface NodeViews {
+  keys: Float64Array
+  values: Float64Array
+  bitmap: Uint32Array
+}
+
 const NO_F64 = new Float64Array(0)
 const NO_BYTES = new Uint8Array(0)
-const NO_U32 = new Uint32Array(0)
 
 /** Scratch space for `resize`; it is empty between calls. */
 const resizeBuffer = new KeyBuffer()
@@ -981,13 +994,7 @@ export function capacityFor(numKeys: number, density: number): number {
   return capacity > MIN_DATA_NODE_SLOTS ? capacity : MIN_DATA_NODE_SLOTS
 }
 
-function expansionThresholdFor(capacity: number): number {
-  return Math.min(Math.floor(capacity * MAX_DENSITY), capacity - 1)
-}
 
-function contractionThresholdFor(capacity: number): number {
-  return capacity > MIN_DATA_NODE_SLOTS ? Math.floor(capacity * CONTRACT_DENSITY) : 0
-}
 
 /**
  * Trains `model` so that keys[lo..hi) spread over a capacity-slot node: over all of it, or, for
