@@ -149,7 +149,7 @@ function loadValues(target: LoadTarget, entries: Iterable<readonly [number, Uint
   keyChunks.push(keys.subarray(0, at))
   handleChunks.push(handles.subarray(0, at))
   cellChunks.push(cells.subarray(0, at * width))
-  return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), cells: joinBytes(cellChunks, n * width), count: n }
+  return { keys: joinChunks(keyChunks, n), handles: joinChunks(handleChunks, n), cells: joinChunks(cellChunks, n * width), count: n }
 }
 
 /** What a load's first half stored: keys, their handles (or cell values), the cells, and how many. */
@@ -159,18 +159,6 @@ interface Loaded {
   /** Entry i's cell at [i * cellBytes, ...) for the values kept in their leaves (cell values < 0). */
   cells: Uint8Array
   count: number
-}
-
-/** Byte chunks back to back (the only one as it is). */
-function joinBytes(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!
-  const joined = new Uint8Array(total)
-  let at = 0
-  for (const chunk of chunks) {
-    joined.set(chunk, at)
-    at += chunk.length
-  }
-  return joined
 }
 
 /**
@@ -247,9 +235,9 @@ function abandonLoad(target: LoadTarget, writer: BulkWriter, handles: readonly F
 const LOAD_CHUNK = 1 << 20
 
 /** The chunks back to back (the only one as it is). */
-function joinChunks(chunks: Float64Array[], total: number): Float64Array {
+function joinChunks<T extends Float64Array | Uint8Array>(chunks: T[], total: number): T {
   if (chunks.length === 1) return chunks[0]!
-  const joined = new Float64Array(total)
+  const joined = new (chunks[0]!.constructor as new (length: number) => T)(total)
   let at = 0
   for (const chunk of chunks) {
     joined.set(chunk, at)
