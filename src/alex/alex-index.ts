@@ -37,10 +37,9 @@ import {
   ROOT_EXPANSION_FACTOR_MAX,
 } from './cost.js'
 import { DataNode, InsertResult, KeyBuffer, Placement, capacityFor, expectedCost, stageCell, stagedCellSave, withBuildCells } from './data-node.js'
-import { HEAP_MEMORY, type LeafImage, type LeafMemory, type StoredLeaf } from './leaf-store.js'
+import { Tally, heapMemory, type LeafImage, type LeafMemory, type StoredLeaf } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
-import type { NodeHeader } from './node-layout.js'
-import { decodeTree, encodeTree } from './tree-image.js'
+import { decodeTree, encodeTree, type LeafRecord } from './tree-image.js'
 
 const DEFAULT_MAX_DATA_NODE_SLOTS = 1 << 16
 const DEFAULT_MAX_FANOUT = 1 << 16
@@ -118,14 +117,6 @@ function checkRange(range: unknown): Bounds {
   return bounds
 }
 
-/** Counters of nodes that no longer exist, so that stats() covers the index's whole life. */
-interface RetiredCounters {
-  searches: number
-  searchIterations: number
-  inserts: number
-  shifts: number
-}
-
 export class AlexIndex<V> implements Iterable<[number, V]> {
   private root: AlexNode
   private count = 0
@@ -134,7 +125,6 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   private readonly limits: BuildLimits
   /** `adaptToReads`: lookups count toward the data nodes' cost checks. */
   private readonly countReads: boolean
-  private readonly retired: RetiredCounters = { searches: 0, searchIterations: 0, inserts: 0, shifts: 0 }
   private readonly events = {
     expansions: 0, retrains: 0, sidewaysSplits: 0, downwardSplits: 0, rootExpansions: 0, contractions: 0, rebuilds: 0,
   }
@@ -170,7 +160,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * An empty index. `memory`: where data nodes keep their bytes (leaf-store.ts); the heap unless a
    * store gives its buffer pool.
    */
-  constructor(options?: AlexOptions, memory: LeafMemory = HEAP_MEMORY) {
+  constructor(options?: AlexOptions, memory: LeafMemory = heapMemory(0)) {
     const { maxDataNodeSlots, maxFanout, adaptToReads } = checkOptions(options)
     this.limits = { maxDataNodeSlots, maxFanout, memory }
     this.countReads = adaptToReads
@@ -244,7 +234,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     values: ArrayLike<number>,
     options?: AlexOptions,
     onLeaf?: (leaf: StoredLeaf<number>) => void,
-    memory: LeafMemory = HEAP_MEMORY,
+    memory: LeafMemory = heapMemory(0),
     cells?: Uint8Array,
   ): AlexIndex<number> {
     const index = new AlexIndex<number>(options, memory)
@@ -282,16 +272,16 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    */
   static restore(
     tree: Uint8Array,
-    loadLeaf: (leafId: number, header: NodeHeader) => LeafImage<number> | DataNode,
+    loadLeaf: (leafId: number, record: LeafRecord) => LeafImage<number> | DataNode,
     options?: AlexOptions,
     where = 'tree',
     fullCheck = false,
-    memory: LeafMemory = HEAP_MEMORY,
+    memory: LeafMemory = heapMemory(0),
   ): AlexIndex<number> {
     // The empty root made here is replaced at once: heap bytes, not a page of `memory`.
     const index = new AlexIndex<number>(options)
     index.limits.memory = memory
-    const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where, index.limits.maxDataNodeSlots)
+    const decoded = decodeTree(tree, loadLeaf, index.limits.maxFanout, where, index.limits.maxDataNodeSlots, memory)
     index.root = decoded.root
     index.count = decoded.keyCount
     index.keysBelowDomain = decoded.state.keysBelowDomain
@@ -305,7 +295,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       return index
     }
     // Linear checks only (a full check routes every key from the root): each leaf's own invariants,
-    // and keys increasing from leaf to leaf. A leaf not in memory (described by its header) is not
+    // and keys increasing from leaf to leaf. A leaf not in memory (described by its record) is not
     // read here: it checks itself when first read.
     let previous = -Infinity
     for (const leaf of decoded.leaves) {
@@ -538,7 +528,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         return false
       }
       if (result === InsertResult.UPDATED) {
-        this.replaced = node.replaced
+        this.replaced = DataNode.replaced
         return true
       }
       this.version++
@@ -551,7 +541,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const leaf = this.leafFor(k)
     const capacity = leaf.capacity
     if (!leaf.delete(k)) return false
-    this.release(leaf.replaced)
+    this.release(DataNode.replaced)
     if (leaf.capacity !== capacity) this.events.contractions++
     this.count--
     this.version++
@@ -675,7 +665,7 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     const after = last.next
     for (let leaf: DataNode | null = first; leaf !== null; leaf = leaf === last ? null : leaf.next) {
       leaf.copyTo(buffer)
-      this.retireCounters(leaf)
+      this.retire(leaf)
     }
     const leaves: DataNode[] = []
     const built = withBuildCells(buffer.cells, () => buildSubtree(buffer.keys, buffer.values, 0, buffer.length, this.limits, leaves))
@@ -858,21 +848,17 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
     if (leaf.prev !== null) leaf.prev.next = first
     if (leaf.next !== null) leaf.next.prev = last
     leaf.prev = leaf.next = null
-    this.retireCounters(leaf)
+    this.retire(leaf)
   }
 
-  /** `leaf` has left the index for good: its counters are kept, its bytes given back. */
-  private retireCounters(leaf: DataNode): void {
+  /** `leaf` has left the index for good: its bytes are given back (its counts are in the tally). */
+  private retire(leaf: DataNode): void {
     leaf.memory.release(leaf)
-    this.retired.searches += leaf.searches
-    this.retired.searchIterations += leaf.searchIterations
-    this.retired.inserts += leaf.inserts
-    this.retired.shifts += leaf.shifts
   }
 
   private retireSubtree(node: AlexNode): void {
     if (node.isLeaf) {
-      this.retireCounters(node)
+      this.retire(node)
       return
     }
     let previous: AlexNode | null = null
@@ -1267,8 +1253,6 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
   stats(): AlexStats {
     const s = {
       dataNodes: 0, modelNodes: 0, maxDepth: 0, depthKeySum: 0, indexBytes: 0, dataBytes: 0, dataSlots: 0,
-      searches: this.retired.searches, searchIterations: this.retired.searchIterations,
-      inserts: this.retired.inserts, shifts: this.retired.shifts,
     }
     const visit = (node: AlexNode, depth: number): void => {
       if (node.isLeaf) {
@@ -1279,10 +1263,6 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
         // From the capacity, not the arrays: stats never reads an evicted leaf back.
         s.dataBytes += node.capacity * 16 + 4 * ((node.capacity + 31) >>> 5)
         s.dataSlots += node.capacity
-        s.searches += node.searches
-        s.searchIterations += node.searchIterations
-        s.inserts += node.inserts
-        s.shifts += node.shifts
         return
       }
       s.modelNodes++
@@ -1294,6 +1274,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       }
     }
     visit(this.root, 0)
+    // Every search and insert the index's nodes have counted, those since gone included.
+    const tally = this.limits.memory.tally
+    const searches = tally[Tally.SEARCHES]!
+    const inserts = tally[Tally.INSERTS]!
     return {
       size: this.count,
       dataNodes: s.dataNodes,
@@ -1303,10 +1287,10 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       indexBytes: s.indexBytes,
       dataBytes: s.dataBytes,
       dataSlots: s.dataSlots,
-      avgSearchIterations: s.searches > 0 ? s.searchIterations / s.searches : 0,
-      avgShiftsPerInsert: s.inserts > 0 ? s.shifts / s.inserts : 0,
-      searches: s.searches,
-      inserts: s.inserts,
+      avgSearchIterations: searches > 0 ? tally[Tally.SEARCH_ITERATIONS]! / searches : 0,
+      avgShiftsPerInsert: inserts > 0 ? tally[Tally.SHIFTS]! / inserts : 0,
+      searches,
+      inserts,
       ...this.events,
     }
   }

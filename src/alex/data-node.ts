@@ -40,9 +40,9 @@ import {
   dataNodeCost,
   log2Ceil1p,
 } from './cost.js'
-import { HEAP_MEMORY, type LeafImage, type LeafMemory } from './leaf-store.js'
-import { copyModel, fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
-import { NodeOffset, bitmapWords, bufferF64, cellLength, cellsOffset, keysOffset, readNodeHeaderAt, valuesOffset, writeNodeHeader, type NodeHeader } from './node-layout.js'
+import { HEAP_MEMORY, Tally, type LeafImage, type LeafMemory } from './leaf-store.js'
+import { fitModelRobust, predictSlot, type LinearModel } from './linear-model.js'
+import { HeaderSlot, NodeOffset, bitmapWords, bufferF64, bufferU32, cellLength, cellsOffset, keysOffset, valuesOffset, writeNodeHeader } from './node-layout.js'
 
 /** Outcomes of `DataNode.insert`. Non-negative: done. Negative: the node must change first. */
 export const InsertResult = {
@@ -109,11 +109,6 @@ export class DataNode implements LinearModel {
   declare readonly isLeaf: true
   /** log2 of the number of consecutive parent slots that point at this node. */
   dupLog2 = 0
-  // The model: slot = ((key * m1) - c) * m2 + b.
-  m1 = 1
-  c = 0
-  m2 = Number.MIN_VALUE
-  b = 0
   capacity: number
   numKeys = 0
   /** Where the node's bytes live (leaf-store.ts): the heap, or the store's buffer pool frames. */
@@ -131,6 +126,56 @@ export class DataNode implements LinearModel {
    */
   private f64: Float64Array = NO_F64
   private keyBase = 0
+  /**
+   * Where byte 32 of the node's bytes is in `f64`: the model, expected costs and cost counters are
+   * read and written there (node-layout.ts HeaderSlot), never kept in properties, so that an evicted
+   * node holds none of them.
+   */
+  private hdr = 0
+
+  // The model (slot = ((key * m1) - c) * m2 + b) and the costs, in the node's bytes: reading or
+  // setting one of an evicted node reads its page back first.
+  get m1(): number {
+    return this.header(HeaderSlot.M1)
+  }
+  set m1(value: number) {
+    this.setHeader(HeaderSlot.M1, value)
+  }
+  get c(): number {
+    return this.header(HeaderSlot.C)
+  }
+  set c(value: number) {
+    this.setHeader(HeaderSlot.C, value)
+  }
+  get m2(): number {
+    return this.header(HeaderSlot.M2)
+  }
+  set m2(value: number) {
+    this.setHeader(HeaderSlot.M2, value)
+  }
+  get b(): number {
+    return this.header(HeaderSlot.B)
+  }
+  set b(value: number) {
+    this.setHeader(HeaderSlot.B, value)
+  }
+  /** Search iterations and shifts per insert predicted at the last rebuild. */
+  get expectedIterations(): number {
+    return this.header(HeaderSlot.EXPECTED_ITERATIONS)
+  }
+  get expectedShifts(): number {
+    return this.header(HeaderSlot.EXPECTED_SHIFTS)
+  }
+
+  private header(slot: number): number {
+    if (this.slotBytes === null) this.fault()
+    return this.f64[this.hdr + slot]!
+  }
+
+  private setHeader(slot: number, value: number): void {
+    if (this.slotBytes === null) this.fault()
+    this.f64[this.hdr + slot] = value
+  }
   /** Bytes of each slot's cell (node-layout.ts; 0: none): the memory's. */
   get cellBytes(): number {
     return this.memory.cellBytes ?? 0
@@ -153,27 +198,21 @@ export class DataNode implements LinearModel {
   next: DataNode | null = null
   /** Id the leaf store gave this node's stored image (-1: never stored). Opaque to the index. */
   leafId = -1
-  /** Keys, values or model changed since the leaf store last took the image. */
-  dirty = true
-  /** The value an UPDATED insert overwrote or a delete removed, for the index to hand back. */
-  replaced = 0
+  /** Flags.DIRTY, Flags.REFERENCED, Flags.UNVERIFIED (one field: a field each cost every descriptor 8 bytes). */
+  private flags: number = Flags.DIRTY
 
-  // Counters over the node's life (the index sums them for stats)...
-  searches = 0
-  searchIterations = 0
-  inserts = 0
-  shifts = 0
-  // ...and their values at the last rebuild: the cost checks judge what happened since.
-  epochSearches = 0
-  epochSearchIterations = 0
-  epochInserts = 0
-  epochShifts = 0
-  // Inserts past the largest / below the smallest key since the last rebuild.
-  rightAppends = 0
-  leftAppends = 0
-  // Costs predicted at the last rebuild.
-  expectedIterations = 0
-  expectedShifts = 0
+  /** Keys, values or model changed since the leaf store last took the image. */
+  get dirty(): boolean {
+    return (this.flags & Flags.DIRTY) !== 0
+  }
+  set dirty(value: boolean) {
+    this.flags = value ? this.flags | Flags.DIRTY : this.flags & ~Flags.DIRTY
+  }
+  /**
+   * The value the last UPDATED insert overwrote or the last delete removed, of any node, for the
+   * index to hand back right after the call (static: a field would cost every leaf's descriptor).
+   */
+  static replaced = 0
 
   /** The node's slots, laid out as its leaf page (node-layout.ts). */
   get bytes(): Uint8Array {
@@ -186,12 +225,17 @@ export class DataNode implements LinearModel {
    * considers evicting the node: a used node gets a second chance (the pool's recency list sees no
    * access that goes straight to a node's bytes).
    */
-  referenced = false
+  get referenced(): boolean {
+    return (this.flags & Flags.REFERENCED) !== 0
+  }
+  set referenced(value: boolean) {
+    this.flags = value ? this.flags | Flags.REFERENCED : this.flags & ~Flags.REFERENCED
+  }
 
   /** `capacity` keys; a gap holds the next key to its right (see the header). */
   get keys(): Float64Array {
     if (this.slotBytes === null) this.fault()
-    this.referenced = true
+    this.flags |= Flags.REFERENCED
     return (this.views ?? this.makeViews()).keys
   }
 
@@ -287,15 +331,14 @@ export class DataNode implements LinearModel {
   }
 
   /**
-   * Set on a node described by a stored header whose page has not been read since (an open reads no
-   * leaves): the first read of its bytes checks them against the node's invariants (`check`).
+   * Flags.UNVERIFIED: set on a node described by the tree image whose page has not been read since
+   * (an open reads no leaves): the first read of its bytes checks them against the node's invariants
+   * (`check`).
    */
-  private unverified = false
-
   private fault(): void {
     const bytes = this.memory.load(this)
     this.setBytes(bytes, this.capacity)
-    if (!this.unverified) return
+    if ((this.flags & Flags.UNVERIFIED) === 0) return
     try {
       this.check(this.capacity, `leaf ${this.leafId} (first read since open)`)
     } catch (error) {
@@ -304,27 +347,29 @@ export class DataNode implements LinearModel {
       this.evict()
       throw error
     }
-    this.unverified = false
+    this.flags &= ~Flags.UNVERIFIED
   }
 
-  // The counters since the last rebuild, as a stored leaf image carries them (leaf-store.ts).
+  // What the cost checks have counted since the last rebuild (searches, their iterations, inserts,
+  // the keys those shifted, inserts past the largest and below the smallest key), as a stored leaf
+  // image carries them (leaf-store.ts). Their lifetime sums are the memory's tally (stats).
   get adaptSearches(): number {
-    return this.searches - this.epochSearches
+    return this.header(HeaderSlot.SEARCHES)
   }
   get adaptSearchIterations(): number {
-    return this.searchIterations - this.epochSearchIterations
+    return this.header(HeaderSlot.SEARCH_ITERATIONS)
   }
   get adaptInserts(): number {
-    return this.inserts - this.epochInserts
+    return this.header(HeaderSlot.INSERTS)
   }
   get adaptShifts(): number {
-    return this.shifts - this.epochShifts
+    return this.header(HeaderSlot.SHIFTS)
   }
   get adaptRightAppends(): number {
-    return this.rightAppends
+    return this.header(HeaderSlot.RIGHT_APPENDS)
   }
   get adaptLeftAppends(): number {
-    return this.leftAppends
+    return this.header(HeaderSlot.LEFT_APPENDS)
   }
 
   /**
@@ -340,56 +385,45 @@ export class DataNode implements LinearModel {
       return
     }
     this.allocate(capacity)
+    // A model that sends every key to slot 0 (monotone, as check() wants) until the node is trained.
+    this.f64[this.hdr + HeaderSlot.M1] = 1
+    this.f64[this.hdr + HeaderSlot.M2] = Number.MIN_VALUE
     if (!forBuild) this.keys.fill(Infinity)
   }
 
   /**
    * A node whose bytes are a stored leaf page's (`bytes`, checked by the page layer): the model,
-   * sizes and counters are read from them, and the node starts clean under `leafId`. The bytes are
-   * used in place (no copy): a buffer pool frame, for a store.
+   * sizes and counters are theirs, and the node starts clean under `leafId`. The bytes are used in
+   * place (no copy): a buffer pool frame, for a store.
    */
   static adopt(bytes: Uint8Array, leafId: number, memory: LeafMemory): DataNode {
     const view = new DataView(bytes.buffer, bytes.byteOffset, NodeOffset.BITMAP)
-    const header = readNodeHeaderAt(view, NodeOffset.M1)
-    const node = new DataNode(header.capacity, true, memory, bytes)
-    node.applyHeader(header, leafId)
+    const node = new DataNode(view.getUint32(NodeOffset.CAPACITY, true), true, memory, bytes)
+    node.numKeys = view.getUint32(NodeOffset.NUM_KEYS, true)
+    node.leafId = leafId
+    node.dirty = false
     return node
   }
 
   /**
-   * A node known by its stored header only (a leaf record of the tree image): evicted from the start,
-   * its page `leafId` is read, and checked, when its slots are first used. The caller has bounded the
-   * header (tree-image.ts).
+   * A node known by its size only (a leaf record of the tree image): evicted from the start, its page
+   * `leafId` (which holds its model and counters) is read, and checked, when it is first used. The
+   * caller has bounded the sizes (tree-image.ts).
    */
-  static described(header: NodeHeader, leafId: number, memory: LeafMemory): DataNode {
-    const node = new DataNode(header.capacity, true, memory, NO_BYTES)
-    node.applyHeader(header, leafId)
-    node.unverified = true
+  static described(capacity: number, numKeys: number, leafId: number, memory: LeafMemory): DataNode {
+    const node = new DataNode(capacity, true, memory, NO_BYTES)
+    node.numKeys = numKeys
+    node.leafId = leafId
+    node.flags = Flags.UNVERIFIED
     return node
-  }
-
-  private applyHeader(header: NodeHeader, leafId: number): void {
-    copyModel(header, this)
-    this.numKeys = header.numKeys
-    this.expectedIterations = header.expectedIterations
-    this.expectedShifts = header.expectedShifts
-    // Lifetime counters start at what was counted since training; the epoch starts at zero.
-    this.searches = header.adaptSearches
-    this.searchIterations = header.adaptSearchIterations
-    this.inserts = header.adaptInserts
-    this.shifts = header.adaptShifts
-    this.rightAppends = header.adaptRightAppends
-    this.leftAppends = header.adaptLeftAppends
-    this.leafId = leafId
-    this.dirty = false
   }
 
   /**
    * A node holding a copy of a stored image (see leaf-store.ts); it starts clean under `leafId`. A
    * gap's value is not read (it is 0 in the node whatever the image holds there).
    */
-  static fromImage(image: LeafImage<number>, leafId: number): DataNode {
-    const node = new DataNode(image.capacity)
+  static fromImage(image: LeafImage<number>, leafId: number, memory: LeafMemory = HEAP_MEMORY): DataNode {
+    const node = new DataNode(image.capacity, false, memory)
     node.keys.set(image.keys.subarray(0, image.capacity))
     node.bitmap.set(image.bitmap.subarray(0, node.bitmap.length))
     const values = node.values
@@ -406,14 +440,20 @@ export class DataNode implements LinearModel {
       if (cells === undefined || cells.length < node.capacity * node.cellBytes) throw new Error('assertion failed: a leaf image without the cells its index has')
       node.cells.set(cells.subarray(0, node.capacity * node.cellBytes))
     }
-    node.applyHeader(image, leafId)
+    node.numKeys = image.numKeys
+    writeNodeHeader(node.bytes, image)
+    node.leafId = leafId
+    node.dirty = false
     return node
   }
 
   // ---- search ---------------------------------------------------------------------------------
 
   predict(key: number): number {
-    const p = (key * this.m1 - this.c) * this.m2 + this.b
+    if (this.slotBytes === null) this.fault()
+    const f = this.f64
+    const h = this.hdr
+    const p = (key * f[h]! - f[h + HeaderSlot.C]!) * f[h + HeaderSlot.M2]! + f[h + HeaderSlot.B]!
     if (!(p > 0)) return 0
     const last = this.capacity - 1
     if (p >= last) return last
@@ -427,15 +467,21 @@ export class DataNode implements LinearModel {
    */
   upperBound(key: number, counted = true): number {
     if (this.slotBytes === null) this.fault()
-    this.referenced = true
+    this.flags |= Flags.REFERENCED
     const f = this.f64
     const base = this.keyBase
-    if (counted) this.searches++
+    if (counted) {
+      f[this.hdr + HeaderSlot.SEARCHES]!++
+      this.memory.tally[Tally.SEARCHES]!++
+    }
     // Below every key: without this, a key below the minimum would search the whole gap run in front
     // of it (gaps there hold the minimum), which is what every insert of a descending sequence does.
     if (key < f[base]!) return 0
     const capacity = this.capacity
-    const start = this.predict(key)
+    // The prediction (as `predict`), from the view already in hand.
+    const h = this.hdr
+    const p = (key * f[h]! - f[h + HeaderSlot.C]!) * f[h + HeaderSlot.M2]! + f[h + HeaderSlot.B]!
+    const start = p > 0 ? (p >= capacity - 1 ? capacity - 1 : p | 0) : 0
     let lo: number
     let hi: number
     let iterations = 0
@@ -467,7 +513,10 @@ export class DataNode implements LinearModel {
       if (f[base + mid]! > key) hi = mid
       else lo = mid
     }
-    if (counted) this.searchIterations += iterations
+    if (counted) {
+      f[this.hdr + HeaderSlot.SEARCH_ITERATIONS]! += iterations
+      this.memory.tally[Tally.SEARCH_ITERATIONS]! += iterations
+    }
     return hi
   }
 
@@ -584,15 +633,15 @@ export class DataNode implements LinearModel {
    * caller must expand-retrain or split the node, then insert again.
    */
   insert(key: number, value: number, maxSlots: number): number {
-    this.dirty = true
+    this.flags |= Flags.DIRTY
     let u = this.upperBound(key)
     if (u > 0 && this.keys[u - 1] === key) {
-      this.replaced = this.values[u - 1]!
+      DataNode.replaced = this.values[u - 1]!
       this.values[u - 1] = value
       this.writeCell(u - 1, value)
       return InsertResult.UPDATED
     }
-    if (((this.inserts - this.epochInserts) & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
+    if ((this.f64[this.hdr + HeaderSlot.INSERTS]! & 63) === 63 && this.isCatastrophic()) return InsertResult.FAIL_CATASTROPHIC
     if (this.numKeys >= this.expansionThreshold) {
       if (this.numKeys >= MIN_KEYS_FOR_COST_CHECK && this.hasCostDeviation()) {
         return InsertResult.FAIL_COST_DEVIATION
@@ -613,9 +662,12 @@ export class DataNode implements LinearModel {
     const keys = this.keys
     const capacity = this.capacity
     const leading = u > 0 && keys[u - 1] === -Infinity
-    if (u === capacity || keys[u] === Infinity) this.rightAppends++
-    else if (u === 0 || leading) this.leftAppends++
-    this.inserts++
+    const f = this.f64
+    const h = this.hdr
+    if (u === capacity || keys[u] === Infinity) f[h + HeaderSlot.RIGHT_APPENDS]!++
+    else if (u === 0 || leading) f[h + HeaderSlot.LEFT_APPENDS]!++
+    f[h + HeaderSlot.INSERTS]!++
+    this.memory.tally[Tally.INSERTS]!++
     this.numKeys++
     if (leading) {
       // A new minimum, with free slots [0, u) in front of the old one at u: take the predicted slot;
@@ -659,7 +711,7 @@ export class DataNode implements LinearModel {
       values[u] = value
       this.writeCell(u, value)
       this.bitmap[right >>> 5]! |= 1 << (right & 31)
-      this.shifts += right - u
+      this.countShifts(right - u)
     } else {
       // left >= 0: the node is never completely full when an insert reaches here.
       keys.copyWithin(left, left + 1, u)
@@ -669,8 +721,13 @@ export class DataNode implements LinearModel {
       values[u - 1] = value
       this.writeCell(u - 1, value)
       this.bitmap[left >>> 5]! |= 1 << (left & 31)
-      this.shifts += u - 1 - left
+      this.countShifts(u - 1 - left)
     }
+  }
+
+  private countShifts(shifted: number): void {
+    this.f64[this.hdr + HeaderSlot.SHIFTS]! += shifted
+    this.memory.tally[Tally.SHIFTS]! += shifted
   }
 
   /** The cells of slots [start, end) move to slots from `target` (as values.copyWithin). */
@@ -697,7 +754,7 @@ export class DataNode implements LinearModel {
     this.dirty = true
     const keys = this.keys
     const key = keys[slot]!
-    this.replaced = this.values[slot]!
+    DataNode.replaced = this.values[slot]!
     this.values[slot] = 0
     this.writeCell(slot, 0)
     this.bitmap[slot >>> 5]! &= ~(1 << (slot & 31))
@@ -718,22 +775,22 @@ export class DataNode implements LinearModel {
   // ---- adaptation -----------------------------------------------------------------------------
 
   private isCatastrophic(): boolean {
-    const inserts = this.inserts - this.epochInserts
-    return inserts > 0 && (this.shifts - this.epochShifts) / inserts > CATASTROPHIC_SHIFTS_PER_INSERT
+    const inserts = this.adaptInserts
+    return inserts > 0 && this.adaptShifts / inserts > CATASTROPHIC_SHIFTS_PER_INSERT
   }
 
   /** Fraction of searches since the last rebuild that were inserts (1 when there were none). */
   insertFraction(): number {
-    const searches = this.searches - this.epochSearches
-    return searches > 0 ? Math.min(1, (this.inserts - this.epochInserts) / searches) : 1
+    const searches = this.adaptSearches
+    return searches > 0 ? Math.min(1, this.adaptInserts / searches) : 1
   }
 
   private hasCostDeviation(): boolean {
-    const searches = this.searches - this.epochSearches
+    const searches = this.adaptSearches
     if (searches === 0) return false
-    const inserts = this.inserts - this.epochInserts
-    const iterations = (this.searchIterations - this.epochSearchIterations) / searches
-    const shiftsPerInsert = inserts > 0 ? (this.shifts - this.epochShifts) / inserts : 0
+    const inserts = this.adaptInserts
+    const iterations = this.adaptSearchIterations / searches
+    const shiftsPerInsert = inserts > 0 ? this.adaptShifts / inserts : 0
     const insertFraction = inserts / searches
     const empirical = dataNodeCost(iterations, shiftsPerInsert, insertFraction)
     const expected = dataNodeCost(this.expectedIterations, this.expectedShifts, insertFraction)
@@ -742,10 +799,10 @@ export class DataNode implements LinearModel {
 
   /** Placement for a resize: leave room on the side most inserts went to, if they were one-sided. */
   appendPlacement(): Placement {
-    const inserts = this.inserts - this.epochInserts
+    const inserts = this.adaptInserts
     if (inserts < APPEND_MOSTLY_MIN_INSERTS) return Placement.SPREAD
-    if (this.rightAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_RIGHT
-    if (this.leftAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_LEFT
+    if (this.adaptRightAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_RIGHT
+    if (this.adaptLeftAppends >= APPEND_MOSTLY_FRACTION * inserts) return Placement.ROOM_LEFT
     return Placement.SPREAD
   }
 
@@ -817,14 +874,19 @@ export class DataNode implements LinearModel {
     this.views = null
     this.f64 = bufferF64(buffer)
     this.keyBase = (at + keysOffset(capacity)) / 8
+    this.hdr = (at + NodeOffset.M1) / 8
   }
 
   /**
-   * Writes the node's model, sizes and cost counters into its bytes (@32..@136), so that `bytes`
-   * is the whole node: what a leaf page stores.
+   * Writes the node's sizes into its bytes (@64, @68; the rest of the header lives there already),
+   * so that `bytes` is the whole node: what a leaf page stores.
    */
   writeHeader(): void {
-    writeNodeHeader(this.bytes, this)
+    const bytes = this.bytes
+    const u32 = bufferU32(bytes.buffer)
+    const at = bytes.byteOffset >>> 2
+    u32[at + (NodeOffset.CAPACITY >>> 2)] = this.capacity
+    u32[at + (NodeOffset.NUM_KEYS >>> 2)] = this.numKeys
   }
 
   /**
@@ -880,19 +942,14 @@ export class DataNode implements LinearModel {
       for (let slot = 0; slot < first; slot++) slots[slot] = -Infinity
     }
     this.numKeys = n
-    this.expectedIterations = n > 0 ? iterationSum / n : 0
-    this.expectedShifts = n > 0 ? runSquares / (4 * n) : 0
+    this.setHeader(HeaderSlot.EXPECTED_ITERATIONS, n > 0 ? iterationSum / n : 0)
+    this.setHeader(HeaderSlot.EXPECTED_SHIFTS, n > 0 ? runSquares / (4 * n) : 0)
     this.startEpoch()
   }
 
-  /** Starts judging the node afresh (after a rebuild). Lifetime counters are kept. */
+  /** Starts judging the node afresh (after a rebuild): its cost counters restart from zero. */
   startEpoch(): void {
-    this.epochSearches = this.searches
-    this.epochSearchIterations = this.searchIterations
-    this.epochInserts = this.inserts
-    this.epochShifts = this.shifts
-    this.rightAppends = 0
-    this.leftAppends = 0
+    this.f64.fill(0, this.hdr + HeaderSlot.SEARCHES, this.hdr + HeaderSlot.LEFT_APPENDS + 1)
   }
 
   // ---- checks ---------------------------------------------------------------------------------
@@ -947,6 +1004,9 @@ interface NodeViews {
   values: Float64Array
   bitmap: Uint32Array
 }
+
+/** DataNode.flags bits. */
+const Flags = { DIRTY: 1, REFERENCED: 2, UNVERIFIED: 4 } as const
 
 const NO_F64 = new Float64Array(0)
 const NO_BYTES = new Uint8Array(0)

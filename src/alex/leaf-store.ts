@@ -116,15 +116,24 @@ export interface LeafMemory {
    * their keys. Fixed for the memory's life; 0 or absent: no cells.
    */
   readonly cellBytes?: number
+  /**
+   * What the nodes in this memory have counted over their lives (indexes: `Tally`), for the index's
+   * stats: a node keeps only its counts since it was last trained, in its bytes.
+   */
+  readonly tally: Float64Array
 }
 
-/** The default: bytes in the heap, never evicted. */
+/** Indexes into LeafMemory.tally. */
+export const Tally = { SEARCHES: 0, SEARCH_ITERATIONS: 1, INSERTS: 2, SHIFTS: 3, WORDS: 4 } as const
+
+/** Bytes in the heap, never evicted, no cells: for data nodes made alone (an index makes its own memory). */
 export const HEAP_MEMORY: LeafMemory = heapMemory(0)
 
 /** Bytes in the heap, never evicted, with cells of `cellBytes` (0: none). */
 export function heapMemory(cellBytes: number): LeafMemory {
   return {
     cellBytes,
+    tally: new Float64Array(Tally.WORDS),
     allocate(_node: DataNode, capacity: number): Uint8Array {
       return new Uint8Array(nodeBytes(capacity, cellBytes))
     },

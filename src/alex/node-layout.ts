@@ -23,8 +23,10 @@
  *            -(length + 1) (cellValue), and the cell's bytes past the length are zero. A gap's cell
  *            is zero. W is fixed for an index (a store keeps it in its meta page).
  *
- * The fields from @32 to @136 are kept in the node's own properties while it is in use (the search
- * reads them on every lookup) and written into the bytes when the node is stored (`writeHeader`).
+ * The model, the expected costs and the cost counters (@32..@64, @72..@136) live only in these bytes:
+ * a node reads and writes them in place (HeaderSlot), so an evicted node keeps none of them in the
+ * heap and its page is their one copy. Capacity and numKeys are also kept in the node's properties
+ * (an evicted node still needs them) and written into the bytes when the node is stored (`writeHeader`).
  */
 
 export const NodeOffset = {
@@ -42,6 +44,25 @@ export const NodeOffset = {
 
 /** Cost counters stored at NodeOffset.COUNTERS, one f64 each. */
 export const NODE_COUNTERS = 6
+
+/**
+ * The header's f64 fields as indexes into an f64 view, counted from byte 32 (NodeOffset.M1): where a
+ * resident node reads and writes its model, expected costs and cost counters.
+ */
+export const HeaderSlot = {
+  M1: 0,
+  C: 1,
+  M2: 2,
+  B: 3,
+  EXPECTED_ITERATIONS: 5,
+  EXPECTED_SHIFTS: 6,
+  SEARCHES: 7,
+  SEARCH_ITERATIONS: 8,
+  INSERTS: 9,
+  SHIFTS: 10,
+  RIGHT_APPENDS: 11,
+  LEFT_APPENDS: 12,
+} as const
 
 /** The fields at @32..@136: a node's model, sizes and cost counters (a LeafImage has them). */
 export interface NodeHeader {

@@ -12,19 +12,18 @@
  * then one record per node; a model node's record is followed by its distinct children in slot order.
  *   model node (48 bytes): @0 u8 tag 1, @1 u8 dupLog2, @2 u8 log2(fanout), @3 u8 0, @4 u32 0,
  *                          @8 f64 offset, @16 f64 m1, @24 f64 c, @32 f64 m2, @40 f64 b
- *   leaf     (112 bytes):  @0 u8 tag 2, @1 u8 dupLog2, @2 u16 0, @4 u32 leaf id,
- *                          @8 the leaf's node header (104 bytes: model, capacity, key count, expected
- *                          costs, cost counters), laid out as bytes @32..@136 of its leaf page
+ *   leaf     (16 bytes):   @0 u8 tag 2, @1 u8 dupLog2, @2 u16 0, @4 u32 leaf id,
+ *                          @8 u32 capacity (slots), @12 u32 key count
  * A child with dupLog2 d fills 2^d consecutive slots of its parent; the blocks tile the parent's
- * slots exactly. The leaf's keys and values live in its leaf page; its header is here too, so that an
- * index can be rebuilt without reading a single leaf (the store's open reads each leaf when first used).
+ * slots exactly. The leaf's model, costs, counters, keys and values live in its leaf page; its sizes
+ * are here too, so that an index can be rebuilt without reading a single leaf (the store's open
+ * reads each leaf when first used) and a leaf read later is checked against them.
  */
 
 import { ErrorCode, StoreError } from '../errors.js'
 import { DataNode } from './data-node.js'
-import type { LeafImage } from './leaf-store.js'
+import type { LeafImage, LeafMemory } from './leaf-store.js'
 import { ModelNode, type AlexNode } from './model-node.js'
-import { NODE_HEADER_BYTES, readNodeHeaderAt, writeNodeHeaderAt, type NodeHeader } from './node-layout.js'
 
 export const TREE_HEADER_BYTES = 56
 
@@ -39,7 +38,13 @@ export interface TreeState {
 
 const STATE_FIELDS = ['keysBelowDomain', 'keysAboveDomain', 'sizeAtLastLeftExpansion', 'sizeAtLastRightExpansion', 'rebuiltDepth'] as const
 export const TREE_MODEL_RECORD_BYTES = 48
-export const TREE_LEAF_RECORD_BYTES = 8 + NODE_HEADER_BYTES
+export const TREE_LEAF_RECORD_BYTES = 16
+
+/** What a tree image says of a leaf besides its id. */
+export interface LeafRecord {
+  capacity: number
+  numKeys: number
+}
 export const TREE_TAG_MODEL = 1
 export const TREE_TAG_LEAF = 2
 /** Deepest tree a decoder accepts (the index keeps paths far shorter). */
@@ -81,7 +86,8 @@ export function encodeTree(root: AlexNode, keyCount: number, state: TreeState): 
       view.setUint8(at, TREE_TAG_LEAF)
       view.setUint8(at + 1, node.dupLog2)
       view.setUint32(at + 4, node.leafId, true)
-      writeNodeHeaderAt(view, at + 8, node)
+      view.setUint32(at + 8, node.capacity, true)
+      view.setUint32(at + 12, node.numKeys, true)
       at += TREE_LEAF_RECORD_BYTES
       return
     }
@@ -100,16 +106,10 @@ export function encodeTree(root: AlexNode, keyCount: number, state: TreeState): 
   return bytes
 }
 
-/**
- * Bounds a leaf's stored header before anything is sized by it: slots within [1, maxSlots], keys at
- * most the slots, a monotone finite model, finite non-negative costs and counters.
- */
-function checkLeafHeader(header: NodeHeader, maxSlots: number, fail: (what: string) => never): void {
-  if (!(header.capacity >= 1 && header.capacity <= maxSlots)) fail(`capacity ${header.capacity} outside [1, ${maxSlots}]`)
-  if (header.numKeys > header.capacity) fail(`${header.numKeys} keys in ${header.capacity} slots`)
-  if (!(header.m1 > 0 && header.m2 > 0 && Number.isFinite(header.m1) && Number.isFinite(header.m2) && Number.isFinite(header.c) && Number.isFinite(header.b))) fail('bad model')
-  const costs = [header.expectedIterations, header.expectedShifts, header.adaptSearches, header.adaptSearchIterations, header.adaptInserts, header.adaptShifts, header.adaptRightAppends, header.adaptLeftAppends]
-  if (!costs.every((x) => Number.isFinite(x) && x >= 0)) fail('a cost or counter is negative or not finite')
+/** Bounds a leaf's record before anything is sized by it: slots within [1, maxSlots], keys at most the slots. */
+function checkLeafRecord(record: LeafRecord, maxSlots: number, fail: (what: string) => never): void {
+  if (!(record.capacity >= 1 && record.capacity <= maxSlots)) fail(`capacity ${record.capacity} outside [1, ${maxSlots}]`)
+  if (record.numKeys > record.capacity) fail(`${record.numKeys} keys in ${record.capacity} slots`)
 }
 
 export interface DecodedTree {
@@ -127,14 +127,16 @@ export interface DecodedTree {
 export function decodeTree(
   bytes: Uint8Array,
   /**
-   * A leaf's image, or its data node made by the caller from the header (a store's leaves: nodes
-   * whose pages are read when first used). `header` has been bounded here.
+   * A leaf's image, or its data node made by the caller from the record (a store's leaves: nodes
+   * whose pages are read when first used). `record` has been bounded here.
    */
-  loadLeaf: (leafId: number, header: NodeHeader) => LeafImage<number> | DataNode,
+  loadLeaf: (leafId: number, record: LeafRecord) => LeafImage<number> | DataNode,
   maxFanout: number,
   where: string,
   /** The most slots a leaf may have (the index's maxDataNodeSlots). */
   maxSlots = Infinity,
+  /** Where leaves made from images keep their bytes (the index's memory). */
+  memory?: LeafMemory,
 ): DecodedTree {
   const fail = (what: string): never => {
     throw new StoreError(ErrorCode.CORRUPTION, `${where}: ALEX tree image: ${what}`)
@@ -158,21 +160,21 @@ export function decodeTree(
   let keys = 0
   const read = (depth: number): AlexNode => {
     if (depth > TREE_DEPTH_MAX) fail(`deeper than ${TREE_DEPTH_MAX}`)
-    if (at + TREE_LEAF_RECORD_BYTES > bytes.length) fail(`record at byte ${at} runs past the end`)
+    if (at + Math.min(TREE_LEAF_RECORD_BYTES, TREE_MODEL_RECORD_BYTES) > bytes.length) fail(`record at byte ${at} runs past the end`)
     const tag = view.getUint8(at)
     const dupLog2 = view.getUint8(at + 1)
     if (tag === TREE_TAG_LEAF) {
       const leafId = view.getUint32(at + 4, true)
       if (seen.has(leafId)) fail(`leaf ${leafId} appears twice`)
       seen.add(leafId)
-      const header = readNodeHeaderAt(view, at + 8)
-      checkLeafHeader(header, maxSlots, (what) => fail(`leaf ${leafId} (record at byte ${at}): ${what}`))
+      const record: LeafRecord = { capacity: view.getUint32(at + 8, true), numKeys: view.getUint32(at + 12, true) }
+      checkLeafRecord(record, maxSlots, (what) => fail(`leaf ${leafId} (record at byte ${at}): ${what}`))
       at += TREE_LEAF_RECORD_BYTES
-      const image = loadLeaf(leafId, header)
-      if (image.capacity !== header.capacity || image.numKeys !== header.numKeys) {
-        fail(`leaf ${leafId} holds ${image.numKeys} keys in ${image.capacity} slots; the tree's record says ${header.numKeys} in ${header.capacity}`)
+      const image = loadLeaf(leafId, record)
+      if (image.capacity !== record.capacity || image.numKeys !== record.numKeys) {
+        fail(`leaf ${leafId} holds ${image.numKeys} keys in ${image.capacity} slots; the tree's record says ${record.numKeys} in ${record.capacity}`)
       }
-      const leaf = image instanceof DataNode ? image : DataNode.fromImage(image, leafId)
+      const leaf = image instanceof DataNode ? image : DataNode.fromImage(image, leafId, memory)
       leaf.dupLog2 = dupLog2
       keys += leaf.numKeys
       leaves.push(leaf)

@@ -25,7 +25,7 @@
  */
 
 import type { DataNode } from '../alex/data-node.js'
-import type { LeafMemory, StoredLeaf } from '../alex/leaf-store.js'
+import { Tally, type LeafMemory, type StoredLeaf } from '../alex/leaf-store.js'
 import { nodeBytes } from '../alex/node-layout.js'
 import { ErrorCode, StoreError, assert } from '../errors.js'
 import { KILL_POINTS, killPoint } from '../io/kill-point.js'
@@ -48,6 +48,8 @@ export interface LeafFrameCounters {
 
 export class LeafFrames implements LeafMemory, FrameOwner {
   readonly counters: LeafFrameCounters = { loads: 0, evictionWrites: 0, evictionMoves: 0 }
+  /** The index's lifetime search and insert counts (LeafMemory.tally), since the store was opened. */
+  readonly tally = new Float64Array(Tally.WORDS)
   /** Resident nodes by page id (invariant 1). */
   private readonly nodes = new Map<number, DataNode>()
   /** Pages allocated since the last capture (invariant 2). */

@@ -86,7 +86,8 @@ export function decodeLeafPage(page: Uint8Array, where: string, pageCount: numbe
  * called only then, and the field) when the sizes do not fit the page, a value slot disagrees with
  * the bitmap, a value slot names a page outside [2, pageCount) or a record offset outside a page's
  * record area (value pages are the size of this one), a cell value is longer than its cell (or the
- * leaves have no cells) or its cell holds bytes past its length, or a cost counter is not a count; the index
+ * leaves have no cells) or its cell holds bytes past its length, the model is not an increasing
+ * finite line, an expected cost is negative or not finite, or a cost counter is not a count; the index
  * checks the node's own invariants afterwards. Allocates nothing when the page is sound (every leaf
  * read from the file comes here: a cold read of a 4 KiB leaf paid ~2.6 KB of garbage when the check
  * built the page's image).
@@ -134,6 +135,19 @@ export function checkLeafPage(page: Uint8Array, where: () => string, pageCount: 
     if (!Number.isInteger(handle) || pageId < 2 || pageId >= pageCount || ref < refMin || ref > refMax) {
       throw new StoreError(ErrorCode.CORRUPTION, `${where()}: value slot ${s} holds ${handle} (page ${pageId}, ref ${ref}): not a handle to a page among the ${pageCount} in use and a record in its record area`)
     }
+  }
+  // The model and costs: the page is their only copy (the tree image holds a leaf's sizes only).
+  const modelAt = (page.byteOffset + LeafOffset.M1) / 8
+  const m1 = f64[modelAt]!
+  const c = f64[modelAt + 1]!
+  const m2 = f64[modelAt + 2]!
+  const b = f64[modelAt + 3]!
+  if (!(m1 > 0 && m2 > 0 && Number.isFinite(m1) && Number.isFinite(m2) && Number.isFinite(c) && Number.isFinite(b))) {
+    throw new StoreError(ErrorCode.CORRUPTION, `${where()}: model fields m1 ${m1}, c ${c}, m2 ${m2}, b ${b}: not an increasing finite line`)
+  }
+  for (const offset of [LeafOffset.EXPECTED_ITERATIONS, LeafOffset.EXPECTED_SHIFTS]) {
+    const cost = f64[(page.byteOffset + offset) / 8]!
+    if (!(Number.isFinite(cost) && cost >= 0)) throw new StoreError(ErrorCode.CORRUPTION, `${where()}: expected cost field at byte ${offset} is ${cost}`)
   }
   const countersAt = (page.byteOffset + LeafOffset.COUNTERS) / 8
   for (let i = 0; i < NODE_COUNTERS; i++) {

@@ -29,7 +29,7 @@ import { leafCapacityMax } from './leaf-page.js'
 import { CELL_BYTES_MAX } from '../alex/node-layout.js'
 
 export const META_MAGIC = 0x4154454d
-export const STORE_FORMAT_VERSION = 7
+export const STORE_FORMAT_VERSION = 8
 export const META_PAGE_IDS = [0, 1] as const
 /** The first page id that is not a meta page. */
 export const FIRST_DATA_PAGE_ID = 2

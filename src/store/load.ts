@@ -1,6 +1,6 @@
 /**
  * Opening a checkpoint: the newest valid meta page, the tree image, the page map and the free list.
- * No leaf is read: the tree image carries each leaf's header, and a leaf's page is read (and checked)
+ * No leaf is read: the tree image carries each leaf's sizes, and a leaf's page is read (and checked)
  * when the index first uses it. The pages a crash between checkpoints left allocated but unreferenced
  * are freed once the store is built over them (recovery.ts `countStoredPages`).
  */
@@ -9,11 +9,10 @@ import { AlexIndex } from '../alex/alex-index.js'
 import type { AlexOptions } from '../alex/api.js'
 import { ErrorCode, StoreError } from '../errors.js'
 import { readChain } from '../pages/chain-page.js'
-import { treeLeafIds } from '../alex/tree-image.js'
+import { treeLeafIds, type LeafRecord } from '../alex/tree-image.js'
 import { FreeSpace } from '../pages/free-space.js'
 import { leafCapacityMax } from '../pages/leaf-page.js'
 import { DataNode } from '../alex/data-node.js'
-import type { NodeHeader } from '../alex/node-layout.js'
 import { BufferPool } from '../pages/buffer-pool.js'
 import { LeafFrames } from '../pages/leaf-frames.js'
 import { FIRST_DATA_PAGE_ID, decodeMetaPage, type Meta } from '../pages/meta-page.js'
@@ -146,7 +145,8 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number, older
   const free = new FreeSpace(reusable, meta.pageCount, (frontier) => file.reserve(frontier), cooling)
   const pool = new BufferPool(file, cacheBytes)
   const frames = new LeafFrames(file, pool, free, meta.cellBytes)
-  const loadLeaf = (leafId: number, header: NodeHeader): DataNode => frames.describe(leafId, meta.pageCount, () => DataNode.described(header, leafId, frames))
+  const loadLeaf = (leafId: number, record: LeafRecord): DataNode =>
+    frames.describe(leafId, meta.pageCount, () => DataNode.described(record.capacity, record.numKeys, leafId, frames))
   const index = AlexIndex.restore(tree.stream, loadLeaf, storeIndexOptions(file.pageSizeBytes, meta.cellBytes), `${file.path} (generation ${meta.generation})`, false, frames)
   if (index.size !== meta.records) {
     throw new StoreError(ErrorCode.CORRUPTION, `${file.path}: the meta page counts ${meta.records} records, the leaves hold ${index.size}`)
@@ -167,30 +167,48 @@ export function loadPieces(file: PageFile, meta: Meta, cacheBytes: number, older
 }
 
 
+/** Pages a checkpoint references (`pagesOf`): a byte per page id below its page count. */
+export class PageSet {
+  constructor(private readonly marks: Uint8Array) {}
+
+  has(page: number): boolean {
+    return page >= 0 && page < this.marks.length && this.marks[page] === 1
+  }
+}
+
 /**
  * The pages checkpoint `meta` references besides the meta pages: its chains, its leaves (from the tree
  * image's records, no leaf read) and the value and overflow pages of its page map. Null when there
- * is no such checkpoint or its pages cannot be read back as it wrote them (damage, or pages an
- * engine before the rule that keeps them wrote over): the caller then assumes the worst.
+ * is no such checkpoint or its pages cannot be read back as it wrote them (damage, a page at or past
+ * its page count, or pages an engine before the rule that keeps them wrote over): the caller then
+ * assumes the worst. A byte per page rather than a Set: at 10M keys in 4 KiB pages a Set of the
+ * older checkpoint's pages took 83 ms of the open.
  */
-export function pagesOf(file: PageFile, meta: Meta | null): Set<number> | null {
+export function pagesOf(file: PageFile, meta: Meta | null): PageSet | null {
   if (meta === null) return null
   try {
-    const pages = new Set<number>()
+    const marks = new Uint8Array(meta.pageCount)
+    let outside = false
+    const add = (page: number): void => {
+      if (page >= 0 && page < marks.length) marks[page] = 1
+      else outside = true
+    }
     const tree = readChain(file, meta.treeHead, meta.treeBytes, PageType.MODEL, meta.pageCount)
-    for (const page of tree.pageIds) pages.add(page)
+    for (const page of tree.pageIds) add(page)
     const leaves = treeLeafIds(tree.stream)
     if (leaves === null) return null
-    for (const leaf of leaves) pages.add(leaf)
+    for (const leaf of leaves) add(leaf)
     if (meta.freeListHead !== NO_PAGE) {
-      for (const page of readChain(file, meta.freeListHead, 4 * meta.freeListEntries, PageType.FREE_LIST, meta.pageCount).pageIds) pages.add(page)
+      for (const page of readChain(file, meta.freeListHead, 4 * meta.freeListEntries, PageType.FREE_LIST, meta.pageCount).pageIds) add(page)
     }
     if (meta.pageMapHead !== NO_PAGE) {
       const chain = readChain(file, meta.pageMapHead, 4 * meta.pageMapEntries, PageType.PAGE_MAP, meta.pageCount)
-      for (const page of chain.pageIds) pages.add(page)
+      for (const page of chain.pageIds) add(page)
       const map = new DataView(chain.stream.buffer, chain.stream.byteOffset, chain.stream.byteLength)
-      for (let page = 0; page < meta.pageMapEntries; page++) if (map.getUint32(4 * page, true) !== 0) pages.add(page)
+      for (let page = 0; page < meta.pageMapEntries; page++) if (map.getUint32(4 * page, true) !== 0) add(page)
     }
+    if (outside) return null
+    const pages = new PageSet(marks)
     return pages
   } catch (error) {
     if (error instanceof StoreError && error.code === ErrorCode.CORRUPTION) return null

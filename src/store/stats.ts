@@ -5,6 +5,7 @@
  */
 
 import type { AlexIndex } from '../alex/alex-index.js'
+import { DATA_NODE_HEADER_BYTES } from '../alex/bulk-load.js'
 import type { BufferPool } from '../pages/buffer-pool.js'
 import type { LeafFrames } from '../pages/leaf-frames.js'
 import type { FreeSpace } from '../pages/free-space.js'
@@ -32,15 +33,14 @@ export interface StatsSources {
 }
 
 /**
- * Heap bytes of one leaf's descriptor (the DataNode object: model, sizes, counters, links, flags, and
- * a box for each of its six fractional fields: the model's four and its two expected costs): measured
- * as the heap growth (after gc) over 100k nodes made as open makes them (`DataNode.described`, with
- * fractional model fields as trained nodes have), Node 20, 2026-12-06: 368.8 bytes each, less the 8
- * of the array slot that held each one. (Before the descriptor lost six fields for values computed
- * from the capacity or kept elsewhere, 434 bytes; the 313 stated before that was measured with
- * integer model fields, which need no box.)
+ * Heap bytes of one leaf's descriptor (the DataNode object: sizes, links, page id, flags and its
+ * views of its bytes; its model, expected costs and cost counters live in its bytes, so an evicted
+ * leaf holds none of them): measured as the heap growth (after gc) over 100k nodes made as open makes
+ * them (`DataNode.described`), Node 20, 2026-12-06: 128.9 bytes each, less the 8 of the array slot
+ * that held each one. (Before the model, costs and counters moved into the bytes, 361: six boxed
+ * fractions and twelve counters; before that 434.)
  */
-export const LEAF_DESCRIPTOR_BYTES = 361
+export const LEAF_DESCRIPTOR_BYTES = 121
 
 export function storeStats(s: StatsSources): StoreStats {
   const file = s.file.counters
@@ -103,7 +103,9 @@ export function storeStats(s: StatsSources): StoreStats {
       budgetBytes: s.budgetBytes,
       poolBytes: s.pool.allocatedBytes,
       recordCacheBytes: s.values.records.allocatedBytes,
-      modelBytes: index.indexBytes + index.dataNodes * LEAF_DESCRIPTOR_BYTES,
+      // The index's size counts ALEX's data node header per leaf (the paper's measure); the heap
+      // holds a descriptor per leaf instead.
+      modelBytes: index.indexBytes - index.dataNodes * DATA_NODE_HEADER_BYTES + index.dataNodes * LEAF_DESCRIPTOR_BYTES,
       leaves: index.dataNodes,
       leafDescriptorBytes: LEAF_DESCRIPTOR_BYTES,
     },

@@ -291,7 +291,10 @@ describe('tree image', () => {
         let nextId = 100
         for (const leaf of index.leaves()) {
           leaf.leafId = nextId++
-          stored.set(leaf.leafId, { ...leaf, keys: leaf.keys.slice(), bitmap: leaf.bitmap.slice(), values: Array.from(leaf.values) })
+          // Field by field: a data node keeps its model and counters in its bytes (getters), which a spread does not copy.
+          const { m1, c, m2, b, capacity, numKeys, expectedIterations, expectedShifts } = leaf
+          const counters = { adaptSearches: leaf.adaptSearches, adaptSearchIterations: leaf.adaptSearchIterations, adaptInserts: leaf.adaptInserts, adaptShifts: leaf.adaptShifts, adaptRightAppends: leaf.adaptRightAppends, adaptLeftAppends: leaf.adaptLeftAppends }
+          stored.set(leaf.leafId, { m1, c, m2, b, capacity, numKeys, expectedIterations, expectedShifts, ...counters, keys: leaf.keys.slice(), bitmap: leaf.bitmap.slice(), values: Array.from(leaf.values) })
         }
         const restored = AlexIndex.restore(index.encodeTree(), (id) => stored.get(id)!, { maxDataNodeSlots: 64, maxFanout: 8 }, 'test', true)
         const expected = keys.map((key, i) => [key === 0 ? 0 : key, (i + seed) % 1000] as [number, number]).sort((a, b) => a[0] - b[0])

@@ -288,6 +288,26 @@ describe('hostile on-disk fields, re-sealed', () => {
     }
   })
 
+  it('a leaf page whose model or expected cost is unusable (m1 0, m2 NaN, b +Infinity, expected iterations -1): CORRUPTION naming the field', async () => {
+    // docs/FORMAT.md "Leaf page": the model at bytes 32-63, the expected costs at 72 and 80. Since
+    // format 8 the page is the model's only copy (the tree image holds the leaf's sizes alone).
+    const cases: [number, number, RegExp][] = [
+      [32, 0, /model fields m1 0, c /],
+      [48, NaN, /m2 NaN, b /],
+      [56, Infinity, /b Infinity: not an increasing finite line/],
+      [72, -1, /expected cost field at byte 72 is -1/],
+    ]
+    for (const [offset, value, message] of cases) {
+      const dir = copyImage()
+      const leaf = firstLeafOfTree(dir)
+      editPage(dir, leaf, (page) => page.writeDoubleLE(value, offset))
+      const result = await attempt(dir)
+      expect(result.code).toBe('CORRUPTION')
+      expect(result.message).toMatch(message)
+      expect(result.message).toContain(`page ${leaf}`)
+    }
+  })
+
   it('a value record length changed in a re-sealed value page: CORRUPTION, never a shorter value', async () => {
     const dir = copyImage()
     const valuePage = pagesOfType(dir, 6)[0]!
