@@ -8,8 +8,8 @@
  *
  * The index side of the seam is `AlexIndex.leaves()` (every leaf, in key order, with its id and a
  * dirty mark), `AlexIndex.encodeTree()` (the model nodes above the leaves, naming leaves by id),
- * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader) and
- * `AlexIndex.prefetchRange()` (what a scan will read, found by the models, handed to `prefetch`).
+ * `AlexIndex.restore()` (the inverse: a tree from its encoding and a leaf loader); a store's scan
+ * hands `prefetch` the value handles the index will reach next (store.ts `prefetchAfter`).
  * The page side is `LeafStore`, implemented by src/pages/page-leaf-store.ts, and `LeafMemory` (below).
  */
 
