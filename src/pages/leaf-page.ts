@@ -145,10 +145,10 @@ export function checkLeafPage(page: Uint8Array, where: () => string, pageCount: 
   if (!(m1 > 0 && m2 > 0 && Number.isFinite(m1) && Number.isFinite(m2) && Number.isFinite(c) && Number.isFinite(b))) {
     throw new StoreError(ErrorCode.CORRUPTION, `${where()}: model fields m1 ${m1}, c ${c}, m2 ${m2}, b ${b}: not an increasing finite line`)
   }
-  for (const offset of [LeafOffset.EXPECTED_ITERATIONS, LeafOffset.EXPECTED_SHIFTS]) {
-    const cost = f64[(page.byteOffset + offset) / 8]!
-    if (!(Number.isFinite(cost) && cost >= 0)) throw new StoreError(ErrorCode.CORRUPTION, `${where()}: expected cost field at byte ${offset} is ${cost}`)
-  }
+  const iterations = f64[(page.byteOffset + LeafOffset.EXPECTED_ITERATIONS) / 8]!
+  const shifts = f64[(page.byteOffset + LeafOffset.EXPECTED_SHIFTS) / 8]!
+  if (!(Number.isFinite(iterations) && iterations >= 0)) throw new StoreError(ErrorCode.CORRUPTION, `${where()}: expected cost field at byte ${LeafOffset.EXPECTED_ITERATIONS} is ${iterations}`)
+  if (!(Number.isFinite(shifts) && shifts >= 0)) throw new StoreError(ErrorCode.CORRUPTION, `${where()}: expected cost field at byte ${LeafOffset.EXPECTED_SHIFTS} is ${shifts}`)
   const countersAt = (page.byteOffset + LeafOffset.COUNTERS) / 8
   for (let i = 0; i < NODE_COUNTERS; i++) {
     const value = f64[countersAt + i]!
