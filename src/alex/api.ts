@@ -42,11 +42,14 @@ export interface AlexStats {
   dataBytes: number
   /** Slots in all data nodes (keys plus gaps). */
   dataSlots: number
-  /** Exponential-search iterations per search (lookups and inserts) since the index was built. */
+  /** Exponential-search iterations per search (lookups and inserts) since the index was built (a
+   *  store's index: since the store was opened). */
   avgSearchIterations: number
-  /** Slots moved per insert since the index was built. */
+  /** Slots moved per insert since the index was built (a store's: since it was opened). */
   avgShiftsPerInsert: number
+  /** Searches counted since the index was built or the store opened (a store's index counts only its writes' searches). */
   searches: number
+  /** Inserts of new keys since the index was built or the store opened. */
   inserts: number
   expansions: number
   retrains: number
