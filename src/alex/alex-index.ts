@@ -428,10 +428,12 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
    * the slot its model predicts is read; then each leaf is searched. The memory reads of different
    * keys (a leaf's fields, the predicted slot's cache line) are independent, so the processor
    * overlaps them, where a loop of `get` waits for each in turn (10M keys: ~1.4x the lookups per
-   * second). Invalid keys throw as `get` does, before any result is written.
+   * second). Invalid keys throw as `get` does, before any result is written. `missed`, if given:
+   * missed[i] = 1 where key i's leaf was not in memory when the batch reached it (its page was read
+   * for this batch, or for an earlier key of it), else 0.
    */
-  getBatch(this: AlexIndex<number>, keys: ArrayLike<number>, from: number, count: number, out: Float64Array): void {
-    assert(count >= 0 && count <= GET_BATCH_MAX && out.length >= count, `getBatch of ${count} keys`)
+  getBatch(this: AlexIndex<number>, keys: ArrayLike<number>, from: number, count: number, out: Float64Array, missed?: Uint8Array): void {
+    assert(count >= 0 && count <= GET_BATCH_MAX && out.length >= count && (missed === undefined || missed.length >= count), `getBatch of ${count} keys`)
     const batchKeys = this.batchKeys
     const leaves = this.batchLeaves
     let sink = 0
@@ -441,7 +443,9 @@ export class AlexIndex<V> implements Iterable<[number, V]> {
       batchKeys[i] = k
       const leaf = this.leafFor(k)
       leaves[i] = leaf
-      if (!leaf.resident) evicted++
+      const resident = leaf.resident
+      if (!resident) evicted++
+      if (missed !== undefined) missed[i] = resident ? 0 : 1
     }
     // Leaves not in memory: their memory may read them ahead, several at once, before the reads below
     // take them one at a time.

@@ -273,6 +273,21 @@ export class Store {
   }
 
   /**
+   * A batch's key whose value is in its leaf's cell (the batch found it): looked up again and copied.
+   * `missed`: its leaf was read from the file for the batch (AlexIndex.getBatch), so its value is
+   * offered to the record cache, as a single get that reads its leaf offers it.
+   */
+  private getCell(k: number, missed: boolean): Uint8Array | undefined {
+    const loads = this.frames.counters.loads
+    const handle = this.index.get(k)
+    if (handle === undefined) return undefined
+    if (handle >= 0) return this.values.read(handle, false, k)
+    const value = this.index.hitCell()
+    if (missed || this.frames.counters.loads !== loads) this.values.offerLeafValue(k, value, 0, value.byteLength)
+    return value
+  }
+
+  /**
    * Copies the value stored under `key` into `target` and returns its length, or -1 if the key is
    * absent. A length above `target.byteLength` means the value did not fit and nothing was copied
    * (call again with a buffer that large). Allocates nothing for values that fit a page: for hot
@@ -318,9 +333,10 @@ export class Store {
           out[from + i] = this.get(k)
           continue
         }
+        const missed = this.batchMissed[m] === 1
         const handle = handles[m++]!
         // A value in its leaf's cell: the batch found the key; the cell is read by looking it up again.
-        out[from + i] = handle === handle ? (handle < 0 ? this.get(k) : values.read(handle, false, k)) : undefined
+        out[from + i] = handle === handle ? (handle < 0 ? this.getCell(k, missed) : values.read(handle, false, k)) : undefined
       }
     }
     return out
@@ -329,6 +345,8 @@ export class Store {
   /** 1 at batch position i: its key was in the record cache when the batch was looked up. */
   private readonly batchCached = new Uint8Array(GET_BATCH_MAX)
   private readonly batchMissKeys = new Float64Array(GET_BATCH_MAX)
+  /** 1 at handle position m: that key's leaf was read from the file for the batch (getBatch's `missed`). */
+  private readonly batchMissed = new Uint8Array(GET_BATCH_MAX)
 
   /**
    * Looks up keys[from..from+n) for a batched read: the keys in the record cache are marked in
@@ -340,7 +358,7 @@ export class Store {
     const values = this.values
     const handles = this.batchHandles
     if (!values.recordsInUse) {
-      this.index.getBatch(keys, from, n, handles)
+      this.index.getBatch(keys, from, n, handles, this.batchMissed)
       this.readAhead(handles, n)
       return n
     }
@@ -356,7 +374,7 @@ export class Store {
         missKeys[m++] = k
       }
     }
-    this.index.getBatch(missKeys, 0, m, handles)
+    this.index.getBatch(missKeys, 0, m, handles, this.batchMissed)
     this.readAhead(handles, m)
     return m
   }
@@ -400,9 +418,10 @@ export class Store {
             length = this.getIntoAt(k, target, at)
           }
         } else {
+          const missed = this.batchMissed[m] === 1
           const handle = handles[m++]!
           // A value in its leaf's cell: the batch found the key; the cell is read by looking it up again.
-          length = handle === handle ? (handle < 0 ? this.getIntoAt(k, target, at) : values.readInto(handle, target, at, k)) : -1
+          length = handle === handle ? (handle < 0 ? this.getIntoAt(k, target, at, missed) : values.readInto(handle, target, at, k)) : -1
         }
         lengths[j] = length
         if (length < 0) continue
@@ -771,8 +790,12 @@ export class Store {
     return this.fitsCell(value) ? cellValue(value.byteLength) : this.values.append(value)
   }
 
-  /** getInto's lookup, into target[at..] (the record cache is not consulted). */
-  private getIntoAt(key: number, target: Uint8Array, at: number): number {
+  /**
+   * getInto's lookup, into target[at..] (the record cache is not consulted). `missed`: the key's leaf
+   * was read from the file for the batch this get belongs to (a value in a cell is then offered to
+   * the record cache, as when this get reads the leaf itself).
+   */
+  private getIntoAt(key: number, target: Uint8Array, at: number, missed = false): number {
     const k = keyOf(key)
     const loads = this.frames.counters.loads
     const handle = this.index.get(k)
@@ -780,7 +803,7 @@ export class Store {
     if (handle >= 0) return this.values.readInto(handle, target, at, k)
     const length = this.index.copyHitCell(target, at)
     // A leaf read from the file for this get: its value is offered to the record cache.
-    if (this.frames.counters.loads !== loads && length <= target.byteLength - at) this.values.offerLeafValue(k, target, at, length)
+    if ((missed || this.frames.counters.loads !== loads) && length <= target.byteLength - at) this.values.offerLeafValue(k, target, at, length)
     return length
   }
 

@@ -81,6 +81,46 @@ describe('values in their leaves', () => {
     }
   })
 
+  it('a batched read (getManyInto, getMany) that read a key\'s leaf from the file offers its value to the record cache: the key is then answered without its leaf', async () => {
+    const dir = tempDir()
+    const n = 20_000
+    const keys = Float64Array.from({ length: n }, (_, i) => 3 * i + 1)
+    let db = await open(dir, { pageSizeBytes: PAGE })
+    await db.bulkLoad(keys, (i) => bytesFromSeed(16, i))
+    await db.close()
+    db = await open(dir, { cacheBytes: 8 * PAGE, recordCacheBytes: 1 << 20, readAhead: 'off' })
+    try {
+      const rng = new Rng(11)
+      const others = (): void => {
+        for (let i = 0; i < 300; i++) db.get(keys[rng.int(n)]!)
+      }
+      others() // the pool fills up
+      // Two hot keys far apart (each in a leaf of its own), read in one batch with others, cold.
+      const hot = [keys[1234]!, keys[17_001]!]
+      const batch = [hot[0]!, keys[rng.int(n)]!, hot[1]!, keys[rng.int(n)]!]
+      const target = new Uint8Array(64 * 16)
+      const lengths = new Int32Array(batch.length)
+      const loadsBefore = db.stats().bufferPool.leafLoads
+      expect(db.getManyInto(batch, 0, batch.length, target, lengths)).toBe(batch.length)
+      expect(db.stats().bufferPool.leafLoads).toBeGreaterThan(loadsBefore)
+      expect(target.subarray(0, 16)).toEqual(bytesFromSeed(16, 1234))
+      expect(target.subarray(32, 48)).toEqual(bytesFromSeed(16, 17_001))
+      const viaMany = db.getMany([keys[2222]!])
+      expect(viaMany[0]).toEqual(bytesFromSeed(16, 2222))
+      others() // their leaves are evicted
+      const loads = db.stats().bufferPool.leafLoads
+      const hits = db.stats().recordCache.hits
+      expect(db.getManyInto([hot[0]!, hot[1]!, keys[2222]!], 0, 3, target, lengths)).toBe(3)
+      expect(target.subarray(0, 16)).toEqual(bytesFromSeed(16, 1234))
+      expect(target.subarray(16, 32)).toEqual(bytesFromSeed(16, 17_001))
+      expect(target.subarray(32, 48)).toEqual(bytesFromSeed(16, 2222))
+      expect(db.stats().bufferPool.leafLoads).toBe(loads)
+      expect(db.stats().recordCache.hits).toBe(hits + 3)
+    } finally {
+      await closeQuietly(db)
+    }
+  })
+
   it('the width is fixed at creation and checked: a bad or different one is INVALID_ARGUMENT', async () => {
     const dir = tempDir()
     for (const bad of [-8, 4, 12.5, 264, '16', null]) {
