@@ -263,21 +263,15 @@ export class Store {
       const cached = values.cached(k)
       if (cached !== undefined) return cached
     }
-    const loads = this.frames.counters.loads
-    const handle = this.index.get(k)
-    if (handle === undefined) return undefined
-    if (handle >= 0) return values.read(handle, false, k)
-    const value = this.index.hitCell()
-    if (this.frames.counters.loads !== loads) values.offerLeafValue(k, value, 0, value.byteLength)
-    return value
+    return this.getAt(k)
   }
 
   /**
-   * A batch's key whose value is in its leaf's cell (the batch found it): looked up again and copied.
-   * `missed`: its leaf was read from the file for the batch (AlexIndex.getBatch), so its value is
-   * offered to the record cache, as a single get that reads its leaf offers it.
+   * get's lookup (the record cache is not consulted). A value in a leaf's cell is offered to the
+   * record cache when its leaf was read from the file for it: by this call, or, `missed`, for the
+   * batch it belongs to (AlexIndex.getBatch; the batch's keys are looked up again here).
    */
-  private getCell(k: number, missed: boolean): Uint8Array | undefined {
+  private getAt(k: number, missed = false): Uint8Array | undefined {
     const loads = this.frames.counters.loads
     const handle = this.index.get(k)
     if (handle === undefined) return undefined
@@ -336,7 +330,7 @@ export class Store {
         const missed = this.batchMissed[m] === 1
         const handle = handles[m++]!
         // A value in its leaf's cell: the batch found the key; the cell is read by looking it up again.
-        out[from + i] = handle === handle ? (handle < 0 ? this.getCell(k, missed) : values.read(handle, false, k)) : undefined
+        out[from + i] = handle === handle ? (handle < 0 ? this.getAt(k, missed) : values.read(handle, false, k)) : undefined
       }
     }
     return out
