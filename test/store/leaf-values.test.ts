@@ -40,6 +40,15 @@ async function coldReadsPerGet(dir: string, leafValueBytes: number): Promise<num
   }
 }
 
+/** A store of `keys` (16-byte values bytesFromSeed(16, i)) reopened with an 8-page pool and a record cache. */
+async function loadedSmallPool(keys: Float64Array): Promise<Awaited<ReturnType<typeof open>>> {
+  const dir = tempDir()
+  const db = await open(dir, { pageSizeBytes: PAGE })
+  await db.bulkLoad(keys, (i) => bytesFromSeed(16, i))
+  await db.close()
+  return open(dir, { cacheBytes: 8 * PAGE, recordCacheBytes: 1 << 20, readAhead: 'off' })
+}
+
 describe('values in their leaves', () => {
   it('a cold point get of a 16-byte value reads one page; with the values in value pages, about two', async () => {
     const inLeaf = await coldReadsPerGet(tempDir(), 16)
@@ -51,13 +60,9 @@ describe('values in their leaves', () => {
   })
 
   it('a hot key whose leaf was read from the file is then answered by the record cache; a put of it is seen at once', async () => {
-    const dir = tempDir()
     const n = 20_000
     const keys = Float64Array.from({ length: n }, (_, i) => 3 * i + 1)
-    let db = await open(dir, { pageSizeBytes: PAGE })
-    await db.bulkLoad(keys, (i) => bytesFromSeed(16, i))
-    await db.close()
-    db = await open(dir, { cacheBytes: 8 * PAGE, recordCacheBytes: 1 << 20, readAhead: 'off' })
+    const db = await loadedSmallPool(keys)
     try {
       const rng = new Rng(9)
       const others = (): void => {
@@ -82,13 +87,9 @@ describe('values in their leaves', () => {
   })
 
   it('a batched read (getManyInto, getMany) that read a key\'s leaf from the file offers its value to the record cache: the key is then answered without its leaf', async () => {
-    const dir = tempDir()
     const n = 20_000
     const keys = Float64Array.from({ length: n }, (_, i) => 3 * i + 1)
-    let db = await open(dir, { pageSizeBytes: PAGE })
-    await db.bulkLoad(keys, (i) => bytesFromSeed(16, i))
-    await db.close()
-    db = await open(dir, { cacheBytes: 8 * PAGE, recordCacheBytes: 1 << 20, readAhead: 'off' })
+    const db = await loadedSmallPool(keys)
     try {
       const rng = new Rng(11)
       const others = (): void => {
